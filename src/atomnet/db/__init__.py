@@ -1,0 +1,25 @@
+"""AtomDB: measured atom operators of a board in SQLite, exact lookup, predictors for the rest.
+
+>>> from atomnet.db import AtomDB
+>>> db = AtomDB(":memory:")
+>>> db.boards()
+[]
+"""
+
+from atomnet.db._import_csv import ImportFormatError, parse_atomnet_csv, parse_atomnet_se_csv
+from atomnet.db._paths import default_db_path, user_data_dir
+from atomnet.db._store import SCHEMA_VERSION, AtomDB, ImportResult, OpStat, OpTable, SchemaError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AtomDB",
+    "ImportFormatError",
+    "ImportResult",
+    "OpStat",
+    "OpTable",
+    "SchemaError",
+    "default_db_path",
+    "parse_atomnet_csv",
+    "parse_atomnet_se_csv",
+    "user_data_dir",
+]
