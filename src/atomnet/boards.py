@@ -22,10 +22,11 @@ cycles per MAC (Cortex-M4 has no dual-issue, no cache). Such figures are marked 
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from atomnet.units import parse_bytes
 

@@ -35,9 +35,9 @@ def parse_bytes(value: str | int | float, *, field: str = "size") -> int:
         raise ValueError(f"{field}: cannot parse size {value!r}; expected e.g. '256KB', '1MB' or '262144'")
     number, unit = float(m.group(1)), m.group(2)
     if unit == "kB":  # SI kilobyte, as TinyEngine/MCUNet papers write it
-        return int(round(number * 1000))
+        return round(number * 1000)
     try:
-        return int(round(number * _SIZE_UNITS[unit.lower()]))
+        return round(number * _SIZE_UNITS[unit.lower()])
     except KeyError:
         raise ValueError(f"{field}: unknown size unit {unit!r} in {value!r}; use B, KB, MB or GB") from None
 

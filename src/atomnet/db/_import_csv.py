@@ -110,7 +110,9 @@ class _Row:
         return ImportFormatError(self.path, self.line, col, message)
 
 
-def _read_rows(path: Path, expected: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], list[tuple[int, list[str]]]]:
+def _read_rows(
+    path: Path, expected: tuple[tuple[str, ...], ...]
+) -> tuple[tuple[str, ...], list[tuple[int, list[str]]]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)

@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS op_stats (
     spread REAL NOT NULL, flash_bytes INTEGER, sram_bytes INTEGER,
     PRIMARY KEY (board, kind, {_KEYCOLS})
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS predictors (
+    board TEXT PRIMARY KEY, json TEXT NOT NULL, fitted_at TEXT NOT NULL
+);
 """
 
 
@@ -118,7 +121,8 @@ class AtomDB:
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
             self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA journal_mode = WAL" if self.path != ":memory:" else "PRAGMA journal_mode = MEMORY")
+            mode = "WAL" if self.path != ":memory:" else "MEMORY"
+            self.conn.execute(f"PRAGMA journal_mode = {mode}")
             self.conn.execute("PRAGMA synchronous = NORMAL")
             version = self._read_version()
         except sqlite3.DatabaseError as e:
@@ -168,12 +172,12 @@ class AtomDB:
     def import_atomnet_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
                            runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import a public ``atomdb.csv`` (either revision) in one transaction; idempotent by file hash."""
-        return self._import_parsed(parse_atomnet_csv(path), board, runtime, runtime_version, clock_mhz)
+        return self._import_parsed(parse_atomnet_csv(Path(path)), board, runtime, runtime_version, clock_mhz)
 
     def import_atomnet_se_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
                               runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import ``atomdb_se.csv`` (whole SE modules) in one transaction; idempotent by file hash."""
-        return self._import_parsed(parse_atomnet_se_csv(path), board, runtime, runtime_version, clock_mhz)
+        return self._import_parsed(parse_atomnet_se_csv(Path(path)), board, runtime, runtime_version, clock_mhz)
 
     def _import_parsed(self, parsed: ParsedFile, board: str, runtime: str, runtime_version: str,
                        clock_mhz: float | None) -> ImportResult:
@@ -288,7 +292,7 @@ class AtomDB:
         rows = self.conn.execute(f"SELECT {_KEYCOLS}, median_ms, n FROM op_stats WHERE board=? AND kind=?"
                                  f" ORDER BY {_KEYCOLS}", (board, KIND_ID[kind])).fetchall()
         arr = np.array(rows, dtype=np.float64).reshape(-1, 11)
-        out = {f: arr[:, i].astype(np.int64) for i, f in enumerate(KEY_FIELDS)}
+        out: dict[str, np.ndarray] = {f: arr[:, i].astype(np.int64) for i, f in enumerate(KEY_FIELDS)}
         out["latency_ms"] = arr[:, 9]
         out["n"] = arr[:, 10].astype(np.int64)
         return out
@@ -313,6 +317,19 @@ class AtomDB:
                                 "skipped_empty": sum(s["skipped"] for s in srcs),
                                 "sources": srcs}
         return out
+
+    def save_predictors(self, board: str, json_text: str) -> None:
+        """Store the fitted predictors of ``board`` (plain JSON, see :mod:`atomnet.db._predict`)."""
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO predictors VALUES (?,?,?)", (board, json_text, now))
+
+    def predictors_json(self, board: str) -> str | None:
+        r = self.conn.execute("SELECT json FROM predictors WHERE board=?", (board,)).fetchone()
+        return None if r is None else str(r[0])
+
+    def has_board(self, board: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM op_stats WHERE board=? LIMIT 1", (board,)).fetchone() is not None
 
     def export_rows(self, board: str) -> list[tuple[Any, ...]]:
         """Raw rows of ``board`` in insertion order: (kind, key fields…, macc, flash, sram, latency)."""

@@ -1,0 +1,247 @@
+"""``atomnet db …``: import, stats, query, fit, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from atomnet.cli._render import print_json, table
+
+_QUERY_KINDS = ("pointwise", "depthwise", "conv", "pad", "eltwise", "affine", "dense", "se", "pool")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("db", help="AtomDB: import measurements, statistics, lookups, predictors",
+                       description="Manage the AtomDB of measured atom operators.")
+    dsub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+    dsub.required = True
+
+    s = dsub.add_parser("import", help="import public AtomNet CSVs (atomdb.csv, atomdb_se.csv)",
+                        description="Import AtomNet AtomDB CSV files in one transaction; re-importing a file "
+                                    "(same SHA-256) adds nothing. Example: atomnet db import atomdb.csv "
+                                    "--se atomdb_se.csv --board stm32h743")
+    s.add_argument("file", nargs="?", help="atomdb.csv (current or v0 header)")
+    s.add_argument("--se", metavar="FILE", help="atomdb_se.csv (whole SE modules)")
+    s.add_argument("--board", required=True, help="board the rows were measured on, e.g. stm32h743")
+    s.add_argument("--runtime", default="x-cube-ai")
+    s.add_argument("--runtime-version", default="7.2")
+    s.add_argument("--clock-mhz", type=float, default=400.0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_import)
+
+    s = dsub.add_parser("stats", help="rows and keys per operator kind, repeat spread")
+    s.add_argument("--board")
+    s.add_argument("--json", action="store_true",
+                   help="object: {boards: {B: {kinds: {KIND: {rows, keys, repeated_keys, mean_spread}}, rows, "
+                        "skipped_empty, sources}}}")
+    s.set_defaults(func=cmd_stats)
+
+    s = dsub.add_parser("query", help="latency of one operator: exact aggregate, else prediction",
+                        description="Example: atomnet db query pointwise --c-in 80 --h-in 7 --c-out 480. "
+                                    "Depthwise and k×k conv keys are valid convolutions on the padded input "
+                                    "(--h-in is the padded size), as in AtomDB.")
+    s.add_argument("kind", choices=_QUERY_KINDS)
+    s.add_argument("--board", default="stm32h743")
+    s.add_argument("--c-in", type=int, required=True, help="input channels (dense: in_features)")
+    s.add_argument("--h-in", type=int, default=1)
+    s.add_argument("--w-in", type=int, help="default: --h-in")
+    s.add_argument("--c-out", type=int, help="output channels (pointwise, conv, dense)")
+    s.add_argument("--h-out", type=int, help="pad: output size")
+    s.add_argument("--kernel", type=int, default=3)
+    s.add_argument("--stride", type=int, default=1)
+    s.add_argument("--padding", type=int, default=0, help="conv only: implicit padding (RGB stem: 1)")
+    s.add_argument("--aggregate", choices=("median", "min", "max"), default="median")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_query)
+
+    s = dsub.add_parser("fit", help="fit latency predictors per kind; cross-validate",
+                        description="Fit one predictor per operator kind from the per-key medians of a board "
+                                    "and store them in the database. With --cv, print the cross-validated error "
+                                    "per kind (5 folds holding out whole channel or resolution groups).")
+    s.add_argument("--board", default="stm32h743")
+    s.add_argument("--cv", choices=("channels", "resolution", "random"))
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", metavar="FILE.json", help="also write the predictors to this JSON file")
+    s.add_argument("--json", action="store_true",
+                   help="object: {board, kinds: {KIND: {mape, median_ape, max_ape, keys}}} (with --cv)")
+    s.set_defaults(func=cmd_fit)
+
+    s = dsub.add_parser("export", help="export raw rows (round-trips through 'db import')")
+    s.add_argument("--board", default="stm32h743")
+    s.add_argument("--format", choices=("csv",), default="csv")
+    s.add_argument("--out", required=True, metavar="FILE.csv",
+                   help="AtomNet-format CSV; SE modules go to FILE_se.csv beside it")
+    s.set_defaults(func=cmd_export)
+
+
+def open_db(args: argparse.Namespace) -> Any:
+    from atomnet.db import AtomDB, default_db_path
+
+    return AtomDB(default_db_path(args.db))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if not args.file and not args.se:
+        raise ValueError("db import: give an atomdb.csv file and/or --se atomdb_se.csv")
+    db = open_db(args)
+    results = []
+    kw = dict(board=args.board, runtime=args.runtime, runtime_version=args.runtime_version, clock_mhz=args.clock_mhz)
+    for path, fn in ((args.file, db.import_atomnet_csv), (args.se, db.import_atomnet_se_csv)):
+        if path:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"{path}: no such file")
+            results.append(fn(path, **kw))
+    if args.json:
+        print_json({"db": db.path, "imports": [r.to_dict() for r in results]})
+        return 0
+    for r in results:
+        if r.already_imported:
+            print(f"{r.path}: already imported for board {r.board} (same SHA-256); nothing added")
+            continue
+        kinds = ", ".join(f"{k} {v:,}" for k, v in r.rows_by_kind.items())
+        print(f"{r.path}: {r.added:,} rows imported for {r.board} ({kinds})")
+        if r.skipped_empty:
+            detail = ", ".join(f"{k} {v:,}" for k, v in r.skipped_by_type.items())
+            print(f"  skipped {r.skipped_empty:,} empty rows ({detail})")
+    print(f"database: {db.path}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    db = open_db(args)
+    st = db.stats(args.board)
+    if args.json:
+        print_json(st)
+        return 0
+    if not st["boards"]:
+        print(f"{db.path}: empty database. Import measurements with 'atomnet db import'.")
+        return 0
+    for b, info in st["boards"].items():
+        print(f"board {b}: {info['rows']:,} rows ({info['skipped_empty']:,} empty rows skipped at import)")
+        rows = [(k, v["rows"], v["keys"], v["repeated_keys"],
+                 None if v["mean_spread"] is None else 100 * v["mean_spread"]) for k, v in info["kinds"].items()]
+        print(table(["kind", "rows", "keys", "repeated keys", "mean (max-min)/median %"], rows))
+        for s in info["sources"]:
+            print(f"  source: {s['path']} ({s['format']}, {s['runtime']} {s['runtime_version']}, "
+                  f"{s['clock_mhz']} MHz, sha256 {s['sha256'][:12]}…, {s['imported_at']})")
+        print()
+    return 0
+
+
+def _query_op(args: argparse.Namespace) -> Any:
+    from atomnet.ops import Op
+
+    w_in = args.w_in or args.h_in
+    k = args.kind
+    need_cout = k in ("pointwise", "conv", "dense")
+    if need_cout and not args.c_out:
+        raise ValueError(f"db query {k}: --c-out is required")
+    if k == "pointwise":
+        return Op.pointwise(args.c_in, args.h_in, w_in, args.c_out)
+    if k == "depthwise":
+        return Op.depthwise(args.c_in, args.h_in, w_in, args.kernel, args.stride)
+    if k == "conv":
+        return Op.conv(args.c_in, args.h_in, w_in, args.c_out, args.kernel, args.stride, args.padding)
+    if k == "pad":
+        if not args.h_out:
+            raise ValueError("db query pad: --h-out (the padded size) is required")
+        return Op.pad(args.c_in, args.h_in, w_in, args.h_out, args.h_out)
+    if k == "dense":
+        return Op.dense(args.c_in, args.c_out)
+    return getattr(Op, k)(args.c_in, args.h_in, w_in)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from atomnet.boards import get_board
+    from atomnet.cost import load_latency_model
+
+    op = _query_op(args)
+    board = get_board(args.board)
+    db = open_db(args)
+    out: dict[str, Any] = {"board": board.name, "op": op.to_dict(), "macc": op.macc, "flash_bytes": op.flash_bytes}
+    stat = db.lookup(op, board.measured_board)
+    if stat is not None:
+        lat = {"median": stat.median_ms, "min": stat.min_ms, "max": stat.max_ms}[args.aggregate]
+        out.update(source="exact", aggregate=args.aggregate, latency_ms=lat * board.time_scale, n=stat.n,
+                   median_ms=stat.median_ms, min_ms=stat.min_ms, max_ms=stat.max_ms, spread=stat.spread,
+                   repeats_ms=db.raw_latencies(op, board.measured_board))
+        if board.is_scaled:
+            out["source"] = "exact+scaled"
+    else:
+        model = load_latency_model(board, db)
+        lat_ms, src = model.price_ops([op])
+        out.update(source=src[0], latency_ms=float(lat_ms[0]), predictor=model.predictor_origin)
+    if args.json:
+        print_json(out)
+        return 0
+    print(op.describe(), f"on {board.name}: MACC {op.macc:,}, Flash {op.flash_bytes:,} B")
+    if stat is not None:
+        print(f"  {args.aggregate} latency {out['latency_ms']:.3f} ms ({out['source']}: {stat.n} measurement"
+              f"{'s' if stat.n != 1 else ''}, {stat.min_ms:.3f}–{stat.max_ms:.3f} ms, "
+              f"spread (max-min)/median {100 * stat.spread:.1f} %)")
+    else:
+        print(f"  latency {out['latency_ms']:.3f} ms ({out['source']}, no measurement of this key; "
+              f"predictor: {out['predictor']})")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from atomnet.db._cv import cross_validate
+    from atomnet.db._predict import fit_predictors
+
+    db = open_db(args)
+    if not db.has_board(args.board):
+        raise ValueError(f"db fit: no measurements for board {args.board!r} in {db.path}; "
+                         f"boards there: {', '.join(db.boards()) or 'none'} (import with 'atomnet db import')")
+    samples = _samples(db, args.board)
+    result: dict[str, Any] = {"board": args.board, "db": db.path}
+    if args.cv:
+        cv = cross_validate(samples, args.cv, folds=args.folds, seed=args.seed)
+        result["scheme"] = args.cv
+        result["folds"] = args.folds
+        result["kinds"] = {k: {"mape": r.mape, "median_ape": r.median_ape, "max_ape": r.max_ape, "keys": r.keys}
+                           for k, r in cv.items()}
+    sources = [{"path": s["path"], "sha256": s["sha256"], "format": s["format"]} for s in db.sources(args.board)]
+    runtime = db.sources(args.board)[0]["runtime"]
+    pset = fit_predictors(samples, board=args.board,
+                          provenance={"runtime": runtime, "sources": sources, "db": db.path})
+    text = json.dumps(pset.to_dict(), indent=1)
+    db.save_predictors(args.board, text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        result["out"] = args.out
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"fitted predictors for {args.board} from {sum(len(s['latency_ms']) for s in samples.values()):,} "
+          f"keys ({', '.join(samples)}); stored in {db.path}" + (f" and {args.out}" if args.out else ""))
+    if args.cv:
+        print(f"\ncross-validation, {args.folds} folds holding out whole {args.cv} groups "
+              "(absolute percentage error on held-out keys):")
+        rows = [(k, v["keys"], v["mape"], v["median_ape"], v["max_ape"]) for k, v in result["kinds"].items()]
+        print(table(["kind", "keys", "MAPE %", "median APE %", "max APE %"], rows))
+    return 0
+
+
+def _samples(db: Any, board: str) -> dict[str, Any]:
+    from atomnet.ops import KINDS
+
+    out = {}
+    for kind in KINDS:
+        s = db.samples(board, kind)
+        if len(s["latency_ms"]):
+            out[kind] = s
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from atomnet.db._export import export_atomnet_csv
+
+    db = open_db(args)
+    paths = export_atomnet_csv(db, args.board, Path(args.out))
+    for p, n in paths:
+        print(f"wrote {n:,} rows to {p}")
+    return 0

@@ -1,0 +1,115 @@
+"""Latency of atom operators on a board: exact AtomDB median when measured, else the fitted predictor.
+
+Kernel additivity (AtomNet §3): a model's latency is the sum of its operators' latencies. A board
+without its own measurements is priced from its reference board and scaled by ``Board.time_scale``
+(see :mod:`atomnet.boards`); such figures are marked ``scaled``.
+
+Predictors come from, in order: the ones fitted into the user's database (``atomnet db fit``), then
+the embedded default shipped with the package for the public STM32H743 data
+(``atomnet/data/predictors/<board>.json``), so costing works on a fresh install with no database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from atomnet.db._predict import PredictorSet
+
+from atomnet.boards import Board
+from atomnet.db import AtomDB, OpTable
+from atomnet.ops import KINDS, Op
+
+#: source labels per op (index into this tuple is stored in vectorized code)
+SOURCES = ("exact", "predicted")
+
+
+def embedded_predictors(board: str) -> PredictorSet | None:
+    """The predictors shipped with atomnet for ``board`` (None when there are none)."""
+    try:
+        text = resources.files("atomnet").joinpath(f"data/predictors/{board}.json").read_text()
+    except (FileNotFoundError, OSError):
+        return None
+    return PredictorSet.from_dict(json.loads(text))
+
+
+@dataclass
+class LatencyModel:
+    """Prices operators for one board. ``table`` is None when the database has no rows for it."""
+
+    board: Board
+    table: OpTable | None
+    predictors: PredictorSet | None
+    predictor_origin: str
+    runtime: str  # the runtime the measurements were taken with (decides the lowering)
+
+    @property
+    def scale(self) -> float:
+        return self.board.time_scale if self.board.is_scaled else 1.0
+
+    def label(self, exact: bool) -> str:
+        s = "exact" if exact else "predicted"
+        return s + "+scaled" if self.board.is_scaled else s
+
+    def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """Latency (ms, scaled to the board) and an ``exact`` mask for operator keys."""
+        n = len(keys)
+        lat = self.table.lookup_keys(keys) if self.table is not None else np.full(n, np.nan)
+        exact = ~np.isnan(lat)
+        if not exact.all():
+            if self.predictors is None:
+                missing = Op.from_key(tuple(keys[int(np.argmin(exact))]))
+                raise KeyError(f"no measurement of {missing.describe()} on {self.board.measured_board} and no "
+                               f"predictors; run 'atomnet db fit --board {self.board.measured_board}'")
+            miss = np.nonzero(~exact)[0]
+            lat[miss] = self.predict_keys([keys[int(i)] for i in miss])
+        return lat * self.scale, exact
+
+    def predict_keys(self, keys: Sequence[tuple[int, ...]]) -> np.ndarray:
+        assert self.predictors is not None
+        arr = np.asarray(keys, dtype=np.int64).reshape(-1, 10)
+        out = np.empty(len(arr))
+        for kid in np.unique(arr[:, 0]):
+            m = arr[:, 0] == kid
+            cols = {f: arr[m, i + 1] for i, f in enumerate(("c_in", "h_in", "w_in", "c_out", "h_out", "w_out",
+                                                             "kernel", "stride", "groups"))}
+            out[m] = self.predictors.predict(KINDS[int(kid)], cols)
+        return out
+
+    def price_ops(self, ops: Sequence[Op]) -> tuple[np.ndarray, list[str]]:
+        lat, exact = self.price_keys([op.key for op in ops])
+        return lat, [self.label(bool(e)) for e in exact]
+
+    def describe(self) -> dict[str, Any]:
+        return {"board": self.board.name, "measured_board": self.board.measured_board,
+                "exact_keys": len(self.table) if self.table is not None else 0,
+                "predictors": self.predictor_origin, "runtime": self.runtime, "time_scale": self.scale}
+
+
+def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
+    """Latency model of ``board``: exact rows of ``db`` (if it has the board) + predictors."""
+    mb = board.measured_board
+    table = db.table(mb) if db is not None and db.has_board(mb) else None
+    runtime = "x-cube-ai"
+    predictors, origin = None, "none"
+    if db is not None:
+        js = db.predictors_json(mb)
+        if js is not None:
+            predictors, origin = PredictorSet.from_dict(json.loads(js)), f"fitted in {db.path}"
+        srcs = db.sources(mb)
+        if srcs:
+            runtime = srcs[0]["runtime"]
+    if predictors is None:
+        predictors = embedded_predictors(mb)
+        if predictors is not None:
+            origin = f"embedded default for {mb}"
+            runtime = str(predictors.provenance.get("runtime", runtime))
+    if table is None and predictors is None:
+        raise KeyError(f"board {board.name!r}: no measurements of {mb!r} in the database and no embedded "
+                       f"predictors; import an AtomDB for it ('atomnet db import … --board {mb}') and run "
+                       f"'atomnet db fit --board {mb}'")
+    return LatencyModel(board, table, predictors, origin, runtime)
