@@ -1,0 +1,247 @@
+"""Search spaces: a macro structure of stages, each with a list of choices, and input resolutions.
+
+``hybrid`` is the paper's Table 2 (``../shared/FACTS.md`` §1): SEP blocks in the SRAM-bound early
+stages, SEP or ConvNext in stage 4, ConvNext with SE in the Flash-bound late stages; kernel 3;
+9 input resolutions: 5·5·12·72·21·14·9 = 57,153,600 architectures. The ablations ``sep``,
+``convnext`` and ``mbconv`` keep the same macro space (widths, depths, strides, expand ratios of each
+stage) with a single block pattern after the stem.
+
+A SEP block with expand ratio e is a depthwise conv with channel multiplier e followed by a
+pointwise conv (the AtomNet release's ``MobileOneBlock``); the released models all use e = 1.
+
+User spaces come from a JSON or YAML file with the same fields as :meth:`Space.to_dict`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESOLUTIONS = (256, 224, 192, 160, 128, 92, 80, 64, 48)
+
+
+@dataclass(frozen=True)
+class StageChoice:
+    """One option of a stage: a block type repeated ``depth`` times."""
+
+    block: str
+    width: int
+    depth: int = 1
+    expand: float = 1
+    se: bool = False
+    kernel: int = 3
+
+    def label(self) -> str:
+        se = "+SE" if self.se else ""
+        e = f" e{self.expand:g}" if self.block != "conv" else ""
+        return f"{self.block}{se} w{self.width} d{self.depth}{e} k{self.kernel}"
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """All options of one stage (stride and activation are fixed per stage)."""
+
+    stride: int
+    act: str
+    choices: tuple[StageChoice, ...]
+
+    @classmethod
+    def grid(cls, stride: int, act: str, blocks: Sequence[str], widths: Sequence[int], depths: Sequence[int],
+             expands: Sequence[float], se: bool, kernels: Sequence[int] = (3,)) -> StageDef:
+        return cls(stride, act, tuple(StageChoice(b, w, d, e, se, k) for b, w, d, e, k in
+                                      itertools.product(blocks, widths, depths, expands, kernels)))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Distinct output widths, sorted (index = width index of the next stage's input)."""
+        return tuple(sorted({c.width for c in self.choices}))
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    stages: tuple[StageDef, ...]
+    resolutions: tuple[int, ...] = RESOLUTIONS
+    num_classes: int = 1000
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # ---- size and enumeration --------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Number of choices per stage."""
+        return tuple(len(s.choices) for s in self.stages)
+
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * len(self.resolutions)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Per stage: stride, activation and the choices (what ``atomnet search`` shows)."""
+        out = []
+        for i, s in enumerate(self.stages):
+            blocks = sorted({c.block + ("+SE" if c.se else "") for c in s.choices})
+            out.append({"stage": i + 1, "stride": s.stride, "act": s.act, "blocks": blocks,
+                        "widths": list(s.widths), "depths": sorted({c.depth for c in s.choices}),
+                        "expands": sorted({c.expand for c in s.choices}), "choices": len(s.choices)})
+        return out
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` uniform random architectures: (resolution indices (n,), choice indices (n, n_stages))."""
+        r = rng.integers(0, len(self.resolutions), n)
+        c = np.stack([rng.integers(0, k, n) for k in self.shape], axis=1)
+        return r, c
+
+    def iter_all(self) -> Iterator[tuple[int, tuple[int, ...]]]:
+        for r in range(len(self.resolutions)):
+            for c in itertools.product(*(range(k) for k in self.shape)):
+                yield r, c
+
+    # ---- architectures ---------------------------------------------------------------------
+    def stage_config(self, res_index: int, choices: Sequence[int], name: str = "") -> dict[str, Any]:
+        """The architecture as an AtomNet stage configuration (the ``zoo/atomnet/*.json`` format)."""
+        if len(choices) != len(self.stages):
+            raise ValueError(f"space {self.name}: expected {len(self.stages)} stage choices, got {len(choices)}")
+        stages = []
+        for s, j in zip(self.stages, choices):
+            c = s.choices[int(j)]
+            stages.append({"block": c.block, "depth": c.depth, "out_channels": c.width, "stride": s.stride,
+                           "kernel": c.kernel, "expand_ratio": c.expand, "se": c.se, "act": s.act})
+        res = self.resolutions[int(res_index)]
+        return {"name": name or f"{self.name}-r{res}-" + "-".join(str(int(j)) for j in choices),
+                "source": f"atomnet search space {self.name!r}", "input_resolution": res,
+                "num_classes": self.num_classes, "stages": stages}
+
+    def locate(self, config: dict[str, Any]) -> tuple[int, tuple[int, ...]] | None:
+        """Inverse of :meth:`stage_config`: the indices of an AtomNet stage config, or None if outside."""
+        try:
+            r = self.resolutions.index(int(config["input_resolution"]))
+        except ValueError:
+            return None
+        st = config["stages"]
+        if len(st) != len(self.stages):
+            return None
+        out = []
+        for s, c in zip(self.stages, st):
+            want = StageChoice(_block_name(c["block"]), int(c["out_channels"]), int(c["depth"]),
+                               float(c.get("expand_ratio", 1)), bool(c.get("se", False)), int(c.get("kernel", 3)))
+            hits = [j for j, ch in enumerate(s.choices) if ch == want]
+            if not hits or c.get("stride", s.stride) != s.stride:
+                return None
+            out.append(hits[0])
+        return r, tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "resolutions": list(self.resolutions),
+                "num_classes": self.num_classes,
+                "stages": [{"stride": s.stride, "act": s.act,
+                            "choices": [c.__dict__ for c in s.choices]} for s in self.stages]}
+
+
+_ALIASES = {"mobile_one": "sep", "mbconvnext": "convnext"}
+
+
+def _block_name(b: str) -> str:
+    return _ALIASES.get(b, b)
+
+
+# ---- registry ----------------------------------------------------------------------------------
+_SPACES: dict[str, Space] = {}
+
+
+def register_space(space: Space) -> Space:
+    if space.name in _SPACES:
+        raise ValueError(f"search space {space.name!r} is already registered")
+    _SPACES[space.name] = space
+    return space
+
+
+def list_spaces() -> list[str]:
+    return list(_SPACES)
+
+
+def get_space(name_or_path: str) -> Space:
+    if name_or_path in _SPACES:
+        return _SPACES[name_or_path]
+    p = Path(name_or_path)
+    if p.suffix.lower() in (".json", ".yaml", ".yml"):
+        return load_space_file(p)
+    raise KeyError(f"unknown search space {name_or_path!r}; known: {', '.join(_SPACES)} (or a .json/.yaml file)")
+
+
+def load_space_file(path: str | Path) -> Space:
+    """A user space: ``{name, resolutions, num_classes?, stages: [{stride, act, blocks|block, widths, depths,
+    expands, se, kernels?}]}`` (grid form) or ``stages: [{stride, act, choices: [...]}]`` (explicit form)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml  # optional dependency, only for YAML spaces
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p}: cannot read search space: {e}") from e
+    except ImportError:
+        raise ValueError(f"{p}: YAML spaces need PyYAML ('pip install pyyaml'), or write the space as JSON") from None
+    return space_from_dict(data, where=str(p))
+
+
+def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
+    allowed = {"name", "description", "resolutions", "num_classes", "stages"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(allowed)}")
+    stages = []
+    for i, s in enumerate(data.get("stages") or []):
+        at = f"{where}: stages[{i}]"
+        try:
+            if "choices" in s:
+                choices = tuple(StageChoice(_block_name(c["block"]), int(c["width"]), int(c.get("depth", 1)),
+                                            float(c.get("expand", 1)), bool(c.get("se", False)),
+                                            int(c.get("kernel", 3))) for c in s["choices"])
+                stages.append(StageDef(int(s["stride"]), str(s["act"]), choices))
+            else:
+                blocks = s.get("blocks") or [s["block"]]
+                stages.append(StageDef.grid(int(s["stride"]), str(s["act"]), [_block_name(b) for b in blocks],
+                                            s["widths"], s.get("depths", [1]), s.get("expands", [1]),
+                                            bool(s.get("se", False)), s.get("kernels", [3])))
+        except KeyError as e:
+            raise ValueError(f"{at}: missing field {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{at}: {e}") from None
+    if not stages:
+        raise ValueError(f"{where}: 'stages' must list at least one stage")
+    if stages[0].choices[0].block != "conv":
+        raise ValueError(f"{where}: stages[0] must be the 'conv' stem")
+    return Space(str(data.get("name", Path(where).stem)), tuple(stages),
+                 tuple(int(r) for r in data.get("resolutions", RESOLUTIONS)), int(data.get("num_classes", 1000)),
+                 str(data.get("description", "")))
+
+
+def _macro(name: str, early: str, mid: Sequence[str], late: str, description: str) -> Space:
+    """The Table-2 macro space with a given block pattern (kernel 3 everywhere)."""
+    late_se = late == "convnext" or late == "mbconv"
+    return Space(name, (
+        StageDef.grid(2, "relu", ["conv"], [16, 24, 32, 48, 64], [1], [1], False),
+        StageDef.grid(1, "hswish", [early], [16, 24, 32, 48, 64], [1], [1], False),
+        StageDef.grid(2, "hswish", [early], [32, 48, 64, 80, 96, 112], [1, 2], [1], False),
+        StageDef.grid(2, "hswish", mid, [48, 64, 80, 96, 112, 128], [1, 2], [1, 3, 6], False),
+        StageDef.grid(2, "hswish", [late], list(range(48, 145, 16)), [2, 4, 6], [6], late_se),
+        StageDef.grid(2, "hswish", [late], list(range(64, 161, 16)), [1, 2], [6], late_se),
+    ), description=description)
+
+
+register_space(_macro("hybrid", "sep", ["sep", "convnext"], "convnext",
+                      "AtomNet Table 2: SEP early (SRAM-bound), SEP or ConvNext in stage 4, ConvNext+SE late"))
+register_space(_macro("sep", "sep", ["sep"], "sep", "single pattern: SEP blocks only (no SE), Table-2 macro space"))
+register_space(_macro("convnext", "convnext", ["convnext"], "convnext",
+                      "single pattern: ConvNext blocks (SE in stages 5-6), Table-2 macro space"))
+register_space(_macro("mbconv", "mbconv", ["mbconv"], "mbconv",
+                      "single pattern: MBConv blocks (SE in stages 5-6), Table-2 macro space"))

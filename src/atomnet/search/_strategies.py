@@ -1,0 +1,257 @@
+"""Search strategies over a :class:`Space` (registered by name; randomness passed in as a seeded RNG).
+
+* ``exhaustive`` — the exact maximum-MACs architecture meeting the limits over the whole space,
+  by vectorized combination of per-stage tables (:mod:`atomnet.search._combine`).
+* ``evolution`` — regularized evolution (Real et al., 2019): population, tournament selection,
+  mutation of one gene, removal of the oldest; fitness is MACs by default or any ``spec → float``.
+* ``random`` — uniform random sampling, the baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from atomnet.search._combine import Limits, combine, minima
+from atomnet.search._journal import Journal
+from atomnet.search._space import Space
+from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables
+
+Fitness = Callable[[dict[str, Any]], float]  # AtomNet stage config of a feasible candidate → score
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class Evaluator(Protocol):
+    space: Space
+
+    def evaluate(self, res_idx: np.ndarray, choices: np.ndarray) -> np.ndarray: ...
+
+
+class TableEvaluator:
+    """Costs of architectures from per-resolution stage tables (array arithmetic, no lowering)."""
+
+    def __init__(self, space: Space, tables: Sequence[ResolutionTables]) -> None:
+        self.space, self.tables = space, list(tables)
+
+    def evaluate(self, res_idx: np.ndarray, choices: np.ndarray) -> np.ndarray:
+        res_idx = np.asarray(res_idx, dtype=np.int64)
+        choices = np.asarray(choices, dtype=np.int64).reshape(len(res_idx), -1)
+        out = np.empty((len(res_idx), 4))
+        for r in np.unique(res_idx):
+            m = res_idx == r
+            out[m] = self.tables[int(r)].evaluate(choices[m])
+        return out
+
+
+@dataclass
+class SearchResult:
+    strategy: str
+    res_index: int | None
+    choices: tuple[int, ...] | None
+    metrics: np.ndarray | None  # latency_ms, flash_bytes, peak_sram_bytes, macs (table figures)
+    fitness: float | None
+    evaluated: int
+    feasible: int
+    seconds: float
+    minima: np.ndarray | None = None  # smallest latency/flash/sram/macs of the space (when infeasible)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.choices is not None
+
+
+def feasible_mask(metrics: np.ndarray, limits: Limits) -> np.ndarray:
+    m = np.atleast_2d(metrics)
+    return ((m[:, LAT] <= limits.latency_ms) & (m[:, FLASH] <= limits.flash_bytes)
+            & (m[:, SRAM] <= limits.peak_sram_bytes) & (m[:, MACS] >= limits.min_macs)
+            & (m[:, MACS] <= limits.max_macs) & ~np.isnan(m).any(axis=1))
+
+
+def violation(metrics: np.ndarray, limits: Limits) -> float:
+    """Sum of relative excesses over the limits (0 when feasible): guides evolution towards feasibility."""
+    m = metrics
+    v = 0.0
+    for val, lim in ((m[LAT], limits.latency_ms), (m[FLASH], limits.flash_bytes), (m[SRAM], limits.peak_sram_bytes),
+                     (m[MACS], limits.max_macs)):
+        if np.isfinite(lim) and val > lim:
+            v += (val - lim) / lim
+    if limits.min_macs > 0 and m[MACS] < limits.min_macs:
+        v += (limits.min_macs - m[MACS]) / limits.min_macs
+    return float(v)
+
+
+# ---- registry ---------------------------------------------------------------------------------
+_STRATEGIES: dict[str, Callable[..., SearchResult]] = {}
+
+
+def register_strategy(name: str) -> Callable[[Callable[..., SearchResult]], Callable[..., SearchResult]]:
+    def deco(fn: Callable[..., SearchResult]) -> Callable[..., SearchResult]:
+        if name in _STRATEGIES:
+            raise ValueError(f"search strategy {name!r} is already registered")
+        _STRATEGIES[name] = fn
+        return fn
+    return deco
+
+
+def list_strategies() -> list[str]:
+    return list(_STRATEGIES)
+
+
+def get_strategy(name: str) -> Callable[..., SearchResult]:
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise KeyError(f"unknown search strategy {name!r}; known: {', '.join(_STRATEGIES)}") from None
+
+
+# ---- exhaustive --------------------------------------------------------------------------------
+@register_strategy("exhaustive")
+def exhaustive(evaluator: TableEvaluator, limits: Limits, rng: np.random.Generator | None = None, *,
+               progress: Progress | None = None, **_: Any) -> SearchResult:
+    t0 = time.perf_counter()
+    best: tuple[float, int, tuple[int, ...], np.ndarray] | None = None
+    evaluated = feasible = 0
+    n = len(evaluator.tables)
+    for r, tab in enumerate(evaluator.tables):
+        comb = combine(tab, limits)
+        evaluated += comb.evaluated
+        ok = feasible_mask(comb.metrics, limits) if len(comb.metrics) else np.zeros(0, bool)
+        feasible += int(ok.sum())
+        if ok.any():
+            idx = np.nonzero(ok)[0]
+            # most MACs; ties broken by lower latency, then by the smaller index (deterministic)
+            order = np.lexsort((comb.metrics[idx, LAT], -comb.metrics[idx, MACS]))
+            i = int(idx[order[0]])
+            macs = float(comb.metrics[i, MACS])
+            if best is None or macs > best[0] or (macs == best[0] and comb.metrics[i, LAT] < best[3][LAT]):
+                best = (macs, r, tuple(int(v) for v in comb.choices[i]), comb.metrics[i].copy())
+        if progress:
+            progress(r + 1, n)
+    secs = time.perf_counter() - t0
+    if best is None:
+        mins = np.min(np.stack([minima(t) for t in evaluator.tables]), axis=0)
+        return SearchResult("exhaustive", None, None, None, None, evaluated, 0, secs, mins)
+    return SearchResult("exhaustive", best[1], best[2], best[3], best[0], evaluated, feasible, secs)
+
+
+# ---- random ------------------------------------------------------------------------------------
+@register_strategy("random")
+def random_search(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *, samples: int = 100_000,
+                  fitness: Fitness | None = None, progress: Progress | None = None, chunk: int = 200_000,
+                  **_: Any) -> SearchResult:
+    t0 = time.perf_counter()
+    space = evaluator.space
+    best: tuple[float, int, tuple[int, ...], np.ndarray] | None = None
+    feasible = done = 0
+    while done < samples:
+        n = min(chunk, samples - done)
+        r, c = space.sample(rng, n)
+        m = evaluator.evaluate(r, c)
+        ok = feasible_mask(m, limits)
+        feasible += int(ok.sum())
+        if fitness is not None:
+            cands = [int(i) for i in np.nonzero(ok)[0]]
+        else:  # by MACs: only the chunk's best can improve on the best so far
+            cands = [int(np.argmax(np.where(ok, m[:, MACS], -1.0)))] if ok.any() else []
+        for i in cands:
+            f = fitness(space.stage_config(int(r[i]), c[i])) if fitness is not None else float(m[i, MACS])
+            if best is None or f > best[0]:
+                best = (f, int(r[i]), tuple(int(v) for v in c[i]), m[i].copy())
+        done += n
+        if progress:
+            progress(done, samples)
+    secs = time.perf_counter() - t0
+    if best is None:
+        return SearchResult("random", None, None, None, None, done, 0, secs)
+    return SearchResult("random", best[1], best[2], best[3], best[0], done, feasible, secs)
+
+
+# ---- regularized evolution ---------------------------------------------------------------------
+def _neighbors(space: Space) -> list[list[np.ndarray]]:
+    """Per stage and choice: the choices that differ from it in exactly one attribute."""
+    out = []
+    for s in space.stages:
+        attrs = [(c.block, c.width, c.depth, c.expand, c.se, c.kernel) for c in s.choices]
+        per = []
+        for a in attrs:
+            per.append(np.array([j for j, b in enumerate(attrs) if sum(x != y for x, y in zip(a, b)) == 1],
+                                dtype=np.int64))
+        out.append(per)
+    return out
+
+
+@register_strategy("evolution")
+def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *, cycles: int = 20_000,
+              population: int = 100, sample_size: int = 5, fitness: Fitness | None = None,
+              journal: Journal | None = None, progress: Progress | None = None, **_: Any) -> SearchResult:
+    """Regularized evolution. ``cycles`` counts evaluations (the initial population included).
+
+    Feasible candidates rank by fitness (MACs by default); infeasible ones below all feasible ones, by
+    how far they exceed the limits. With a ``journal``, evaluations already on disk are replayed."""
+    t0 = time.perf_counter()
+    space = evaluator.space
+    nb = _neighbors(space)
+    n_res = len(space.resolutions)
+    history: list[dict[str, Any]] = []
+
+    def evaluate(r: int, c: tuple[int, ...]) -> dict[str, Any]:
+        if journal is not None and journal.replaying:
+            e = journal.next_replayed()
+            if e["res"] != r or tuple(e["choices"]) != c:
+                raise ValueError("journal replay diverged from the run (different code or data?); "
+                                 "start a new journal")
+            history.append(e)
+            return e
+        m = evaluator.evaluate(np.array([r]), np.array([c]))[0]
+        ok = bool(feasible_mask(m, limits)[0])
+        if ok:
+            f = float(fitness(space.stage_config(r, c))) if fitness is not None else float(m[MACS])
+        else:
+            f = -violation(m, limits)
+        e = {"i": len(history), "res": r, "choices": list(c), "metrics": [float(v) for v in m],
+             "feasible": ok, "fitness": f}
+        if journal is not None:
+            journal.append(e)
+        history.append(e)
+        return e
+
+    def rank(e: dict[str, Any]) -> tuple[bool, float]:
+        return (bool(e["feasible"]), float(e["fitness"]))
+
+    pop: deque[dict[str, Any]] = deque()
+    while len(history) < min(population, cycles):
+        r0, c0 = space.sample(rng, 1)
+        pop.append(evaluate(int(r0[0]), tuple(int(v) for v in c0[0])))
+        if progress and len(history) % 500 == 0:
+            progress(len(history), cycles)
+    while len(history) < cycles:
+        picks = rng.choice(len(pop), size=min(sample_size, len(pop)), replace=False)
+        parent = max((pop[int(i)] for i in picks), key=rank)
+        r, c = int(parent["res"]), list(parent["choices"])
+        gene = int(rng.integers(0, len(c) + 1))
+        if gene == 0:  # a neighbouring input resolution
+            step = 1 if rng.random() < 0.5 else -1
+            r = min(max(r + step, 0), n_res - 1) if n_res > 1 else r
+        else:
+            opts = nb[gene - 1][c[gene - 1]]
+            if len(opts):
+                c[gene - 1] = int(opts[int(rng.integers(0, len(opts)))])
+        pop.append(evaluate(r, tuple(c)))
+        pop.popleft()
+        if progress and len(history) % 500 == 0:
+            progress(len(history), cycles)
+    if progress:
+        progress(len(history), cycles)
+    secs = time.perf_counter() - t0
+    feas = [e for e in history if e["feasible"]]
+    if not feas:
+        return SearchResult("evolution", None, None, None, None, len(history), 0, secs, history=history)
+    b = max(feas, key=rank)
+    return SearchResult("evolution", int(b["res"]), tuple(b["choices"]), np.array(b["metrics"]), float(b["fitness"]),
+                        len(history), len(feas), secs, history=history)
