@@ -82,10 +82,11 @@ class Op:
         return cls("pointwise", c_in, h, w, c_out, h, w, 1, 1, 1)
 
     @classmethod
-    def depthwise(cls, c: int, h_in: int, w_in: int, kernel: int, stride: int = 1) -> Op:
-        """Depthwise valid conv on a padded ``h_in × w_in`` input."""
-        return cls("depthwise", c, h_in, w_in, c, (h_in - kernel) // stride + 1, (w_in - kernel) // stride + 1,
-                   kernel, stride, c)
+    def depthwise(cls, c: int, h_in: int, w_in: int, kernel: int, stride: int = 1, multiplier: int = 1) -> Op:
+        """Depthwise valid conv on a padded ``h_in × w_in`` input. ``multiplier`` > 1: each input channel
+        yields that many output channels (groups = c, c_out = c·multiplier; a SEP block with expansion)."""
+        return cls("depthwise", c, h_in, w_in, c * multiplier, (h_in - kernel) // stride + 1,
+                   (w_in - kernel) // stride + 1, kernel, stride, c)
 
     @classmethod
     def pad(cls, c: int, h_in: int, w_in: int, h_out: int, w_out: int) -> Op:

@@ -15,14 +15,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from atomnet.db._predict import PredictorSet
 
 from atomnet.boards import Board
 from atomnet.db import AtomDB, OpTable
-from atomnet.ops import KINDS, Op
+from atomnet.ops import KEY_FIELDS, KINDS, Op
+
+if TYPE_CHECKING:
+    from atomnet.db._predict import PredictorSet
 
 #: source labels per op (index into this tuple is stored in vectorized code)
 SOURCES = ("exact", "predicted")
@@ -30,6 +32,8 @@ SOURCES = ("exact", "predicted")
 
 def embedded_predictors(board: str) -> PredictorSet | None:
     """The predictors shipped with atomnet for ``board`` (None when there are none)."""
+    from atomnet.db._predict import PredictorSet
+
     try:
         text = resources.files("atomnet").joinpath(f"data/predictors/{board}.json").read_text()
     except (FileNotFoundError, OSError):
@@ -75,8 +79,7 @@ class LatencyModel:
         out = np.empty(len(arr))
         for kid in np.unique(arr[:, 0]):
             m = arr[:, 0] == kid
-            cols = {f: arr[m, i + 1] for i, f in enumerate(("c_in", "h_in", "w_in", "c_out", "h_out", "w_out",
-                                                             "kernel", "stride", "groups"))}
+            cols = {f: arr[m, i + 1] for i, f in enumerate(KEY_FIELDS)}
             out[m] = self.predictors.predict(KINDS[int(kid)], cols)
         return out
 
@@ -99,6 +102,8 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
     if db is not None:
         js = db.predictors_json(mb)
         if js is not None:
+            from atomnet.db._predict import PredictorSet
+
             predictors, origin = PredictorSet.from_dict(json.loads(js)), f"fitted in {db.path}"
         srcs = db.sources(mb)
         if srcs:

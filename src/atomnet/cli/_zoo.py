@@ -1,0 +1,46 @@
+"""``atomnet zoo``: the published architectures shipped with atomnet."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from atomnet.cli._render import print_json, table
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("zoo", help="published architectures (AtomNet, MCUNet, MobileNetV2, ProxylessNAS)")
+    zsub = p.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
+    zsub.required = True
+    s = zsub.add_parser("list", help="list zoo models with resolution, MACs and parameters")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+    s = zsub.add_parser("show", help="print a zoo model's spec JSON")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_show)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from atomnet.spec import spec_macs, spec_params
+    from atomnet.zoo import get_zoo, list_zoo
+
+    rows = []
+    for name in list_zoo():
+        spec = get_zoo(name)
+        rows.append({"name": name, "resolution": spec.resolution, "macs": spec_macs(spec),
+                     "params": spec_params(spec), "blocks": sum(len(s.blocks) for s in spec.stages),
+                     "source": spec.provenance.get("source", "")})
+    if args.json:
+        print_json(rows)
+        return 0
+    print(table(["model", "res", "MACs (M)", "params", "blocks", "source"],
+                [(r["name"], r["resolution"], r["macs"] / 1e6, r["params"], r["blocks"], str(r["source"])[:60])
+                 for r in rows]))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from atomnet.zoo import get_zoo
+
+    print_json(get_zoo(args.name).to_dict())
+    return 0
