@@ -206,9 +206,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
                            for k, r in cv.items()}
     sources = [{"path": s["path"], "sha256": s["sha256"], "format": s["format"]} for s in db.sources(args.board)]
     runtime = db.sources(args.board)[0]["runtime"]
-    pset = fit_predictors(samples, board=args.board,
-                          provenance={"runtime": runtime, "sources": sources, "db": db.path})
-    text = json.dumps(pset.to_dict(), indent=1)
+    prov: dict[str, Any] = {"runtime": runtime, "sources": sources}
+    if args.cv:
+        prov["cross_validation"] = {"scheme": args.cv, "folds": args.folds, "seed": args.seed,
+                                    "kinds": result["kinds"]}
+    pset = fit_predictors(samples, board=args.board, provenance=prov)
+    text = json.dumps(pset.to_dict(), separators=(",", ":"))
     db.save_predictors(args.board, text)
     if args.out:
         Path(args.out).write_text(text + "\n")

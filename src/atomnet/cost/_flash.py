@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from atomnet.ops import Op
 from atomnet.spec import Graph
 
 #: runtime code and fixed data (bytes), outside the model's parameters:
@@ -26,6 +27,17 @@ from atomnet.spec import Graph
 CODE_BYTES: dict[str, int] = {"tinyengine": 63 * 1024, "xcube-ai": 196 * 1024, "tflm": 64 * 1024}
 
 _WEIGHTED = ("conv", "pointwise", "depthwise", "dense", "se", "affine")
+
+
+def layer_flash(op: Op, runtime: str) -> tuple[int, int, int]:
+    """``(weights, bias, quant)`` bytes of one operator on ``runtime`` (code excluded)."""
+    if op.kind not in _WEIGHTED:
+        return 0, 0, 0
+    if runtime == "xcube-ai":
+        return op.weight_params, op.flash_bytes - op.weight_params, 0
+    if runtime == "tflm":
+        return op.weight_params, 4 * op.bias_params, 12 if op.kind == "dense" else 12 * op.c_out
+    return op.weight_params, 4 * op.bias_params, 4 * op.c_out
 
 
 def flash_breakdown(graph: Graph, runtime: str | None = None) -> dict[str, int]:
@@ -42,18 +54,8 @@ def flash_breakdown(graph: Graph, runtime: str | None = None) -> dict[str, int]:
         raise ValueError(f"runtime: no Flash model for {rt!r}; known: {', '.join(sorted(CODE_BYTES))}")
     weights = bias = quant = 0
     for layer in graph.layers:
-        op = layer.op
-        if op.kind not in _WEIGHTED:
-            continue
-        weights += op.weight_params
-        if rt == "xcube-ai":
-            bias += op.flash_bytes - op.weight_params
-            continue
-        bias += 4 * op.bias_params
-        if rt == "tflm":
-            quant += 12 if op.kind == "dense" else 12 * op.c_out
-        else:
-            quant += 4 * op.c_out
+        w, b, q = layer_flash(layer.op, rt)
+        weights, bias, quant = weights + w, bias + b, quant + q
     return {"weights": weights, "bias": bias, "quant": quant, "code": CODE_BYTES[rt]}
 
 

@@ -129,17 +129,23 @@ class AtomDB:
             raise SchemaError(f"{self.path}: not an AtomDB SQLite file ({e})") from e
         if version is None:
             with self.transaction():
-                for stmt in _SCHEMA.split(";"):  # executescript would commit the open transaction
-                    if stmt.strip():
-                        self.conn.execute(stmt)
+                self._create_tables()
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_by', ?)", (f"atomnet {__version__}",))
-        elif version != SCHEMA_VERSION:
+        elif version == SCHEMA_VERSION:
+            with self.transaction():  # tables added within version 1 (all statements are IF NOT EXISTS)
+                self._create_tables()
+        else:
             raise SchemaError(f"{self.path}: AtomDB schema version {version}, but this atomnet reads version "
                               f"{SCHEMA_VERSION}; export it with the atomnet that wrote it "
                               f"(`atomnet db export`) and import the CSV here")
 
     # ---- plumbing -------------------------------------------------------------------------
+    def _create_tables(self) -> None:
+        for stmt in _SCHEMA.split(";"):  # executescript would commit the caller's open transaction
+            if stmt.strip():
+                self.conn.execute(stmt)
+
     def _read_version(self) -> int | None:
         has_meta = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
         if not has_meta:

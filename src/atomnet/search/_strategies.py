@@ -60,6 +60,8 @@ class SearchResult:
     seconds: float
     minima: np.ndarray | None = None  # smallest latency/flash/sram/macs of the space (when infeasible)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: best candidates, best first: (res index, choices, table metrics, fitness)
+    candidates: list[tuple[int, tuple[int, ...], np.ndarray, float]] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -113,9 +115,11 @@ def get_strategy(name: str) -> Callable[..., SearchResult]:
 # ---- exhaustive --------------------------------------------------------------------------------
 @register_strategy("exhaustive")
 def exhaustive(evaluator: TableEvaluator, limits: Limits, rng: np.random.Generator | None = None, *,
-               progress: Progress | None = None, **_: Any) -> SearchResult:
+               progress: Progress | None = None, top_k: int = 64, **_: Any) -> SearchResult:
+    """Exact maximum-MACs architecture under the table figures; the ``top_k`` best of every resolution are
+    kept in ``candidates`` (most MACs first, ties by lower latency) for confirmation with the full model."""
     t0 = time.perf_counter()
-    best: tuple[float, int, tuple[int, ...], np.ndarray] | None = None
+    cands: list[tuple[float, float, int, tuple[int, ...], np.ndarray]] = []
     evaluated = feasible = 0
     n = len(evaluator.tables)
     for r, tab in enumerate(evaluator.tables):
@@ -125,19 +129,22 @@ def exhaustive(evaluator: TableEvaluator, limits: Limits, rng: np.random.Generat
         feasible += int(ok.sum())
         if ok.any():
             idx = np.nonzero(ok)[0]
-            # most MACs; ties broken by lower latency, then by the smaller index (deterministic)
-            order = np.lexsort((comb.metrics[idx, LAT], -comb.metrics[idx, MACS]))
-            i = int(idx[order[0]])
-            macs = float(comb.metrics[i, MACS])
-            if best is None or macs > best[0] or (macs == best[0] and comb.metrics[i, LAT] < best[3][LAT]):
-                best = (macs, r, tuple(int(v) for v in comb.choices[i]), comb.metrics[i].copy())
+            order = np.lexsort((comb.metrics[idx, LAT], -comb.metrics[idx, MACS]))[:top_k]
+            for i in idx[order]:
+                mt = comb.metrics[int(i)]
+                cands.append((float(mt[MACS]), float(mt[LAT]), r, tuple(int(v) for v in comb.choices[int(i)]),
+                              mt.copy()))
         if progress:
             progress(r + 1, n)
     secs = time.perf_counter() - t0
-    if best is None:
+    if not cands:
         mins = np.min(np.stack([minima(t) for t in evaluator.tables]), axis=0)
         return SearchResult("exhaustive", None, None, None, None, evaluated, 0, secs, mins)
-    return SearchResult("exhaustive", best[1], best[2], best[3], best[0], evaluated, feasible, secs)
+    cands.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
+    best = cands[0]
+    result = SearchResult("exhaustive", best[2], best[3], best[4], best[0], evaluated, feasible, secs)
+    result.candidates = [(c[2], c[3], c[4], c[0]) for c in cands]
+    return result
 
 
 # ---- random ------------------------------------------------------------------------------------
@@ -148,6 +155,7 @@ def random_search(evaluator: Evaluator, limits: Limits, rng: np.random.Generator
     t0 = time.perf_counter()
     space = evaluator.space
     best: tuple[float, int, tuple[int, ...], np.ndarray] | None = None
+    top: list[tuple[int, tuple[int, ...], np.ndarray, float]] = []
     feasible = done = 0
     while done < samples:
         n = min(chunk, samples - done)
@@ -161,15 +169,22 @@ def random_search(evaluator: Evaluator, limits: Limits, rng: np.random.Generator
             cands = [int(np.argmax(np.where(ok, m[:, MACS], -1.0)))] if ok.any() else []
         for i in cands:
             f = fitness(space.stage_config(int(r[i]), c[i])) if fitness is not None else float(m[i, MACS])
+            top.append((int(r[i]), tuple(int(v) for v in c[i]), m[i].copy(), f))
             if best is None or f > best[0]:
                 best = (f, int(r[i]), tuple(int(v) for v in c[i]), m[i].copy())
+        if fitness is None and ok.sum() > 1:  # also keep runners-up of the chunk for confirmation
+            for i in np.argsort(-np.where(ok, m[:, MACS], -1.0))[1:16]:
+                if ok[i]:
+                    top.append((int(r[i]), tuple(int(v) for v in c[i]), m[i].copy(), float(m[i, MACS])))
         done += n
         if progress:
             progress(done, samples)
     secs = time.perf_counter() - t0
     if best is None:
         return SearchResult("random", None, None, None, None, done, 0, secs)
-    return SearchResult("random", best[1], best[2], best[3], best[0], done, feasible, secs)
+    out = SearchResult("random", best[1], best[2], best[3], best[0], done, feasible, secs)
+    out.candidates = sorted(top, key=lambda t: -t[3])[:256]
+    return out
 
 
 # ---- regularized evolution ---------------------------------------------------------------------
@@ -253,5 +268,14 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
     if not feas:
         return SearchResult("evolution", None, None, None, None, len(history), 0, secs, history=history)
     b = max(feas, key=rank)
-    return SearchResult("evolution", int(b["res"]), tuple(b["choices"]), np.array(b["metrics"]), float(b["fitness"]),
-                        len(history), len(feas), secs, history=history)
+    out = SearchResult("evolution", int(b["res"]), tuple(b["choices"]), np.array(b["metrics"]), float(b["fitness"]),
+                       len(history), len(feas), secs, history=history)
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    for e in sorted(feas, key=lambda e: -float(e["fitness"])):
+        k = (int(e["res"]), tuple(e["choices"]))
+        if k not in seen:
+            seen.add(k)
+            out.candidates.append((k[0], k[1], np.array(e["metrics"]), float(e["fitness"])))
+        if len(out.candidates) >= 256:
+            break
+    return out

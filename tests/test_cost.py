@@ -1,0 +1,95 @@
+"""Whole-model cost against the public AtomDB and the paper's calibration point (FACTS §2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atomnet.boards import get_board
+from atomnet.cli import main
+from atomnet.cost import cost_model, load_latency_model
+from atomnet.db import AtomDB
+from atomnet.zoo import get_zoo, list_zoo
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:  # type: ignore[type-arg]
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_atomnet_256kb_priced_exactly(public_db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _cli_json(capsys, "--db", str(public_db_path), "cost", "atomnet-256kb", "--board", "stm32h743", "--json")
+    for key in ("macs", "params", "weights_bytes", "flash_bytes", "peak_sram_bytes", "latency_ms", "ops_exact",
+                "ops_predicted", "board", "runtime", "layers"):
+        assert key in d
+    core = [ly for ly in d["layers"] if ly["kind"] in ("conv", "pointwise", "depthwise", "pad", "dense")]
+    se = [ly for ly in d["layers"] if ly["kind"] == "se"]
+    assert (len(core), len(se)) == (51, 10)
+    assert all(ly["source"] == "exact" for ly in core + se)  # all 61 priced from measurements
+    sum_core = sum(ly["latency_ms"] for ly in core + se)
+    assert 270 <= sum_core <= 275.5  # FACTS §2: "about 270–275 ms"
+    assert d["latency_ms"] == pytest.approx(275, rel=0.03)  # + 7 residual adds and the pool
+    assert d["macs"] == 78_750_000 or round(d["macs"] / 1e6, 2) == 78.75
+    assert d["params"] == 787_376
+    assert d["flash_bytes"] // 1024 == 981  # calibrated X-CUBE-AI code constant (see cost/_flash.py)
+    assert d["peak_sram_bytes"] == pytest.approx(232 * 1024, rel=0.05)
+
+
+def test_scaled_boards_use_the_calibration(public_db: AtomDB) -> None:
+    spec = get_zoo("atomnet-256kb")
+    h7 = cost_model(spec, "stm32h743", db=public_db)
+    for name, published in (("stm32f746", 626.0), ("stm32f412", 2124.0)):
+        rep = cost_model(spec, name, db=public_db)
+        assert rep.scaled and all(ly.source.endswith("+scaled") for ly in rep.layers)
+        assert rep.latency_ms == pytest.approx(h7.latency_ms * published / 275.0)
+        assert rep.latency_ms == pytest.approx(published, rel=0.03)
+
+
+def test_every_zoo_model_costs_on_every_runtime(public_db: AtomDB) -> None:
+    lm = load_latency_model(get_board("stm32h743"), public_db)
+    for name in list_zoo():
+        for rt in ("xcube-ai", "tflm", "tinyengine"):
+            rep = cost_model(get_zoo(name), "stm32h743", runtime=rt, latency_model=lm)
+            assert rep.latency_ms > 0 and rep.peak_sram_bytes > 0 and rep.flash_bytes > rep.weights_bytes
+            assert rep.ops_exact + rep.ops_predicted == len(rep.layers)
+
+
+def test_infeasible_model_is_flagged(public_db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _cli_json(capsys, "--db", str(public_db_path), "cost", "atomnet-512kb-max", "--board", "stm32f412", "--json")
+    assert d["feasible"] is False and d["fits_sram"] is False
+    assert main(["--db", str(public_db_path), "cost", "atomnet-512kb-max", "--board", "stm32f412"]) == 0
+    assert "OVER the board" in capsys.readouterr().out
+
+
+def test_embedded_default_without_database(tmp_path: Path) -> None:
+    """A fresh install: no database at all, the shipped predictors price everything."""
+    env = {"ATOMNET_DB": str(tmp_path / "none.sqlite"), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "atomnet", "cost", "atomnet-256kb", "--json"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["ops_exact"] == 0 and d["ops_predicted"] == len(d["layers"])
+    assert d["latency_ms"] == pytest.approx(275, rel=0.06)
+    assert not (tmp_path / "none.sqlite").exists()  # a read-only command creates no database
+
+
+def test_bad_spec_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = json.loads(Path(__file__).resolve().parents[2].joinpath("shared/zoo/atomnet/atomnet-256kb.json").read_text())
+    cfg["stages"][3]["block"] = "transformer"
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(cfg))
+    assert main(["cost", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "stages[3]" in err and "transformer" in err and "Traceback" not in err
+    assert main(["cost", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+
+
+def test_plot_written(public_db_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.png"
+    assert main(["--db", str(public_db_path), "cost", "atomnet-256kb", "--plot", str(out), "--no-layers"]) == 0
+    assert out.stat().st_size > 20_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
