@@ -24,7 +24,7 @@ test: setup lint
 	$(BIN)/pytest -q
 
 bench: setup
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; (cd benchmarks && ../$(BIN)/python $$(basename $$f)) || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

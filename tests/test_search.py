@@ -74,7 +74,7 @@ def test_exhaustive_beats_atomnet_256kb_and_random(hybrid) -> None:  # type: ign
 
 
 def test_evolution_within_one_percent(hybrid) -> None:  # type: ignore[no-untyped-def]
-    space, board, lm, tables = hybrid
+    space, _board, _lm, tables = hybrid
     ev = TableEvaluator(space, tables)
     ex = exhaustive(ev, LIMITS)
     evo = evolution(ev, LIMITS, np.random.default_rng(0), cycles=20_000)

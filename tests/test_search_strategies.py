@@ -11,7 +11,7 @@ from atomnet.search._combine import Limits
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._space import get_space
 from atomnet.search._strategies import TableEvaluator, evolution, exhaustive, random_search
-from atomnet.search._tables import MACS, ResolutionTables, StageTable
+from atomnet.search._tables import ResolutionTables, StageTable
 
 
 def _synthetic_evaluator(seed: int = 0) -> TableEvaluator:
@@ -74,10 +74,11 @@ def test_journal_resume_matches_uninterrupted(tmp_path: Path) -> None:
 
     jpath = tmp_path / "j.jsonl"
     j = Journal(jpath, header)
-    evolution(ev, LIMITS, np.random.default_rng(7), cycles=1234, journal=j)  # "killed" after 1234 evaluations
+    evolution(ev, LIMITS, np.random.default_rng(7), cycles=3000, journal=j)
     j.close()
-    with open(jpath, "a") as f:
-        f.write('{"i": 1234, "res": 3, "choi')  # torn last line, as a SIGKILL mid-write leaves it
+    # as if killed after 1234 evaluations, in the middle of writing the next line
+    lines = jpath.read_text().splitlines(keepends=True)
+    jpath.write_text("".join(lines[:1 + 1234]) + lines[1 + 1234][:17])
     j2 = Journal(jpath, header)
     assert len(j2.entries) == 1234
     resumed = evolution(ev, LIMITS, np.random.default_rng(7), cycles=3000, journal=j2)

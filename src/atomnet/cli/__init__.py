@@ -13,12 +13,15 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from atomnet import __version__
-from atomnet.cli import _boards, _cost, _db, _demo, _search, _zoo
+
+#: command modules, each with add_parser(subparsers) setting args.func (imports stay light: heavy work is lazy)
+_COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_demo")
 
 
 class CliError(Exception):
@@ -35,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AtomDB SQLite file (default: $ATOMNET_DB, else the per-user data directory)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for mod in (_db, _boards, _zoo, _cost, _search, _demo):
-        mod.add_parser(sub)
+    for name in _COMMANDS:
+        importlib.import_module(f"atomnet.cli.{name}").add_parser(sub)
     return p
 
 

@@ -202,8 +202,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         cv = cross_validate(samples, args.cv, folds=args.folds, seed=args.seed)
         result["scheme"] = args.cv
         result["folds"] = args.folds
-        result["kinds"] = {k: {"mape": r.mape, "median_ape": r.median_ape, "max_ape": r.max_ape, "keys": r.keys}
-                           for k, r in cv.items()}
+        result["kinds"] = {k: {key: r.to_dict()[key] for key in ("mape", "median_ape", "max_ape", "keys", "folds")}
+                           for k, r in cv.items()}  # to_dict: NaN (kind not cross-validable) -> null
     sources = [{"path": s["path"], "sha256": s["sha256"], "format": s["format"]} for s in db.sources(args.board)]
     runtime = db.sources(args.board)[0]["runtime"]
     prov: dict[str, Any] = {"runtime": runtime, "sources": sources}

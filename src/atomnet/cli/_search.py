@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                                          "population": args.population, "limits": [str(v) for v in
                                                                                     limits.as_array()]})
     bars = _Bars(not args.no_progress)
+    t0 = time.perf_counter()
     tables = build_tables(space, lm, runtime, progress=lambda d, t: bars("tables", d, t))
+    table_seconds = time.perf_counter() - t0
     options: dict[str, Any] = {}
     if args.strategy == "evolution":
         options = {"cycles": args.cycles, "population": args.population}
@@ -105,6 +108,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = run_search(space, board, lm, limits, runtime=runtime, strategy=args.strategy, seed=args.seed,
                      journal=journal, progress=bars, tables=tables, **options)
     bars.close()
+    out.table_seconds = table_seconds
+    out.seconds += table_seconds
     if journal is not None:
         journal.close()
     front = None

@@ -3,12 +3,15 @@
 Never imports torch: the search must run on a laptop in seconds.
 """
 
+from atomnet.cost._batch import BatchCost, BatchCoster
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
 from atomnet.cost._report import CostReport, LayerCost, cost_model
 from atomnet.cost._sram import SramPlan, act_bytes, get_planner, list_planners, plan_sram
 
 __all__ = [
+    "BatchCost",
+    "BatchCoster",
     "CostReport",
     "LatencyModel",
     "LayerCost",

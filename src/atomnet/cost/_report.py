@@ -106,7 +106,7 @@ def cost_model(spec: ModelSpec, board: Board | str, *, runtime: str | None = Non
     g_mem = g_lat if g_lat.runtime == rt else lower(spec, rt)
     plan = get_planner(rt).plan(g_mem)
     flash = flash_breakdown(g_mem, rt)
-    live = list(plan.live_bytes) if g_mem is g_lat else [None] * len(g_lat.layers)
+    live: list[int | None] = [int(v) for v in plan.live_bytes] if g_mem is g_lat else [None] * len(g_lat.layers)
     by_kind: dict[str, float] = defaultdict(float)
     layers = []
     for i, layer in enumerate(g_lat.layers):
@@ -115,7 +115,7 @@ def cost_model(spec: ModelSpec, board: Board | str, *, runtime: str | None = Non
         layers.append(LayerCost(layer.name, op.kind, op.describe(), layer.stage, layer.block,
                                 g_lat.tensors[layer.inputs[0]].shape, g_lat.tensors[layer.output].shape,
                                 op.macs, op.weight_params, op.flash_bytes,
-                                None if live[i] is None else int(live[i]), float(lat[i]), lm.label(bool(exact[i]))))
+                                live[i], float(lat[i]), lm.label(bool(exact[i]))))
     return CostReport(
         model=spec.name, board=b.name, runtime=rt, latency_runtime=g_lat.runtime,
         macs=spec_macs(spec), params=spec_params(spec), weights_bytes=flash["weights"],

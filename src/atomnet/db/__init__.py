@@ -6,19 +6,26 @@
 []
 """
 
+from atomnet.db._cv import CVResult, cross_validate
 from atomnet.db._import_csv import ImportFormatError, parse_atomnet_csv, parse_atomnet_se_csv
 from atomnet.db._paths import default_db_path, user_data_dir
+from atomnet.db._predict import NoPredictorError, PredictorSet, fit_predictors
 from atomnet.db._store import SCHEMA_VERSION, AtomDB, ImportResult, OpStat, OpTable, SchemaError
 
 __all__ = [
     "SCHEMA_VERSION",
     "AtomDB",
+    "CVResult",
     "ImportFormatError",
     "ImportResult",
+    "NoPredictorError",
     "OpStat",
     "OpTable",
+    "PredictorSet",
     "SchemaError",
+    "cross_validate",
     "default_db_path",
+    "fit_predictors",
     "parse_atomnet_csv",
     "parse_atomnet_se_csv",
     "user_data_dir",

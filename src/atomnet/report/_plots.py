@@ -88,9 +88,12 @@ def plot_pareto(front: Sequence[tuple[float, float]], path: str | Path, *, title
         macs = [p[1] / 1e6 for p in front]
         ax.step(lat, macs, where="post", color="#4c72b0", lw=1.8, label=f"search space front ({len(front)} points)")
     for name, lat_ms, m, fits in zoo:
-        ax.scatter([lat_ms], [m / 1e6], marker="o" if fits else "x", color="#c44e52" if "mcunet" in name else "#55a868",
-                   zorder=3)
+        ax.scatter([lat_ms], [m / 1e6], marker="o" if fits else "x", zorder=3,
+                   color="#55a868" if name.startswith("atomnet") else "#c44e52")
         ax.annotate(name, (lat_ms, m / 1e6), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if zoo:
+        ax.scatter([], [], marker="o", color="#55a868", label="AtomNet releases (o fits the limits, x does not)")
+        ax.scatter([], [], marker="o", color="#c44e52", label="MCUNet / MobileNetV2 / ProxylessNAS")
     if chosen:
         ax.scatter([chosen[0]], [chosen[1] / 1e6], marker="*", s=180, color="gold", edgecolor="black", zorder=4,
                    label="search result")

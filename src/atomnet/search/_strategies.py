@@ -188,15 +188,26 @@ def random_search(evaluator: Evaluator, limits: Limits, rng: np.random.Generator
 
 
 # ---- regularized evolution ---------------------------------------------------------------------
-def _neighbors(space: Space) -> list[list[np.ndarray]]:
-    """Per stage and choice: the choices that differ from it in exactly one attribute."""
+def _neighbors(space: Space, adjacent: bool = False) -> list[list[np.ndarray]]:
+    """Per stage and choice: the choices that differ from it in exactly one attribute; with ``adjacent``,
+    numeric attributes (width, depth, expand, kernel) only move to the next smaller or larger value."""
     out = []
     for s in space.stages:
         attrs = [(c.block, c.width, c.depth, c.expand, c.se, c.kernel) for c in s.choices]
+        values = [sorted({a[k] for a in attrs}, key=str) if k in (0, 4) else sorted({a[k] for a in attrs})
+                  for k in range(6)]
         per = []
         for a in attrs:
-            per.append(np.array([j for j, b in enumerate(attrs) if sum(x != y for x, y in zip(a, b)) == 1],
-                                dtype=np.int64))
+            hits = []
+            for j, b in enumerate(attrs):
+                diff = [k for k in range(6) if a[k] != b[k]]
+                if len(diff) != 1:
+                    continue
+                k = diff[0]
+                if adjacent and k in (1, 2, 3, 5) and abs(values[k].index(a[k]) - values[k].index(b[k])) != 1:
+                    continue
+                hits.append(j)
+            per.append(np.array(hits, dtype=np.int64))
         out.append(per)
     return out
 
@@ -204,14 +215,23 @@ def _neighbors(space: Space) -> list[list[np.ndarray]]:
 @register_strategy("evolution")
 def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *, cycles: int = 20_000,
               population: int = 100, sample_size: int = 5, fitness: Fitness | None = None,
-              journal: Journal | None = None, progress: Progress | None = None, **_: Any) -> SearchResult:
+              journal: Journal | None = None, progress: Progress | None = None, penalty: float = 5.0,
+              extra_mutation: float = 0.5, local_moves: float = 0.5, final_sample_size: int = 25,
+              **_: Any) -> SearchResult:
     """Regularized evolution. ``cycles`` counts evaluations (the initial population included).
 
-    Feasible candidates rank by fitness (MACs by default); infeasible ones below all feasible ones, by
-    how far they exceed the limits. With a ``journal``, evaluations already on disk are replayed."""
+    Feasible candidates score their fitness (MACs by default). With the default MACs fitness an
+    infeasible candidate scores ``MACs · (1 − penalty · violation)`` (violation = summed relative excess
+    over the limits), so parents just over a limit can still breed and the population can cross narrow
+    infeasible gaps (e.g. to a larger input resolution); with a custom fitness, infeasible candidates rank
+    below all feasible ones by their violation. A child differs from its parent in one gene, plus one more
+    with probability ``extra_mutation`` (repeatedly); a stage gene moves one attribute to its next value
+    with probability ``local_moves``, else to any value. The tournament grows linearly from ``sample_size``
+    to ``final_sample_size`` over the run. Only feasible candidates are ever returned. With a
+    ``journal``, evaluations already on disk are replayed."""
     t0 = time.perf_counter()
     space = evaluator.space
-    nb = _neighbors(space)
+    nb_any, nb_adj = _neighbors(space), _neighbors(space, adjacent=True)
     n_res = len(space.resolutions)
     history: list[dict[str, Any]] = []
 
@@ -227,16 +247,20 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
         ok = bool(feasible_mask(m, limits)[0])
         if ok:
             f = float(fitness(space.stage_config(r, c))) if fitness is not None else float(m[MACS])
+            score = f
         else:
             f = -violation(m, limits)
+            score = float(m[MACS]) * max(0.0, 1.0 - penalty * -f) if fitness is None else f
         e = {"i": len(history), "res": r, "choices": list(c), "metrics": [float(v) for v in m],
-             "feasible": ok, "fitness": f}
+             "feasible": ok, "fitness": f, "score": score}
         if journal is not None:
             journal.append(e)
         history.append(e)
         return e
 
     def rank(e: dict[str, Any]) -> tuple[bool, float]:
+        if fitness is None:  # MACs: one scale for feasible and penalized infeasible candidates
+            return (True, float(e["score"]))
         return (bool(e["feasible"]), float(e["fitness"]))
 
     pop: deque[dict[str, Any]] = deque()
@@ -246,17 +270,23 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
         if progress and len(history) % 500 == 0:
             progress(len(history), cycles)
     while len(history) < cycles:
-        picks = rng.choice(len(pop), size=min(sample_size, len(pop)), replace=False)
+        # selection pressure grows over the run (explore first, then fine-tune near the limits)
+        k = sample_size + int((final_sample_size - sample_size) * len(history) / cycles)
+        picks = rng.choice(len(pop), size=min(max(k, 1), len(pop)), replace=False)
         parent = max((pop[int(i)] for i in picks), key=rank)
         r, c = int(parent["res"]), list(parent["choices"])
-        gene = int(rng.integers(0, len(c) + 1))
-        if gene == 0:  # a neighbouring input resolution
-            step = 1 if rng.random() < 0.5 else -1
-            r = min(max(r + step, 0), n_res - 1) if n_res > 1 else r
-        else:
-            opts = nb[gene - 1][c[gene - 1]]
-            if len(opts):
-                c[gene - 1] = int(opts[int(rng.integers(0, len(opts)))])
+        n_mut = 1
+        while n_mut < len(c) + 1 and rng.random() < extra_mutation:
+            n_mut += 1
+        for gene in rng.choice(len(c) + 1, size=n_mut, replace=False):
+            if gene == 0:  # a neighbouring input resolution
+                step = 1 if rng.random() < 0.5 else -1
+                r = min(max(r + step, 0), n_res - 1) if n_res > 1 else r
+            else:  # a stage choice differing in one attribute: a step to the next value, or any value
+                nb = nb_adj if rng.random() < local_moves else nb_any
+                opts = nb[gene - 1][c[gene - 1]]
+                if len(opts):
+                    c[gene - 1] = int(opts[int(rng.integers(0, len(opts)))])
         pop.append(evaluate(r, tuple(c)))
         pop.popleft()
         if progress and len(history) % 500 == 0:
@@ -267,15 +297,15 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
     feas = [e for e in history if e["feasible"]]
     if not feas:
         return SearchResult("evolution", None, None, None, None, len(history), 0, secs, history=history)
-    b = max(feas, key=rank)
+    b = max(feas, key=lambda e: float(e["fitness"]))
     out = SearchResult("evolution", int(b["res"]), tuple(b["choices"]), np.array(b["metrics"]), float(b["fitness"]),
                        len(history), len(feas), secs, history=history)
     seen: set[tuple[int, tuple[int, ...]]] = set()
     for e in sorted(feas, key=lambda e: -float(e["fitness"])):
-        k = (int(e["res"]), tuple(e["choices"]))
-        if k not in seen:
-            seen.add(k)
-            out.candidates.append((k[0], k[1], np.array(e["metrics"]), float(e["fitness"])))
+        arch = (int(e["res"]), tuple(int(v) for v in e["choices"]))
+        if arch not in seen:
+            seen.add(arch)
+            out.candidates.append((arch[0], arch[1], np.array(e["metrics"]), float(e["fitness"])))
         if len(out.candidates) >= 256:
             break
     return out
