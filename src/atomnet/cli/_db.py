@@ -93,6 +93,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if path:
             if not Path(path).exists():
                 raise FileNotFoundError(f"{path}: no such file")
+            if fn == db.import_atomnet_csv and _is_se_file(Path(path)):
+                fn = db.import_atomnet_se_csv  # an SE table given as FILE: recognised by its header
             results.append(fn(path, **kw))
     if args.json:
         print_json({"db": db.path, "imports": [r.to_dict() for r in results]})
@@ -108,6 +110,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  skipped {r.skipped_empty:,} empty rows ({detail})")
     print(f"database: {db.path}")
     return 0
+
+
+def _is_se_file(path: Path) -> bool:
+    from atomnet.db._import_csv import SE_HEADER
+
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        return tuple(h.strip() for h in f.readline().split(",")) == SE_HEADER
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
