@@ -83,6 +83,7 @@ def render_cost(rep: Any, layers: bool = True) -> str:
     sb = rep.sram_breakdown
     flag_s = "" if rep.fits_sram else f"   ** OVER the board's {fmt_bytes(rep.board_sram_bytes)} **"
     out.append(f"  peak SRAM       {fmt_bytes(rep.peak_sram_bytes)} ({rep.peak_sram_bytes:,} B) = activations "
-               f"{fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])}{flag_s}")
+               f"{fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])} + runtime "
+               f"{fmt_bytes(sb['runtime'])}{flag_s}   (MCUNet 'Act' metric: {rep.act_bytes:,} B)")
     out.append(f"  fits {rep.board}: {'yes' if rep.feasible else 'NO'}")
     return "\n".join(out)
