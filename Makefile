@@ -1,17 +1,37 @@
 # One command sets up and runs the main job; one sets up and runs the tests.
+#   make demo  — light install (numpy, matplotlib): cost + search on built-in defaults
+#   make test  — full install (ML stack: torch 2.13.0 CPU, onnx2tf, tflite-micro; Debian dataset and browser),
+#                then ruff, mypy and the whole test suite
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Debian packages the tests use: the fashion-mnist demo dataset, a headless browser for the HTML report test
+APT_PACKAGES := dataset-fashion-mnist chromium
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup setup-ml sysdeps demo test lint bench clean
 
-$(BIN)/activate: pyproject.toml
+$(VENV)/.stamp-base: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(BIN)/activate
+	touch $@
 
-setup: $(BIN)/activate
+# requirements-ml.txt pins torch==2.13.0 (a plain "torch" would pull a multi-GB CUDA build)
+$(VENV)/.stamp-ml: $(VENV)/.stamp-base requirements-ml.txt
+	$(BIN)/pip install -q -r requirements-ml.txt
+	touch $@
+
+setup: $(VENV)/.stamp-base
+
+setup-ml: $(VENV)/.stamp-ml sysdeps
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else sudo apt-get update -q >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi; \
+	fi
 
 demo: setup
 	$(BIN)/atomnet demo
@@ -20,10 +40,10 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: setup lint
+test: setup-ml lint
 	$(BIN)/pytest -q
 
-bench: setup
+bench: setup-ml
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; (cd benchmarks && ../$(BIN)/python $$(basename $$f)) || exit 1; done
 
 clean:

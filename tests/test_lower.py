@@ -105,14 +105,15 @@ def test_tflm_graph() -> None:
     # 13 dw, 23 pointwise + 20 SE 1×1 + stem conv; h-swish after every dw and the expanding pointwise
     assert ops["DEPTHWISE_CONV_2D"] == 13 and ops["CONV_2D"] == 1 + 23 + 20
     assert ops["HARD_SWISH"] == 13 + 3 + 10
-    assert ops["MEAN"] == 11 and ops["FULLY_CONNECTED"] == 1 and ops["ADD"] == 7 + 10 and ops["MUL"] == 20
+    # SE gate: +3 folded into the expand conv's bias with RELU6 fused, then MUL ×1/6 (as the converter emits)
+    assert ops["MEAN"] == 11 and ops["FULLY_CONNECTED"] == 1 and ops["ADD"] == 7 and ops["MUL"] == 20
     dw = g.layer("s2.b0.dw")
     assert (dw.op.h_in, dw.op.h_out, dw.act, dw.tflite_op) == (80, 40, "none", "DEPTHWISE_CONV_2D")
     hs = g.layer("s2.b0.dw.hswish")
     assert hs.inputs == (dw.output,) and hs.act == "hswish"
     names = [layer.name for layer in g.layers if layer.name.startswith("s3.b1.se")]
-    assert names == ["s3.b1.se.pool", "s3.b1.se.reduce", "s3.b1.se.expand", "s3.b1.se.hsig_add",
-                     "s3.b1.se.hsig_mul", "s3.b1.se.mul"]
+    assert names == ["s3.b1.se.pool", "s3.b1.se.reduce", "s3.b1.se.expand", "s3.b1.se.hsig_mul", "s3.b1.se.mul"]
+    assert g.layer("s3.b1.se.expand").act == "relu6"
     assert g.layer("s3.b1.se.mul").inputs[0] == g.layer("s3.b1.dw.hswish").output
     assert all(layer.tflite_op for layer in g.layers)
     # relu6 is fused: MCUNet has no separate activation ops

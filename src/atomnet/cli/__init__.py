@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from atomnet import __version__
 
 #: command modules, each with add_parser(subparsers) setting args.func (imports stay light: heavy work is lazy)
-_COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_demo")
+_COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_demo", "_train", "_export", "_verify", "_analyze")
 
 
 class CliError(Exception):
@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _COMMANDS:
-        importlib.import_module(f"atomnet.cli.{name}").add_parser(sub)
+        try:
+            mod = importlib.import_module(f"atomnet.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"atomnet.cli.{name}":
+                raise
+            continue  # a command module not present in this build
+        mod.add_parser(sub)
     return p
 
 

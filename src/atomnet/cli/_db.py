@@ -76,6 +76,13 @@ def add_parser(sub: Any) -> None:
                    help="AtomNet-format CSV; SE modules go to FILE_se.csv beside it")
     s.set_defaults(func=cmd_export)
 
+    try:  # measurement subcommands (sweep, measure, additivity) live in their own module
+        from atomnet.cli._db_measure import add_subparsers
+    except ImportError:
+        pass
+    else:
+        add_subparsers(dsub)
+
 
 def open_db(args: argparse.Namespace) -> Any:
     from atomnet.db import AtomDB, default_db_path

@@ -15,8 +15,9 @@ placed. The arena is the highest end offset.
 ``tflm`` — TFLite Micro's ``GreedyMemoryPlanner`` (our code, same rules): every non-constant tensor is a
     buffer from its producer to its last consumer (graph input from the start, graph output to the end),
     listed in tensor-id order, then the kernels' scratch buffers (reference int8 MEAN: ``4·C_out`` bytes
-    for one layer); sizes aligned up to 16 bytes; result = the non-persistent ("head") arena. The export
-    issue checks it against the real interpreter.
+    for one layer), ties among equal sizes broken in *reverse* add order (TFLM fills its sort array back to
+    front); sizes aligned up to 16 bytes; result = the non-persistent ("head") arena. Equal to the real
+    interpreter's head arena byte for byte on all 18 zoo models (tests/test_export*.py).
 ``xcube-ai`` — a documented *model* of X-CUBE-AI 7.2's activation buffer, not a clone: the input image lives
     in the activation buffer; SE modules run in place and add a scratch of ``11·C + 5·mid`` bytes for their
     layer (the AtomDB SE table: SRAM = CHW + 11C + 5·mid); streaming layers (pad, depthwise, pointwise,
@@ -215,7 +216,9 @@ class TFLMPlanner(Planner):
         by_id = sorted(super().buffers(graph), key=lambda b: b.tensors[0])  # AddBuffer order = tensor index
         scratch = [Buffer(_align(4 * layer.op.c_out, self.alignment), i, i, -1, (), f"{layer.name}.scratch")
                    for i, layer in enumerate(graph.layers) if layer.tflite_op == "MEAN"]
-        return by_id + scratch
+        # TFLM's GreedyMemoryPlanner fills its sort array back to front and sorts it stably by size, so among
+        # equal sizes the buffer added *last* is placed first: reverse the add order before the stable sort
+        return (by_id + scratch)[::-1]
 
 
 _STREAMING = ("pad", "depthwise", "pointwise", "eltwise", "pool", "affine")

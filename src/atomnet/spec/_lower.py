@@ -10,7 +10,7 @@ lowering per runtime (``register_lowering``).
 ``tflm`` — the graph of our int8 TFLite export: CONV_2D / DEPTHWISE_CONV_2D with SAME padding folded in
     (no PAD ops: the exporter folds TF's stride-2 padding into the conv, FACTS §5), ReLU/ReLU6 fused,
     h-swish as a separate HARD_SWISH op (TFLite does not fuse it); SE as MEAN → CONV_2D 1×1 (ReLU) →
-    CONV_2D 1×1 → hard-sigmoid as ADD(+3, fused RELU6) → MUL(×1/6) on the C×1×1 tensor → MUL with the
+    CONV_2D 1×1 (+3 folded into its bias, RELU6 fused) → MUL(×1/6) on the C×1×1 tensor → MUL with the
     feature map; residual ADD; MEAN (no keep-dims) → FULLY_CONNECTED. Depthwise ops here store the
     *unpadded* input size (SAME), unlike AtomDB's. These choices are to be verified by the export issue.
 ``tinyengine`` — TinyEngine's code generator (FACTS §3): PAD fused into the next conv (convs store the
@@ -228,9 +228,9 @@ class TFLMLowering(Lowering):
         m = se_mid(c)
         y = self.pool(f"{name}.pool", x, s, b)
         y = self.g.add(f"{name}.reduce", Op.pointwise(c, 1, 1, m), (y,), s, b, act="relu", tflite_op="CONV_2D")
-        y = self.g.add(f"{name}.expand", Op.pointwise(m, 1, 1, c), (y,), s, b, tflite_op="CONV_2D")
-        # hard-sigmoid = relu6(x + 3) / 6 on the C×1×1 gate
-        y = self.g.add(f"{name}.hsig_add", Op.eltwise(c, 1, 1), (y,), s, b, act="relu6", tflite_op="ADD")
+        # hard-sigmoid = relu6(x + 3) / 6 on the C×1×1 gate: the converter folds the +3 into the expand conv's
+        # bias and fuses RELU6, leaving one MUL by 1/6 (verified on exported files, docs/export.md)
+        y = self.g.add(f"{name}.expand", Op.pointwise(m, 1, 1, c), (y,), s, b, act="relu6", tflite_op="CONV_2D")
         y = self.g.add(f"{name}.hsig_mul", Op.eltwise(c, 1, 1), (y,), s, b, tflite_op="MUL")
         return self.g.add(f"{name}.mul", Op.eltwise(c, h, w), (x, y), s, b, tflite_op="MUL")
 

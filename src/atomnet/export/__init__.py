@@ -1,0 +1,60 @@
+"""int8 export, ``.tflite`` reading, and verification in the real TFLite Micro interpreter.
+
+Reading and verifying need only ``tflite-micro`` (+ ``flatbuffers``); exporting needs torch and the
+converter (``requirements-ml.txt``) and is imported lazily, so ``atomnet verify`` does not load torch.
+
+>>> from atomnet.export import read_tflite, verify       # doctest: +SKIP
+>>> verify("model.tflite", load_spec("atomnet-256kb")).ok  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from atomnet.export._errors import ExportError
+from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite
+from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec_weight_params, verify
+
+if TYPE_CHECKING:
+    from atomnet.export._convert import ExportResult, export_int8, export_onnx
+    from atomnet.export._run import Top1, compare_top1, export_run, run_images
+    from atomnet.export._tflm import ArenaUsage, TFLMError, TFLMModel, tflm_arena
+
+_LAZY = {"ExportResult": "_convert", "export_int8": "_convert", "export_onnx": "_convert",
+         "Top1": "_run", "compare_top1": "_run", "export_run": "_run", "run_images": "_run",
+         "ArenaUsage": "_tflm", "TFLMError": "_tflm", "TFLMModel": "_tflm", "tflm_arena": "_tflm"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"atomnet.export.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'atomnet.export' has no attribute {name!r}")
+
+
+__all__ = [
+    "ArenaUsage",
+    "ExportError",
+    "ExportResult",
+    "TFLMError",
+    "TFLMModel",
+    "TFLOp",
+    "TFLTensor",
+    "TFLiteModel",
+    "Top1",
+    "VerifyReport",
+    "compare_top1",
+    "export_int8",
+    "export_onnx",
+    "export_run",
+    "graph_diff",
+    "int8_problems",
+    "parse_tflite",
+    "read_tflite",
+    "run_images",
+    "spec_weight_params",
+    "tflm_arena",
+    "verify",
+]

@@ -1,0 +1,280 @@
+"""Reading ``.tflite`` files: operators, tensor shapes and types, constant sizes → MACs and weight bytes,
+and the activation graph that the SRAM planners price (:meth:`TFLiteModel.to_graph`).
+
+The flatbuffer is parsed with the TFLite schema that ships inside the ``tflite-micro`` wheel
+(``schema_py_generated``, needs only ``flatbuffers``), so reading needs neither TensorFlow nor torch.
+
+>>> m = read_tflite("model.tflite")                      # doctest: +SKIP
+>>> m.op_counts()["CONV_2D"], m.macs, m.weight_bytes     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from atomnet.ops import Op
+from atomnet.spec import Graph, Layer, Tensor
+
+#: bytes per element of TFLite tensor types (schema ``TensorType`` names)
+ITEMSIZE: dict[str, int] = {"FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "STRING": 1,
+                            "BOOL": 1, "INT16": 2, "COMPLEX64": 8, "INT8": 1, "FLOAT64": 8, "COMPLEX128": 16,
+                            "UINT64": 8, "RESOURCE": 0, "VARIANT": 0, "UINT32": 4, "UINT16": 2, "INT4": 1,
+                            "BFLOAT16": 2}
+_FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+
+
+def _schema() -> Any:
+    try:
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("reading .tflite files needs the tflite-micro package: "
+                          ".venv/bin/pip install -r requirements-ml.txt") from e
+    return schema_py_generated
+
+
+def _names(enum_cls: Any) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+@dataclass(frozen=True)
+class TFLTensor:
+    """A tensor of the (first) subgraph. ``const_bytes`` is the size of its constant data (0 for
+    activations); ``scales`` the number of quantization scales (per-channel > 1)."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    const_bytes: int
+    scales: int
+    is_variable: bool = False
+
+    @property
+    def is_constant(self) -> bool:
+        return self.const_bytes > 0
+
+    @property
+    def nbytes(self) -> int:
+        n = ITEMSIZE.get(self.dtype, 0)
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class TFLOp:
+    """One operator: builtin name, tensor indices (-1 = optional input absent), and the options that
+    size it (strides, padding name) where the operator has them."""
+
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    stride: tuple[int, int] = (1, 1)
+    padding: str = ""
+    fused_act: str = ""
+
+
+@dataclass(frozen=True)
+class TFLiteModel:
+    """A parsed ``.tflite`` file (first subgraph)."""
+
+    path: str
+    file_bytes: int
+    version: int
+    description: str
+    tensors: tuple[TFLTensor, ...]
+    ops: tuple[TFLOp, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    subgraphs: int = 1
+
+    # ---- summaries -------------------------------------------------------------------------
+    def op_counts(self) -> Counter[str]:
+        return Counter(op.name for op in self.ops)
+
+    def activation_inputs(self, op: TFLOp) -> tuple[int, ...]:
+        """Non-constant input tensors of ``op`` (what an SRAM planner keeps alive)."""
+        return tuple(i for i in op.inputs if i >= 0 and not self.tensors[i].is_constant)
+
+    def float_ops(self) -> list[TFLOp]:
+        """Operators that read or write a floating-point activation tensor."""
+        return [op for op in self.ops
+                if any(self.tensors[i].dtype in _FLOAT for i in (*self.activation_inputs(op), *op.outputs))]
+
+    def op_macs(self, op: TFLOp) -> int:
+        """MACs of a conv / depthwise / fully-connected operator (0 for the others): weights × output pixels."""
+        if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            return 0
+        w = self.tensors[op.inputs[1]].shape
+        out = self.tensors[op.outputs[0]].shape
+        if op.name == "FULLY_CONNECTED":
+            return _prod(w) * (_prod(out) // w[0])
+        oh, ow = out[1], out[2]
+        if op.name == "CONV_2D":  # weights [c_out, kh, kw, c_in / groups]
+            return _prod(w) * oh * ow
+        return w[1] * w[2] * w[3] * oh * ow  # depthwise weights [1, kh, kw, c_out]
+
+    @cached_property
+    def macs(self) -> int:
+        """Conv + depthwise + fully-connected MACs (no bias) — the convention of :func:`atomnet.spec.spec_macs`."""
+        return sum(self.op_macs(op) for op in self.ops)
+
+    @cached_property
+    def weight_bytes(self) -> int:
+        """Bytes of the filters of conv / depthwise / fully-connected operators (int8: one byte each)."""
+        seen = {op.inputs[1] for op in self.ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+        return sum(self.tensors[i].const_bytes for i in seen)
+
+    @cached_property
+    def const_bytes(self) -> int:
+        """All constant data (weights, biases, shape and axis operands, constant operands)."""
+        return sum(t.const_bytes for t in self.tensors)
+
+    # ---- the planner's view ----------------------------------------------------------------
+    def to_graph(self, name: str | None = None) -> Graph:
+        """The activation graph: every non-constant tensor as ``(c, h, w)`` and every operator as a
+        :class:`~atomnet.spec.Layer` named ``{index}.{OPNAME}`` with its TFLite name in ``tflite_op``.
+        Sizes are exact (a ``[1, n]`` tensor is ``(n, 1, 1)``); ``op`` is the closest atom operator."""
+        act = [t for t in self.tensors if not t.is_constant]
+        ids = {t.index: i for i, t in enumerate(act)}
+        tensors = tuple(Tensor(i, _chw(t.shape)) for i, t in enumerate(act))
+        layers = []
+        for op in self.ops:
+            ins = tuple(ids[i] for i in self.activation_inputs(op))
+            if len(op.outputs) != 1:
+                raise ValueError(f"{self.path}: operator {op.index} ({op.name}) has {len(op.outputs)} outputs; "
+                                 "only single-output operators are supported")
+            out = op.outputs[0]
+            layers.append(Layer(f"{op.index}.{op.name}", self._atom(op), ins, ids[out], 0, op.index,
+                                act=op.fused_act.lower() if op.fused_act not in ("", "NONE") else "none",
+                                tflite_op=op.name))
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise ValueError(f"{self.path}: expected one input and one output, got {len(self.inputs)} and "
+                             f"{len(self.outputs)}")
+        return Graph(name or Path(self.path).stem, "tflm", tensors, tuple(layers), ids[self.inputs[0]],
+                     ids[self.outputs[0]])
+
+    def _atom(self, op: TFLOp) -> Op:
+        i = self.activation_inputs(op)
+        cin, hin, win = _chw(self.tensors[i[0]].shape) if i else (1, 1, 1)
+        cout, hout, wout = _chw(self.tensors[op.outputs[0]].shape)
+        if op.name == "CONV_2D":
+            w = self.tensors[op.inputs[1]].shape
+            k = w[1]
+            if k == 1 and op.stride == (1, 1) and (hin, win) == (hout, wout):
+                return Op.pointwise(cin, hin, win, cout)
+            return Op("conv", cin, hin, win, cout, hout, wout, k, op.stride[0], max(1, cin // w[3]))
+        if op.name == "DEPTHWISE_CONV_2D":
+            k = self.tensors[op.inputs[1]].shape[1]
+            return Op("depthwise", cin, hin, win, cout, hout, wout, k, op.stride[0], cin)
+        if op.name == "FULLY_CONNECTED":
+            w = self.tensors[op.inputs[1]].shape
+            return Op.dense(w[1], w[0])
+        if op.name == "MEAN":
+            return Op.pool(cin, hin, win) if (hout, wout) == (1, 1) else Op.eltwise(cout, hout, wout)
+        if op.name == "PAD":
+            return Op.pad(cin, hin, win, hout, wout)
+        return Op.eltwise(cout, hout, wout)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """NHWC (or [N, C], or scalar) → (c, h, w), batch folded away; sizes are what matter."""
+    dims = [max(int(d), 1) for d in shape]
+    if len(dims) == 4:
+        return dims[3], dims[1] * dims[0], dims[2]
+    if len(dims) == 3:
+        return dims[2], dims[0], dims[1]
+    if len(dims) == 2:
+        return dims[1] * dims[0], 1, 1
+    return (dims[0] if dims else 1), 1, 1
+
+
+def read_tflite(path: str | Path) -> TFLiteModel:
+    """Parse a ``.tflite`` file; a missing, truncated or corrupt file raises ``ValueError`` naming it."""
+    p = Path(path)
+    try:
+        buf = p.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{p}: cannot read the file ({e.strerror or e})") from None
+    return parse_tflite(buf, str(p))
+
+
+def parse_tflite(buf: bytes, source: str = "<bytes>") -> TFLiteModel:
+    """Parse the bytes of a ``.tflite`` flatbuffer (see :func:`read_tflite`)."""
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ValueError(f"{source}: not a TFLite model (no 'TFL3' file identifier; {len(buf)} bytes)")
+    fb = _schema()
+    try:
+        model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(buf, 0))
+        return _convert(model, fb, buf, source)
+    except ValueError as e:
+        if str(e).startswith(source):
+            raise
+        raise ValueError(f"{source}: corrupt or truncated TFLite file ({e})") from None
+    except Exception as e:  # flatbuffers reports damage as IndexError, struct.error, UnicodeError, ...
+        raise ValueError(f"{source}: corrupt or truncated TFLite file ({type(e).__name__}: {e})") from None
+
+
+def _convert(model: Any, fb: Any, buf: bytes, source: str) -> TFLiteModel:
+    types, opnames = _names(fb.TensorType), _names(fb.BuiltinOperator)
+    pads, acts = _names(fb.Padding), _names(fb.ActivationFunctionType)
+    if not model.subgraphs:
+        raise ValueError(f"{source}: the model has no subgraph")
+    sg = model.subgraphs[0]
+    buffers = model.buffers or []
+    tensors = []
+    for i, t in enumerate(sg.tensors or []):
+        b = buffers[t.buffer] if 0 <= t.buffer < len(buffers) else None
+        size = 0
+        if b is not None:
+            if b.data is not None:
+                size = len(b.data)
+            elif b.offset > 1:  # large models keep constants after the flatbuffer
+                if b.offset + b.size > len(buf):
+                    raise ValueError(f"{source}: tensor {i} data lies past the end of the file")
+                size = int(b.size)
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        q = t.quantization
+        nscales = 0 if q is None or q.scale is None else len(q.scale)
+        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
+        if t.type not in types:
+            raise ValueError(f"{source}: tensor {i} has an unknown type code {t.type}")
+        tensors.append(TFLTensor(i, name, shape, types[t.type], size, nscales, bool(t.isVariable)))
+    ops = []
+    codes = model.operatorCodes or []
+    n = len(tensors)
+    for j, op in enumerate(sg.operators or []):
+        if not 0 <= op.opcodeIndex < len(codes):
+            raise ValueError(f"{source}: operator {j} has opcode index {op.opcodeIndex} of {len(codes)}")
+        oc = codes[op.opcodeIndex]
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        name = opnames.get(code, f"BUILTIN_{code}")
+        if name == "CUSTOM":
+            cc = oc.customCode
+            name = f"CUSTOM:{cc.decode() if isinstance(cc, bytes) else cc}"
+        ins = tuple(int(x) for x in (op.inputs if op.inputs is not None else ()))
+        outs = tuple(int(x) for x in (op.outputs if op.outputs is not None else ()))
+        for x in (*ins, *outs):
+            if x >= n or x < -1:
+                raise ValueError(f"{source}: operator {j} ({name}) refers to tensor {x} of {n}")
+        opts = op.builtinOptions
+        stride = (int(getattr(opts, "strideH", 1) or 1), int(getattr(opts, "strideW", 1) or 1))
+        pad = pads.get(getattr(opts, "padding", -1), "")
+        fused = acts.get(getattr(opts, "fusedActivationFunction", -1), "")
+        ops.append(TFLOp(j, name, ins, outs, stride, pad, fused))
+    desc = model.description.decode(errors="replace") if isinstance(model.description, bytes) else \
+        str(model.description or "")
+    return TFLiteModel(source, len(buf), int(model.version), desc, tuple(tensors), tuple(ops),
+                       tuple(int(x) for x in sg.inputs), tuple(int(x) for x in sg.outputs), len(model.subgraphs))
