@@ -22,6 +22,15 @@ def _plt() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot_cost(report: CostReport, path: str | Path, title: str | None = None) -> Path:
     """Three panels: live SRAM per layer (with the board's budget), weights per layer, latency by op kind."""
     plt = _plt()
@@ -69,12 +78,7 @@ def plot_cost(report: CostReport, path: str | Path, title: str | None = None) ->
     fig.suptitle(title or f"{report.model} on {report.board} ({report.runtime}): {report.macs / 1e6:.1f} M MACs, "
                  f"{report.latency_ms:.0f} ms, SRAM {report.peak_sram_bytes / 1024:.0f} KB, "
                  f"Flash {report.flash_bytes / 1024:.0f} KB")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def plot_pareto(front: Sequence[tuple[float, float]], path: str | Path, *, title: str,
@@ -104,9 +108,4 @@ def plot_pareto(front: Sequence[tuple[float, float]], path: str | Path, *, title
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
