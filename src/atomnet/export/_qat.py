@@ -35,11 +35,16 @@ from torch import nn
 
 from atomnet.nn import ConvBNAct, SqueezeExcite, build_model
 from atomnet.nn._build import Block
+from atomnet.spec import ModelSpec
 
 
 class ActFakeQuant(nn.Module):
     """Per-tensor asymmetric int8 fake quantization; the range is an EMA of batch min/max while training
     (the first batch sets it) and frozen in eval mode."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    seen: torch.Tensor
 
     def __init__(self, momentum: float = 0.01) -> None:
         super().__init__()
@@ -50,17 +55,17 @@ class ActFakeQuant(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            lo, hi = x.detach().min().float(), x.detach().max().float()
+            bmin, bmax = x.detach().min().float(), x.detach().max().float()
             if not bool(self.seen):
-                self.lo.copy_(lo)
-                self.hi.copy_(hi)
+                self.lo.copy_(bmin)
+                self.hi.copy_(bmax)
                 self.seen.fill_(True)
             else:
-                self.lo.lerp_(lo, self.momentum)
-                self.hi.lerp_(hi, self.momentum)
+                self.lo.lerp_(bmin, self.momentum)
+                self.hi.lerp_(bmax, self.momentum)
         if not bool(self.seen):
             return x
-        lo, hi = float(torch.clamp(self.lo, max=0.0)), float(torch.clamp(self.hi, min=0.0))
+        lo, hi = min(float(self.lo), 0.0), max(float(self.hi), 0.0)
         scale = max((hi - lo) / 255.0, 1e-8)
         zp = int(min(127, max(-128, round(-128 - lo / scale))))
         return torch.fake_quantize_per_tensor_affine(x, scale, zp, -128, 127)
@@ -196,7 +201,9 @@ def qat_finetune(model: nn.Module, data: str, config: dict[str, Any], *, epochs:
     lr = cfg.lr / 100 if lr is None else lr
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"qat lr: expected a positive number, got {lr!r}")
-    spec = model.spec  # type: ignore[attr-defined]
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise TypeError("qat_finetune: expected a model built by atomnet.nn.build_model (with .spec)")
     _, tr, va = load_data(data, spec.resolution, spec.in_channels)
     if cfg.limit_train:
         tr = tr.head(cfg.limit_train)
@@ -241,7 +248,7 @@ def qat_finetune(model: nn.Module, data: str, config: dict[str, Any], *, epochs:
                     break
             epoch += 1
             if log is not None:
-                log(f"qat epoch {epoch}: {step}/{steps} steps, loss {float(loss):.4f}")
+                log(f"qat epoch {epoch}: {step}/{steps} steps, loss {float(loss.detach()):.4f}")
         after = _top1(model, vx, vy)
     model.eval()
     return QATResult(epochs, steps, lr, before, after, nv, time.perf_counter() - t0)
