@@ -234,6 +234,9 @@ class AtomDB:
     # ---- aggregates -----------------------------------------------------------------------
     def _refresh_stats(self, board: str, kinds: Iterable[str], only_keys: set[tuple[int, ...]] | None = None) -> None:
         """Recompute per-key aggregates of ``board`` for ``kinds`` (inside the caller's transaction)."""
+        if only_keys is not None:  # a campaign commit: re-aggregate just these keys (indexed lookups)
+            self._refresh_keys(board, only_keys)
+            return
         for kind in kinds:
             kid = KIND_ID[kind]
             rows = self.conn.execute(
@@ -250,18 +253,30 @@ class AtomDB:
             out = []
             for s, e in zip(starts.tolist(), ends.tolist()):
                 key = tuple(int(v) for v in keys[s])
-                if only_keys is not None and (kid, *key) not in only_keys:
-                    continue
                 seg = lat[s:e]  # sorted by latency within the key
                 med = float(np.median(seg))
                 spread = float((seg[-1] - seg[0]) / med) if med > 0 else 0.0
                 out.append((board, kid, *key, e - s, med, float(seg[0]), float(seg[-1]), spread,
                             rows[s][10], rows[s][11]))
-            if only_keys is None:
-                self.conn.execute("DELETE FROM op_stats WHERE board=? AND kind=?", (board, kid))
+            self.conn.execute("DELETE FROM op_stats WHERE board=? AND kind=?", (board, kid))
             self.conn.executemany(f"INSERT OR REPLACE INTO op_stats (board, kind, {_KEYCOLS}, n, median_ms, min_ms,"
                                   " max_ms, spread, flash_bytes, sram_bytes) VALUES (" + ",".join("?" * 18) + ")",
                                   out)
+
+    def _refresh_keys(self, board: str, keys: set[tuple[int, ...]]) -> None:
+        out = []
+        for key in keys:
+            rows = self.conn.execute(
+                f"SELECT latency_ms, flash_bytes, sram_bytes FROM measurements WHERE board=? AND kind=? AND "
+                f"({_KEYCOLS}) = (?,?,?,?,?,?,?,?,?) ORDER BY latency_ms", (board, *key)).fetchall()
+            if not rows:
+                continue
+            lat = np.array([r[0] for r in rows])
+            med = float(np.median(lat))
+            spread = float((lat[-1] - lat[0]) / med) if med > 0 else 0.0
+            out.append((board, *key, len(rows), med, float(lat[0]), float(lat[-1]), spread, rows[0][1], rows[0][2]))
+        self.conn.executemany(f"INSERT OR REPLACE INTO op_stats (board, kind, {_KEYCOLS}, n, median_ms, min_ms,"
+                              " max_ms, spread, flash_bytes, sram_bytes) VALUES (" + ",".join("?" * 18) + ")", out)
 
     # ---- queries --------------------------------------------------------------------------
     def boards(self) -> list[str]:

@@ -1,0 +1,184 @@
+"""A measurement-firmware simulator speaking ``docs/serial-protocol.md`` on a (pseudo-)terminal, run as a
+separate process: ``python -m atomnet.measure._simulator /dev/pts/N [--noise P] [--drop P] [--reset-every N]``
+serves on a terminal the host created (the host keeps the pty master); ``--pty`` makes the simulator create the
+pseudo-terminal itself and print the path of its other end, which the host then opens like a serial port
+(``atomnet db measure … --runner serial --port PATH``).
+
+It behaves like the firmware a user writes for a board: it accepts an uploaded ``.tflite`` (CRC-checked),
+runs it in the real TFLite Micro interpreter and answers cycle counts at ``--clock-mhz`` (wall time × clock),
+the arena allocated and the constant bytes. Faults, for the host's tests: ``--noise`` garbage bytes before a
+response, ``--drop`` a byte deleted from a response, ``--reset-every`` a reset (state lost, a BOOT frame,
+no answer) on every N-th RUN request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import struct
+import sys
+import tempfile
+import time
+import tty
+import zlib
+from typing import Any
+
+from atomnet.measure._protocol import (
+    ACK,
+    BOOT,
+    ERROR,
+    HELLO_ACK,
+    LOAD_BEGIN,
+    LOAD_CHUNK,
+    MAX_PAYLOAD,
+    RESULT,
+    RUN,
+    Frame,
+    FrameReader,
+    MsgType,
+    Status,
+    encode,
+)
+
+
+class Device:
+    def __init__(self, fd: int, args: argparse.Namespace) -> None:
+        self.fd, self.a = fd, args
+        self.rng = random.Random(args.seed)
+        self.reader = FrameReader()
+        self.runs = 0
+        self.boot()
+
+    def boot(self) -> None:
+        self.boot_id = self.rng.getrandbits(32)
+        self.model: bytes | None = None
+        self.buf = bytearray()
+        self.expect = (0, 0)
+        self.tm: Any = None
+        self.arena = 0
+        self.flash = 0
+        self.cache: tuple[int, bytes] | None = None  # (seq, encoded response)
+
+    def write(self, data: bytes, faults: bool = True) -> None:
+        if faults and self.rng.random() < self.a.noise:
+            data = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(1, 24))) + data
+        if faults and self.rng.random() < self.a.drop and len(data) > 1:
+            i = self.rng.randrange(len(data))
+            data = data[:i] + data[i + 1:]
+        os.write(self.fd, data)
+
+    def reply(self, seq: int, typ: MsgType, payload: bytes) -> None:
+        enc = encode(Frame(int(typ), seq, payload))
+        self.cache = (seq, enc)
+        self.write(enc)
+
+    def ack(self, seq: int, st: Status = Status.OK, value: int = 0) -> None:
+        self.reply(seq, MsgType.ACK, ACK.pack(int(st), 0, value))
+
+    def handle(self, f: Frame) -> None:
+        if self.cache is not None and self.cache[0] == f.seq:
+            self.write(self.cache[1])  # a retry: answer again, do not execute twice
+            return
+        t = f.type
+        if t == MsgType.HELLO:
+            name = self.a.name.encode()
+            self.reply(f.seq, MsgType.HELLO_ACK, HELLO_ACK.pack(1, len(name), MAX_PAYLOAD, self.boot_id,
+                                                                int(self.a.clock_mhz * 1e6), 8 << 20) + name)
+        elif t == MsgType.LOAD_BEGIN:
+            size, crc = LOAD_BEGIN.unpack_from(f.payload)
+            self.buf, self.expect, self.model, self.tm = bytearray(), (size, crc), None, None
+            self.ack(f.seq, Status.OK if size <= 8 << 20 else Status.TOO_LARGE)
+        elif t == MsgType.LOAD_CHUNK:
+            (off,) = LOAD_CHUNK.unpack_from(f.payload)
+            if off != len(self.buf):
+                self.ack(f.seq, Status.BAD_OFFSET, len(self.buf))
+                return
+            self.buf += f.payload[LOAD_CHUNK.size:]
+            self.ack(f.seq, value=len(self.buf))
+        elif t == MsgType.LOAD_END:
+            size, crc = self.expect
+            if len(self.buf) != size or zlib.crc32(self.buf) & 0xFFFFFFFF != crc:
+                self.ack(f.seq, Status.BAD_MODEL_CRC, len(self.buf))
+                return
+            self.model = bytes(self.buf)
+            self.load_model()
+            self.ack(f.seq, value=self.arena)
+        elif t == MsgType.RUN:
+            self.runs += 1
+            if self.a.reset_every and self.runs % self.a.reset_every == 0:
+                self.boot()  # the board resets instead of answering
+                time.sleep(0.01)
+                self.write(encode(Frame(int(MsgType.BOOT), 0, BOOT.pack(self.boot_id))), faults=False)
+                return
+            if self.tm is None:
+                self.reply(f.seq, MsgType.RESULT, RESULT.pack(int(Status.NO_MODEL), 0, 0, 0))
+                return
+            warm, reps = RUN.unpack_from(f.payload)
+            it = self.tm._it
+            for _ in range(warm):
+                it.invoke()
+            cycles = []
+            for _ in range(reps):
+                t0 = time.perf_counter_ns()
+                it.invoke()
+                cycles.append(min(0xFFFFFFFF, int((time.perf_counter_ns() - t0) * self.a.clock_mhz / 1e3)))
+            self.reply(f.seq, MsgType.RESULT, RESULT.pack(0, reps, self.arena, self.flash)
+                       + struct.pack(f"<{reps}I", *cycles))
+        else:
+            self.reply(f.seq, MsgType.ERROR, ERROR.pack(int(Status.UNSUPPORTED)) + b"unsupported message")
+
+    def load_model(self) -> None:
+        from atomnet.export._tflite import parse_tflite
+        from atomnet.export._tflm import TFLMModel
+
+        assert self.model is not None
+        with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as fh:
+            fh.write(self.model)
+        try:
+            self.tm = TFLMModel(fh.name)
+            self.arena = self.tm.arena().total_bytes
+        finally:
+            os.unlink(fh.name)
+        self.flash = parse_tflite(self.model).const_bytes
+
+    def serve(self) -> None:
+        self.write(encode(Frame(int(MsgType.BOOT), 0, BOOT.pack(self.boot_id))), faults=False)
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                return  # the host closed the terminal
+            if not data:
+                return
+            for f in self.reader.feed(data):
+                self.handle(f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("port", nargs="?", help="terminal device path (a pty slave, e.g. /dev/pts/3)")
+    p.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print the port to open")
+    p.add_argument("--name", default="simulator")
+    p.add_argument("--clock-mhz", type=float, default=480.0)
+    p.add_argument("--noise", type=float, default=0.0, help="probability of garbage before a response")
+    p.add_argument("--drop", type=float, default=0.0, help="probability of one byte dropped from a response")
+    p.add_argument("--reset-every", type=int, default=0, help="reset on every N-th RUN request (0: never)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.pty:
+        fd, slave = os.openpty()
+        tty.setraw(fd)
+        tty.setraw(slave)  # stays open here so the port exists until the simulator ends
+        print(os.ttyname(slave), flush=True)
+    elif a.port:
+        fd = os.open(a.port, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+    else:
+        p.error("give the terminal PORT or --pty")
+    Device(fd, a).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
