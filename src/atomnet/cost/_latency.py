@@ -26,9 +26,6 @@ from atomnet.ops import KEY_FIELDS, KINDS, Op
 if TYPE_CHECKING:
     from atomnet.db._predict import PredictorSet
 
-#: source labels per op (index into this tuple is stored in vectorized code)
-SOURCES = ("exact", "predicted")
-
 
 def embedded_predictors(board: str) -> PredictorSet | None:
     """The predictors shipped with atomnet for ``board`` (None when there are none)."""

@@ -19,7 +19,7 @@ from atomnet.boards import Board
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._report import CostReport, cost_model
 from atomnet.search._build import build_tables
-from atomnet.search._combine import Limits, combine
+from atomnet.search._combine import Limits, combine, minima
 from atomnet.search._journal import Journal
 from atomnet.search._space import Space
 from atomnet.search._strategies import Fitness, SearchResult, TableEvaluator, feasible_mask, get_strategy
@@ -115,16 +115,10 @@ def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, 
     mins = None
     if spec is None:
         m = res.minima if res.minima is not None else np.min(
-            np.stack([_minima(t) for t in tables]), axis=0)
+            np.stack([minima(t) for t in tables]), axis=0)
         mins = {"latency_ms": float(m[0]), "flash_bytes": float(m[1]), "peak_sram_bytes": float(m[2])}
     return SearchOutcome(space.name, strategy, board.name, rt, limits, seed, spec, cfg, rep, res.evaluated,
                          res.feasible, checked, t1 - t0, t2 - t1, time.perf_counter() - t0, mins, res)
-
-
-def _minima(t: ResolutionTables) -> np.ndarray:
-    from atomnet.search._combine import minima
-
-    return minima(t)
 
 
 @dataclass(frozen=True)
