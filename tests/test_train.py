@@ -158,3 +158,52 @@ def test_two_process_torchrun_matches_one_process(tmp_path: Path) -> None:
     a, b = load_checkpoint(tmp_path / "single")["model"], two["model"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-3, atol=1e-3), k
+
+
+def _thousand_class_spec(path: Path) -> Path:
+    """A tiny 1000-class net (what a search or the zoo hands a new user), as a spec file."""
+    spec = ModelSpec("tiny-1000", (16, 16), 1000, (StageSpec((BlockSpec("conv", 8, stride=2, act="relu"),)),
+                                                   StageSpec((BlockSpec("sep", 8, act="relu"),))))
+    path.write_text(json.dumps(spec.to_dict()))
+    return path
+
+
+def _atomnet(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "atomnet", *argv], capture_output=True, text=True, timeout=600,
+                          check=False, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+
+
+@needs_fashion
+def test_train_num_classes_auto_adapts_the_head_and_saves_it(tmp_path: Path) -> None:
+    spec_file = _thousand_class_spec(tmp_path / "tiny-1000.json")
+    quick = ["--epochs", "1", "--batch-size", "64", "--limit-train", "256", "--limit-val", "128", "--lr", "0.02",
+             "--warmup", "0", "--no-progress"]
+    r = _atomnet("train", str(spec_file), "--data", "fashion-mnist", *quick, "--out", str(tmp_path / "no"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "atomnet: error: tiny-1000 has 1000 classes, fashion-mnist has 10: pass --num-classes auto to size the "
+        "classifier head to the data set, or set the spec's num_classes"]
+    assert not (tmp_path / "no").exists()
+    r = _atomnet("train", str(spec_file), "--data", "fashion-mnist", *quick, "--num-classes", "5",
+                 "--out", str(tmp_path / "no"))
+    assert (r.returncode, r.stderr.strip()) == (2, "atomnet: error: --num-classes 5: fashion-mnist has 10 classes; "
+                                                   "use --num-classes 10 or auto")
+    run = tmp_path / "run"
+    r = _atomnet("train", str(spec_file), "--data", "fashion-mnist", *quick, "--num-classes", "auto",
+                 "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    assert (f"atomnet: classifier adapted from 1000 to 10 classes (fashion-mnist); the spec's Flash/latency "
+            f"change: re-cost with 'atomnet cost {run}/spec.json'") in r.stderr.splitlines()
+    saved = json.loads((run / "spec.json").read_text())
+    assert saved["num_classes"] == 10 and saved["name"] == "tiny-1000"
+    assert saved["provenance"]["num_classes_adapted"] == {"from": 1000, "to": 10, "data": "fashion-mnist"}
+    loaded = load_run(run)
+    assert loaded.spec.num_classes == 10 and loaded.model(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
+    # the saved spec is what export / verify / cost see: its classifier is 8×10 + 10, not 8×1000 + 1000
+    from atomnet.spec import spec_params
+
+    assert spec_params(loaded.spec) == spec_params(ModelSpec.from_dict({**saved, "num_classes": 1000})) - 990 * 9
+    # --num-classes 10 says the same; on a spec that already matches nothing is adapted and nothing is said
+    lib = train(ModelSpec.from_dict(saved), "fashion-mnist", TrainConfig(**QUICK), tmp_path / "same",
+                progress=False, log=lambda s: None, num_classes=10, warn=pytest.fail)
+    assert lib.spec == loaded.spec

@@ -37,6 +37,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch intra-op threads per process (default: $OMP_NUM_THREADS if set, else 1 — the "
                         "small nets here train fastest on one thread per process; see docs/export.md)")
+    p.add_argument("--num-classes", type=_num_classes, metavar="auto|N",
+                   help="'auto': size the classifier head to the data set's classes (a searched or zoo spec has "
+                        "1000; the head's Flash and latency change, so re-cost the run's spec.json); N: require "
+                        "the data set to have N classes and size the head to it. Default: the spec's "
+                        "num_classes must match the data set's")
     p.add_argument("--seed", type=int, default=0, help="weights, shuffling and augmentation seed (default 0)")
     p.add_argument("--limit-train", type=int, metavar="N", help="use only the first N training samples")
     p.add_argument("--limit-val", type=int, metavar="N", help="use only the first N validation samples")
@@ -45,6 +50,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (per-epoch lines only)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (run, data, history[], best_top1)")
     p.set_defaults(func=cmd_train)
+
+
+def _num_classes(v: str) -> int | str:
+    if v == "auto":
+        return v
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {v!r}")
+    return n
 
 
 def resolve_spec(name: str) -> Any:
@@ -106,11 +123,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = train(spec, args.data, cfg, out, resume=args.resume,
                 progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-                log=(lambda s: None) if args.json else say)
+                log=(lambda s: None) if args.json else say, num_classes=args.num_classes)
     seconds = time.perf_counter() - t0
     if rank != 0:
         return 0
-    result = {"run": str(res.run), "spec": spec.name, "data": res.data.name, "epochs": cfg.epochs,
+    result = {"run": str(res.run), "spec": spec.name, "data": res.data.name, "num_classes": res.spec.num_classes,
+              "num_classes_adapted_from": spec.num_classes if res.spec.num_classes != spec.num_classes else None,
+              "epochs": cfg.epochs,
               "seconds": round(seconds, 1), "best_top1": res.best_top1,
               "final_top1": res.history[-1].val_top1 if res.history else None,
               "history": [asdict(h) for h in res.history]}

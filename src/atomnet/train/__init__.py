@@ -8,7 +8,7 @@
 from atomnet.train._ckpt import RUN_SCHEMA, Run, load_checkpoint, load_run
 from atomnet.train._data import FASHION_DIR, DataError, DataSpec, load_data, load_fashion_mnist
 from atomnet.train._dist import DistBatchNorm2d, DistInfo, GlobalBatchSampler, init_distributed, sync_batchnorm
-from atomnet.train._loop import EpochRecord, TrainConfig, TrainResult, evaluate, lr_at, train
+from atomnet.train._loop import EpochRecord, TrainConfig, TrainResult, adapt_num_classes, evaluate, lr_at, train
 
 __all__ = [
     "FASHION_DIR",
@@ -22,6 +22,7 @@ __all__ = [
     "Run",
     "TrainConfig",
     "TrainResult",
+    "adapt_num_classes",
     "evaluate",
     "init_distributed",
     "load_checkpoint",

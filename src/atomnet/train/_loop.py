@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class TrainResult:
     run: Path
     data: DataSpec
     history: tuple[EpochRecord, ...]
+    spec: ModelSpec  # the spec trained (its head adapted with num_classes="auto")
 
     @property
     def best_top1(self) -> float:
@@ -117,15 +118,53 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, info: D
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
+def adapt_num_classes(spec: ModelSpec, data: DataSpec, num_classes: int | str | None,
+                      out: str | Path | None = None) -> tuple[ModelSpec, str | None]:
+    """``(spec to train, note)`` for ``data``: the classifier head sized to the dataset's classes.
+
+    ``num_classes=None`` keeps the spec and refuses a mismatch (naming ``--num-classes auto``); ``"auto"``
+    sizes the head to the dataset; an int N must equal the dataset's classes (a check in scripts). An adapted
+    spec records where it came from in its provenance, and ``note`` says so (the head's Flash and latency
+    change with it, so the note names the command that re-costs it); ``note`` is None when nothing changed.
+
+    >>> from atomnet.nn import demo_spec
+    >>> fm = DataSpec("fashion-mnist", tuple("abcdefghij"), (0.5,), (0.5,), 1, 1)
+    >>> s, note = adapt_num_classes(demo_spec(num_classes=1000), fm, "auto")
+    >>> s.num_classes, note.split(";")[0]
+    (10, 'classifier adapted from 1000 to 10 classes (fashion-mnist)')
+    """
+    have, want = spec.num_classes, data.num_classes
+    if num_classes is None:
+        if have != want:
+            raise ValueError(f"{spec.name} has {have} classes, {data.name} has {want}: pass --num-classes auto "
+                             "to size the classifier head to the data set, or set the spec's num_classes")
+        return spec, None
+    if num_classes != "auto":
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"--num-classes: expected 'auto' or a positive integer, got {num_classes!r}")
+        if num_classes != want:
+            raise ValueError(f"--num-classes {num_classes}: {data.name} has {want} classes; use "
+                             f"--num-classes {want} or auto")
+    if have == want:
+        return spec, None
+    adapted = replace(spec, num_classes=want, provenance={
+        **spec.provenance, "num_classes_adapted": {"from": have, "to": want, "data": data.name}})
+    where = f"{out}/spec.json" if out is not None else "the run's spec.json"
+    return adapted, (f"classifier adapted from {have} to {want} classes ({data.name}); the spec's Flash/latency "
+                     f"change: re-cost with 'atomnet cost {where}'")
+
+
 def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] | None = None, stop_after: int | None = None
-          ) -> TrainResult:
+          progress: bool = True, log: Callable[[str], None] | None = None, stop_after: int | None = None,
+          num_classes: int | str | None = None, warn: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``spec`` on ``data`` (``"fashion-mnist"`` or an image-folder root) into the run folder ``out``.
 
     Under ``torchrun --nproc-per-node N`` every process calls this; rank 0 writes the run folder.
     ``resume=True`` continues the run in ``out`` from its last checkpoint (same configuration required) and
     ends exactly as an uninterrupted run would; ``stop_after=k`` returns after epoch k (the schedule still
-    spans ``config.epochs``), as if the run had been killed there.
+    spans ``config.epochs``), as if the run had been killed there. ``num_classes="auto"`` sizes the
+    classifier head to the data set (see :func:`adapt_num_classes`; ``warn`` gets the note, default stderr);
+    the run's ``spec.json`` and :attr:`TrainResult.spec` carry the adapted head.
 
     >>> from atomnet.nn import demo_spec
     >>> r = train(demo_spec(), "fashion-mnist", TrainConfig(epochs=3), "runs/demo")   # doctest: +SKIP
@@ -143,9 +182,9 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
     say = say if info.is_main else (lambda s: None)
 
     dinfo, train_ds, val_ds = load_data(data, spec.resolution, spec.in_channels)
-    if dinfo.num_classes != spec.num_classes:
-        raise ValueError(f"{spec.name} has {spec.num_classes} classes, {dinfo.name} has {dinfo.num_classes}: "
-                         "set the spec's num_classes to match")
+    spec, note = adapt_num_classes(spec, dinfo, num_classes, out)
+    if note is not None and info.is_main:
+        (warn or (lambda s: print(f"atomnet: {s}", file=sys.stderr, flush=True)))(note)
     if config.limit_train:
         train_ds = train_ds.head(config.limit_train)
     if config.limit_val:
@@ -242,7 +281,7 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
             f"val loss {rec.val_loss:.4f} top-1 {rec.val_top1:.4f} | {rec.seconds:.1f} s")
     if info.world > 1:
         torch.distributed.barrier()
-    return TrainResult(out, dinfo, tuple(history))
+    return TrainResult(out, dinfo, tuple(history), spec)
 
 
 def _bar(it: Any, desc: str, enabled: bool) -> Any:
