@@ -59,10 +59,38 @@ def test_every_zoo_model_costs_on_every_runtime(public_db: AtomDB) -> None:
 
 
 def test_infeasible_model_is_flagged(public_db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = _cli_json(capsys, "--db", str(public_db_path), "cost", "atomnet-512kb-max", "--board", "stm32f412", "--json")
-    assert d["feasible"] is False and d["fits_sram"] is False
-    assert main(["--db", str(public_db_path), "cost", "atomnet-512kb-max", "--board", "stm32f412"]) == 0
-    assert "OVER the board" in capsys.readouterr().out
+    """A model that does not fit: the report is printed, then exit status 1 (scripts can test it)."""
+    argv = ["--db", str(public_db_path), "cost", "atomnet-512kb-max", "--board", "stm32f412"]
+    assert main([*argv, "--json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["feasible"] is False and d["fits"] is False and d["fits_sram"] is False and d["fits_flash"] is False
+    over = {o["what"]: o for o in d["over_limits"]}
+    assert set(over) == {"peak_sram", "flash"}
+    assert over["peak_sram"]["bytes"] == d["peak_sram_bytes"] and over["peak_sram"]["limit_bytes"] == 256 * 1024
+    assert over["flash"]["bytes"] == d["flash_bytes"] and over["flash"]["limit_bytes"] == 1024 * 1024
+    assert f"{d['peak_sram_bytes'] - 256 * 1024:,} B" in over["peak_sram"]["message"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "OVER the board" in out
+    assert f"fits stm32f412: NO (peak SRAM over by {d['peak_sram_bytes'] - 256 * 1024:,} B, Flash over by " in out
+    # the same model fits the bigger board: exit 0 and an empty over_limits
+    assert main(["--db", str(public_db_path), "cost", "atomnet-256kb", "--board", "stm32h743", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["fits"] is True and d["over_limits"] == []
+
+
+def test_cost_exit_status_in_a_subprocess(tmp_path: Path) -> None:
+    """The exit status a shell script sees: 1 for 'does not fit' (after the report), 0 for 'fits'."""
+    env = {"ATOMNET_DB": str(tmp_path / "none.sqlite"), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "atomnet", "cost"]
+    r = subprocess.run([*cmd, "atomnet-512kb-max", "--board", "stm32f412", "--no-layers"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "fits stm32f412: NO (peak SRAM over by" in r.stdout and r.stderr == ""
+    r = subprocess.run([*cmd, "atomnet-256kb", "--no-layers"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "fits stm32h743: yes" in r.stdout
+    r = subprocess.run([*cmd, "--help"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "1 it does not fit" in " ".join(r.stdout.split())
 
 
 def test_embedded_default_without_database(tmp_path: Path) -> None:
