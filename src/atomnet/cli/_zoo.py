@@ -12,29 +12,32 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("zoo", help="published architectures (AtomNet, MCUNet, MobileNetV2, ProxylessNAS)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
     zsub.required = True
-    s = zsub.add_parser("list", help="list zoo models with resolution, MACs and parameters")
+    s = zsub.add_parser("list", help="list zoo models with resolution, MACs, parameters and published aliases")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_list)
     s = zsub.add_parser("show", help="print a zoo model's spec JSON")
-    s.add_argument("name")
+    s.add_argument("name", help="zoo name or published alias (e.g. mcunet-256kb-1mb = mcunet-in2)")
     s.set_defaults(func=cmd_show)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from atomnet.spec import spec_macs, spec_params
-    from atomnet.zoo import get_zoo, list_zoo
+    from atomnet.zoo import get_zoo, list_zoo, zoo_aliases
 
     rows = []
+    aliases = zoo_aliases()
     for name in list_zoo():
         spec = get_zoo(name)
-        rows.append({"name": name, "resolution": spec.resolution, "macs": spec_macs(spec),
+        rows.append({"name": name, "aliases": list(aliases[name]), "resolution": spec.resolution,
+                     "macs": spec_macs(spec),
                      "params": spec_params(spec), "blocks": sum(len(s.blocks) for s in spec.stages),
                      "source": spec.provenance.get("source", "")})
     if args.json:
         print_json(rows)
         return 0
-    print(table(["model", "res", "MACs (M)", "params", "blocks", "source"],
-                [(r["name"], r["resolution"], r["macs"] / 1e6, r["params"], r["blocks"], str(r["source"])[:60])
+    # the source (upstream file and commit) is in --json and in 'zoo show'
+    print(table(["model", "res", "MACs (M)", "params", "blocks", "also known as (any of these names works)"],
+                [(r["name"], r["resolution"], r["macs"] / 1e6, r["params"], r["blocks"], ", ".join(r["aliases"]))
                  for r in rows]))
     return 0
 

@@ -193,9 +193,9 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
     >>> load_spec("mcunet-in2").resolution
     (160, 160)
     """
-    from atomnet.zoo import get_zoo, list_zoo
+    from atomnet.zoo import get_zoo, list_zoo, resolve_zoo
 
-    if isinstance(name_or_path, str) and name_or_path in list_zoo():
+    if isinstance(name_or_path, str) and resolve_zoo(name_or_path) is not None:
         return get_zoo(name_or_path)
     p = Path(name_or_path)
     if not p.is_file():
