@@ -89,5 +89,5 @@ def test_journal_resume_matches_uninterrupted(tmp_path: Path) -> None:
     lines = jpath.read_text().splitlines()
     assert len(lines) == 1 + 3000  # header + every evaluation once, no duplicates
 
-    with pytest.raises(JournalMismatch, match="differs in seed"):
+    with pytest.raises(JournalMismatch, match="written with seed 7; this run uses seed 8"):
         Journal(jpath, {"strategy": "evolution", "seed": 8})

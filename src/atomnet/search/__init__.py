@@ -6,8 +6,9 @@
 """
 
 from atomnet.search._build import build_tables
-from atomnet.search._combine import Limits, combine, minima
+from atomnet.search._combine import Limits, combine, max_macs, minima
 from atomnet.search._journal import Journal, JournalMismatch
+from atomnet.search._provenance import latency_source, search_header
 from atomnet.search._run import ParetoPoint, SearchOutcome, confirm, meets, pareto_front, run_search
 from atomnet.search._space import (
     RESOLUTIONS,
@@ -22,6 +23,7 @@ from atomnet.search._space import (
 )
 from atomnet.search._strategies import (
     SearchResult,
+    StrategyInfo,
     TableEvaluator,
     evolution,
     exhaustive,
@@ -29,6 +31,7 @@ from atomnet.search._strategies import (
     list_strategies,
     random_search,
     register_strategy,
+    strategy_info,
 )
 from atomnet.search._tables import ResolutionTables, StageTable
 
@@ -45,6 +48,7 @@ __all__ = [
     "StageChoice",
     "StageDef",
     "StageTable",
+    "StrategyInfo",
     "TableEvaluator",
     "build_tables",
     "combine",
@@ -53,9 +57,11 @@ __all__ = [
     "exhaustive",
     "get_space",
     "get_strategy",
+    "latency_source",
     "list_spaces",
     "list_strategies",
     "load_space_file",
+    "max_macs",
     "meets",
     "minima",
     "pareto_front",
@@ -63,5 +69,7 @@ __all__ = [
     "register_space",
     "register_strategy",
     "run_search",
+    "search_header",
     "space_from_dict",
+    "strategy_info",
 ]

@@ -18,11 +18,30 @@ from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables
 
 @dataclass(frozen=True)
 class Limits:
+    """Upper bounds on latency, Flash and peak SRAM (``inf`` = none) and a MACs range."""
+
     latency_ms: float = np.inf
     flash_bytes: float = np.inf
     peak_sram_bytes: float = np.inf
     min_macs: float = 0.0
     max_macs: float = np.inf
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "flash_bytes", "peak_sram_bytes", "min_macs", "max_macs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or np.isnan(v) \
+                    or v < 0:
+                raise ValueError(f"limits: {name} must be a number >= 0, got {v!r}")
+        if not np.isfinite(self.min_macs):
+            raise ValueError(f"limits: min_macs must be finite, got {self.min_macs!r}")
+        if self.max_macs < self.min_macs:
+            raise ValueError(f"limits: max_macs {self.max_macs:g} is below min_macs {self.min_macs:g}")
+
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON form; ``None`` where there is no bound."""
+        return {k: (float(v) if np.isfinite(v) else None) for k, v in (
+            ("latency_ms", self.latency_ms), ("flash_bytes", self.flash_bytes),
+            ("peak_sram_bytes", self.peak_sram_bytes), ("min_macs", self.min_macs), ("max_macs", self.max_macs))}
 
     def as_array(self) -> np.ndarray:
         return np.array([self.latency_ms, self.flash_bytes, self.peak_sram_bytes, self.max_macs])
@@ -83,6 +102,22 @@ def _count(tables: ResolutionTables) -> int:
     below = _completions(tables, 0)
     valid = ~np.isnan(first.cost[0, :, 0])
     return int((valid * below[first.out_index]).sum())
+
+
+def max_macs(tables: ResolutionTables) -> float:
+    """Largest MACs any architecture of this resolution reaches (exact DP over output widths)."""
+    best = {0: float(tables.base[MACS])}
+    for t in tables.stages:
+        nxt: dict[int, float] = {}
+        for w, acc in best.items():
+            for j in range(t.n_choice):
+                c = t.cost[w, j, MACS]
+                if np.isnan(c):
+                    continue
+                o = int(t.out_index[j])
+                nxt[o] = max(nxt.get(o, -np.inf), acc + float(c))
+        best = nxt
+    return max(best.values()) if best else 0.0
 
 
 def minima(tables: ResolutionTables) -> np.ndarray:

@@ -1,66 +1,94 @@
 """Append-only journal of evaluated candidates (one JSON object per line), so a killed search resumes.
 
-The first line is a header describing the run (strategy, seed, space, limits, fitness); each further
-line is one evaluation in the order the strategy asked for it. Resuming re-runs the strategy from its
-seed and answers the first ``len(journal)`` evaluations from the journal instead of recomputing them:
-the seeded random decisions and the journaled results are the same, so the resumed run follows the
-uninterrupted one exactly (Optuna's ``JournalStorage`` idea). A line cut by a kill is discarded.
+The first line is a header describing the run: everything its evaluations depend on (space, limits,
+board, runtime, strategy options, seed, latency source and its content fingerprint; see
+:mod:`atomnet.search._provenance`). Each further line is one evaluation in the order the strategy asked
+for it. Resuming re-runs the strategy from its seed and answers the first ``len(journal)`` evaluations
+from the journal instead of recomputing them: the seeded random decisions and the journaled results are
+the same, so the resumed run follows the uninterrupted one exactly (Optuna's ``JournalStorage`` idea).
+A journal whose header differs from this run's is refused, naming what changed. A line cut by a kill is
+discarded; blank lines are skipped; any other line that is not an evaluation is an error naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from atomnet.search._provenance import describe_mismatch
+
+#: fields of one evaluation line written by the evolution strategy
+ENTRY_KEYS = frozenset({"i", "res", "choices", "metrics", "feasible", "fitness", "score"})
+
 
 class JournalMismatch(ValueError):
-    """The journal on disk belongs to another run configuration."""
+    """The journal on disk belongs to another run configuration, or is not a journal."""
 
 
 class Journal:
-    def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any]) -> None:
+    """``Journal(path, header)`` opens (or creates) the journal at ``path``; ``path=None`` keeps it in memory."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any],
+                 entry_keys: Collection[str] = ENTRY_KEYS) -> None:
         self.path = Path(path) if path else None
-        self.header = header
+        self.header = json.loads(json.dumps(header, sort_keys=True))  # as it reads back from disk
+        self.entry_keys = frozenset(entry_keys)
         self.entries: list[dict[str, Any]] = []
         self._cursor = 0
         self._fh: Any = None
         if self.path is None:
             return
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._load()
-        else:
+        if not (self.path.exists() and self.path.stat().st_size > 0 and self._load()):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "w") as f:
-                f.write(json.dumps({"header": header}, sort_keys=True) + "\n")
+                f.write(json.dumps({"header": self.header}, sort_keys=True) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
         self._fh = open(self.path, "a")  # kept open for appends; closed in close()
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
+        """Read the journal; False when it holds nothing but blank space or a torn first line (start anew)."""
         assert self.path is not None
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
-        complete = lines[:-1]  # the part after the last newline is an interrupted write
-        if lines[-1]:
-            with open(self.path, "r+b") as f:  # drop the torn line so appends start clean
+        if lines[-1]:  # the part after the last newline is an interrupted write: drop it so appends start clean
+            with open(self.path, "r+b") as f:
                 f.truncate(len(raw) - len(lines[-1]))
-        if not complete:
-            raise JournalMismatch(f"{self.path}: journal without a header line")
+        numbered = [(n, line) for n, line in enumerate(lines[:-1], start=1) if line.strip()]
+        if not numbered:
+            return False
+        n0, first = numbered[0]
         try:
-            head = json.loads(complete[0])["header"]
-        except (ValueError, KeyError) as e:
-            raise JournalMismatch(f"{self.path}:1: not an atomnet search journal ({e})") from None
-        if head != json.loads(json.dumps(self.header, sort_keys=True)):
-            diff = sorted(k for k in set(head) | set(self.header) if head.get(k) != self.header.get(k))
-            raise JournalMismatch(f"{self.path}: journal was written by another run (differs in {', '.join(diff)});"
-                                  " use a new --journal file or the same options")
-        for n, line in enumerate(complete[1:], start=2):
+            d = json.loads(first)
+            head = d["header"] if isinstance(d, dict) else None
+        except (ValueError, KeyError):
+            head = None
+        if not isinstance(head, dict):
+            raise JournalMismatch(f"{self.path}:{n0}: not an atomnet search journal (the first line must be an "
+                                  f"object {{\"header\": {{…}}}}, got {_clip(first)}); use a new --journal file")
+        why = describe_mismatch(str(self.path), head, self.header)
+        if why is not None:
+            raise JournalMismatch(why)
+        for n, line in numbered[1:]:
             try:
-                self.entries.append(json.loads(line))
+                e = json.loads(line)
             except ValueError:
-                raise JournalMismatch(f"{self.path}:{n}: corrupt journal line") from None
+                raise JournalMismatch(f"{self.path}:{n}: corrupt journal line (not JSON: {_clip(line)}); "
+                                      "use a new --journal file") from None
+            missing = sorted(self.entry_keys - set(e)) if isinstance(e, dict) else None
+            if missing is None or missing:
+                what = f"missing {', '.join(missing)}" if missing else f"got {_clip(line)}"
+                raise JournalMismatch(f"{self.path}:{n}: not an evaluation (expected an object with "
+                                      f"{', '.join(sorted(self.entry_keys))}; {what}); use a new --journal file")
+            if "i" in self.entry_keys and e["i"] != len(self.entries):
+                raise JournalMismatch(f"{self.path}:{n}: evaluation number {e['i']!r}, expected "
+                                      f"{len(self.entries)} (lines out of order or duplicated); use a new --journal "
+                                      "file")
+            self.entries.append(e)
+        return True
 
     @property
     def replaying(self) -> bool:
@@ -84,3 +112,14 @@ class Journal:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _clip(line: bytes) -> str:
+    text = line.decode("utf-8", "replace").strip()
+    return repr(text if len(text) <= 40 else text[:40] + "…")

@@ -8,6 +8,8 @@ that full cost report, so ``atomnet cost`` on the written spec gives the same fi
 
 from __future__ import annotations
 
+import numbers
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +21,11 @@ from atomnet.boards import Board
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._report import CostReport, cost_model
 from atomnet.search._build import build_tables
-from atomnet.search._combine import Limits, combine, minima
+from atomnet.search._combine import Limits, combine, max_macs, minima
 from atomnet.search._journal import Journal
+from atomnet.search._provenance import latency_source, search_header
 from atomnet.search._space import Space
-from atomnet.search._strategies import Fitness, SearchResult, TableEvaluator, feasible_mask, get_strategy
+from atomnet.search._strategies import Fitness, SearchResult, TableEvaluator, feasible_mask, strategy_info
 from atomnet.search._tables import LAT, MACS, ResolutionTables
 from atomnet.spec import ModelSpec, from_stage_config
 
@@ -48,20 +51,20 @@ class SearchOutcome:
     seconds: float
     minima: dict[str, float] | None = None
     result: SearchResult | None = field(default=None, repr=False)
+    num_classes: int = 1000
+    reason: str | None = None  # why nothing was found (which limit binds), when not found
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy's options, defaults filled in
 
     @property
     def found(self) -> bool:
         return self.spec is not None
 
     def to_dict(self) -> dict[str, Any]:
-        lim = self.limits
         return {
-            "space": self.space, "strategy": self.strategy, "board": self.board, "runtime": self.runtime,
-            "seed": self.seed,
-            "limits": {"latency_ms": _fin(lim.latency_ms), "flash_bytes": _fin(lim.flash_bytes),
-                       "peak_sram_bytes": _fin(lim.peak_sram_bytes), "min_macs": lim.min_macs,
-                       "max_macs": _fin(lim.max_macs)},
-            "found": self.found,
+            "space": self.space, "strategy": self.strategy, "options": self.options, "board": self.board,
+            "runtime": self.runtime, "num_classes": self.num_classes, "seed": self.seed,
+            "limits": self.limits.to_dict(),
+            "found": self.found, "reason": self.reason,
             "spec": self.spec.to_dict() if self.spec else None,
             "stage_config": self.stage_config,
             "cost": self.cost.to_dict() if self.cost else None,
@@ -70,10 +73,6 @@ class SearchOutcome:
             "architectures_per_s": self.evaluated / self.search_seconds if self.search_seconds > 0 else None,
             "minima": self.minima,
         }
-
-
-def _fin(v: float) -> float | None:
-    return None if not np.isfinite(v) else float(v)
 
 
 def meets(report: CostReport, limits: Limits) -> bool:
@@ -96,29 +95,96 @@ def confirm(space: Space, candidates: list[tuple[int, tuple[int, ...], np.ndarra
 
 def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, runtime: str | None = None,
                strategy: str = "exhaustive", seed: int = 0, fitness: Fitness | None = None,
-               journal: Journal | None = None, progress: Progress | None = None,
-               tables: list[ResolutionTables] | None = None, **options: Any) -> SearchOutcome:
+               journal: Journal | str | os.PathLike[str] | None = None, progress: Progress | None = None,
+               tables: list[ResolutionTables] | None = None, db_path: str | None = None,
+               **options: Any) -> SearchOutcome:
+    """Search ``space`` with ``strategy`` (its ``options`` are checked: unknown or invalid ones are errors).
+
+    ``journal`` — a path (or an open :class:`Journal`) makes a resumable run: the journal's header records
+    what the evaluations depend on (see :func:`atomnet.search.search_header`) and resuming with anything
+    different is refused. ``db_path`` only names the database in those messages."""
+    info = strategy_info(strategy)
+    opts = info.options(options)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+    if fitness is not None and not info.fitness:
+        raise ValueError(f"strategy {strategy!r} maximizes MACs and takes no custom fitness; "
+                         "use evolution or random")
+    if journal is not None and not info.journal:
+        raise ValueError(f"strategy {strategy!r} does not keep a journal (only evolution does)")
     t0 = time.perf_counter()
     rt = runtime or board.runtime
     if tables is None:
         tables = build_tables(space, lm, rt, progress=(lambda d, t: progress("tables", d, t)) if progress else None)
     t1 = time.perf_counter()
+    own_journal = journal is not None and not isinstance(journal, Journal)
+    if own_journal:
+        fit = "macs" if fitness is None else f"custom:{getattr(fitness, '__qualname__', type(fitness).__name__)}"
+        header = search_header(space=space, board=board, runtime=rt, limits=limits, strategy=strategy, seed=seed,
+                               options=opts, latency=latency_source(lm, db_path), tables=tables, fitness=fit)
+        journal = Journal(journal, header)
     ev = TableEvaluator(space, tables)
-    strat = get_strategy(strategy)
-    res = strat(ev, limits, np.random.default_rng(seed), fitness=fitness, journal=journal,
-                progress=(lambda d, t: progress("search", d, t)) if progress else None, **options)
+    kw: dict[str, Any] = dict(opts)
+    if fitness is not None:
+        kw["fitness"] = fitness
+    if journal is not None:
+        kw["journal"] = journal
+    try:
+        res = info.run(ev, limits, np.random.default_rng(seed),
+                       progress=(lambda d, t: progress("search", d, t)) if progress else None, **kw)
+    finally:
+        if own_journal:
+            journal.close()
     t2 = time.perf_counter()
     spec = cfg = rep = None
     checked = 0
     if res.candidates:
         spec, cfg, rep, checked = confirm(space, res.candidates, board, rt, lm, limits)
-    mins = None
+    mins = reason = None
     if spec is None:
         m = res.minima if res.minima is not None else np.min(
             np.stack([minima(t) for t in tables]), axis=0)
-        mins = {"latency_ms": float(m[0]), "flash_bytes": float(m[1]), "peak_sram_bytes": float(m[2])}
+        mins = {"latency_ms": float(m[0]), "flash_bytes": float(m[1]), "peak_sram_bytes": float(m[2]),
+                "macs": float(m[3])}
+        reason = _why_nothing(strategy, res, checked, mins, max(max_macs(t) for t in tables), limits)
     return SearchOutcome(space.name, strategy, board.name, rt, limits, seed, spec, cfg, rep, res.evaluated,
-                         res.feasible, checked, t1 - t0, t2 - t1, time.perf_counter() - t0, mins, res)
+                         res.feasible, checked, t1 - t0, t2 - t1, time.perf_counter() - t0, mins, res,
+                         space.num_classes, reason, opts)
+
+
+def _why_nothing(strategy: str, res: SearchResult, checked: int, mins: dict[str, float], most_macs: float,
+                 limits: Limits) -> str:
+    """Which limit binds when nothing was found: the limits no architecture meets even on its own first."""
+    kb = 1024.0
+    alone = []
+    if mins["latency_ms"] > limits.latency_ms:
+        alone.append(f"latency: the fastest architecture takes {mins['latency_ms']:.1f} ms, over the "
+                     f"{limits.latency_ms:g} ms limit")
+    if mins["flash_bytes"] > limits.flash_bytes:
+        alone.append(f"Flash: the smallest architecture needs {mins['flash_bytes'] / kb:.0f} KB, over the "
+                     f"{limits.flash_bytes / kb:g} KB limit")
+    if mins["peak_sram_bytes"] > limits.peak_sram_bytes:
+        alone.append(f"peak SRAM: the smallest architecture needs {mins['peak_sram_bytes'] / kb:.0f} KB, over "
+                     f"the {limits.peak_sram_bytes / kb:g} KB limit")
+    if mins["macs"] > limits.max_macs:
+        alone.append(f"MACs: the smallest architecture has {mins['macs'] / 1e6:.2f} M, over --max-macs "
+                     f"{limits.max_macs / 1e6:g} M")
+    if most_macs < limits.min_macs:
+        alone.append(f"MACs: the largest architecture has {most_macs / 1e6:.2f} M, under --min-macs "
+                     f"{limits.min_macs / 1e6:g} M")
+    smallest = (f"The smallest any architecture reaches: latency {mins['latency_ms']:.1f} ms, Flash "
+                f"{mins['flash_bytes'] / kb:.0f} KB, peak SRAM {mins['peak_sram_bytes'] / kb:.0f} KB (each on its "
+                "own).")
+    if alone:
+        return "no architecture of the space meets the limits; " + "; ".join(alone) + ". " + smallest
+    if res.feasible and checked:
+        return (f"{res.feasible:,} architectures met the table figures, but none of the best {checked} met the full "
+                "cost model's peak SRAM (the tables give a lower bound). " + smallest)
+    if strategy != "exhaustive":
+        return (f"{strategy} found no architecture that meets the limits in {res.evaluated:,} evaluations, though "
+                "each limit alone can be met; try --strategy exhaustive (exact) or more evaluations. " + smallest)
+    return ("no architecture of the space meets the limits: each limit alone can be met, but not all together; "
+            "relax one of them. " + smallest)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,14 +91,45 @@ def violation(metrics: np.ndarray, limits: Limits) -> float:
 
 
 # ---- registry ---------------------------------------------------------------------------------
-_STRATEGIES: dict[str, Callable[..., SearchResult]] = {}
+Check = Callable[[Mapping[str, Any], Callable[[str], str]], None]  # (options, name of an option) → raise
 
 
-def register_strategy(name: str) -> Callable[[Callable[..., SearchResult]], Callable[..., SearchResult]]:
+@dataclass(frozen=True)
+class StrategyInfo:
+    """A registered strategy: the function, its tunable options with defaults, and what it supports."""
+
+    name: str
+    run: Callable[..., SearchResult]
+    defaults: Mapping[str, Any]
+    check: Check | None = None
+    journal: bool = False  # accepts a Journal (resumable)
+    fitness: bool = False  # accepts a custom fitness
+    seeded: bool = True  # uses the random generator
+
+    def options(self, given: Mapping[str, Any], flag: Callable[[str], str] = str) -> dict[str, Any]:
+        """``given`` filled with the defaults, after checking every name applies and every value is valid.
+
+        ``flag`` renders an option name in messages (the CLI passes ``lambda n: "--" + n``)."""
+        unknown = sorted(set(given) - set(self.defaults))
+        if unknown:
+            known = ", ".join(flag(k) for k in self.defaults) or "none"
+            raise ValueError(f"{flag(unknown[0])} does not apply to strategy {self.name!r} (its options: {known})")
+        opts = {**self.defaults, **given}
+        if self.check is not None:
+            self.check(opts, flag)
+        return opts
+
+
+_STRATEGIES: dict[str, StrategyInfo] = {}
+
+
+def register_strategy(name: str, *, defaults: Mapping[str, Any] | None = None, check: Check | None = None,
+                      journal: bool = False, fitness: bool = False, seeded: bool = True
+                      ) -> Callable[[Callable[..., SearchResult]], Callable[..., SearchResult]]:
     def deco(fn: Callable[..., SearchResult]) -> Callable[..., SearchResult]:
         if name in _STRATEGIES:
             raise ValueError(f"search strategy {name!r} is already registered")
-        _STRATEGIES[name] = fn
+        _STRATEGIES[name] = StrategyInfo(name, fn, dict(defaults or {}), check, journal, fitness, seeded)
         return fn
     return deco
 
@@ -105,19 +138,57 @@ def list_strategies() -> list[str]:
     return list(_STRATEGIES)
 
 
-def get_strategy(name: str) -> Callable[..., SearchResult]:
+def strategy_info(name: str) -> StrategyInfo:
     try:
         return _STRATEGIES[name]
     except KeyError:
         raise KeyError(f"unknown search strategy {name!r}; known: {', '.join(_STRATEGIES)}") from None
 
 
+def get_strategy(name: str) -> Callable[..., SearchResult]:
+    return strategy_info(name).run
+
+
+def _positive(opts: Mapping[str, Any], flag: Callable[[str], str], *names: str) -> None:
+    for n in names:
+        v = opts[n]
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{flag(n)}: expected a positive integer, got {v!r}")
+
+
+def _fraction(opts: Mapping[str, Any], flag: Callable[[str], str], *names: str) -> None:
+    for n in names:
+        v = opts[n]
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{flag(n)}: expected a probability from 0 to 1, got {v!r}")
+
+
+def _check_exhaustive(opts: Mapping[str, Any], flag: Callable[[str], str]) -> None:
+    _positive(opts, flag, "top_k")
+
+
+def _check_random(opts: Mapping[str, Any], flag: Callable[[str], str]) -> None:
+    _positive(opts, flag, "samples", "chunk")
+
+
+def _check_evolution(opts: Mapping[str, Any], flag: Callable[[str], str]) -> None:
+    _positive(opts, flag, "cycles", "population", "sample_size", "final_sample_size")
+    if opts["population"] > opts["cycles"]:
+        raise ValueError(f"{flag('population')} {opts['population']} exceeds {flag('cycles')} {opts['cycles']}: "
+                         "the cycles count every evaluation, the initial population included")
+    _fraction(opts, flag, "extra_mutation", "local_moves")
+    p = opts["penalty"]
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not (math.isfinite(float(p)) and float(p) >= 0):
+        raise ValueError(f"{flag('penalty')}: expected a finite number >= 0, got {p!r}")
+
+
 # ---- exhaustive --------------------------------------------------------------------------------
-@register_strategy("exhaustive")
+@register_strategy("exhaustive", defaults={"top_k": 64}, check=_check_exhaustive, seeded=False)
 def exhaustive(evaluator: TableEvaluator, limits: Limits, rng: np.random.Generator | None = None, *,
-               progress: Progress | None = None, top_k: int = 64, **_: Any) -> SearchResult:
+               progress: Progress | None = None, top_k: int = 64) -> SearchResult:
     """Exact maximum-MACs architecture under the table figures; the ``top_k`` best of every resolution are
     kept in ``candidates`` (most MACs first, ties by lower latency) for confirmation with the full model."""
+    _check_exhaustive({"top_k": top_k}, str)
     t0 = time.perf_counter()
     cands: list[tuple[float, float, int, tuple[int, ...], np.ndarray]] = []
     evaluated = feasible = 0
@@ -148,10 +219,12 @@ def exhaustive(evaluator: TableEvaluator, limits: Limits, rng: np.random.Generat
 
 
 # ---- random ------------------------------------------------------------------------------------
-@register_strategy("random")
+@register_strategy("random", defaults={"samples": 100_000, "chunk": 200_000}, check=_check_random, fitness=True)
 def random_search(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *, samples: int = 100_000,
-                  fitness: Fitness | None = None, progress: Progress | None = None, chunk: int = 200_000,
-                  **_: Any) -> SearchResult:
+                  fitness: Fitness | None = None, progress: Progress | None = None, chunk: int = 200_000
+                  ) -> SearchResult:
+    """Uniform random sampling of ``samples`` architectures (in chunks of ``chunk``), the baseline."""
+    _check_random({"samples": samples, "chunk": chunk}, str)
     t0 = time.perf_counter()
     space = evaluator.space
     best: tuple[float, int, tuple[int, ...], np.ndarray] | None = None
@@ -212,12 +285,16 @@ def _neighbors(space: Space, adjacent: bool = False) -> list[list[np.ndarray]]:
     return out
 
 
-@register_strategy("evolution")
+_EVOLUTION_DEFAULTS = {"cycles": 20_000, "population": 100, "sample_size": 5, "penalty": 5.0,
+                       "extra_mutation": 0.5, "local_moves": 0.5, "final_sample_size": 25}
+
+
+@register_strategy("evolution", defaults=_EVOLUTION_DEFAULTS, check=_check_evolution, journal=True, fitness=True)
 def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *, cycles: int = 20_000,
               population: int = 100, sample_size: int = 5, fitness: Fitness | None = None,
               journal: Journal | None = None, progress: Progress | None = None, penalty: float = 5.0,
-              extra_mutation: float = 0.5, local_moves: float = 0.5, final_sample_size: int = 25,
-              **_: Any) -> SearchResult:
+              extra_mutation: float = 0.5, local_moves: float = 0.5, final_sample_size: int = 25
+              ) -> SearchResult:
     """Regularized evolution. ``cycles`` counts evaluations (the initial population included).
 
     Feasible candidates score their fitness (MACs by default). With the default MACs fitness an
@@ -229,6 +306,9 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
     with probability ``local_moves``, else to any value. The tournament grows linearly from ``sample_size``
     to ``final_sample_size`` over the run. Only feasible candidates are ever returned. With a
     ``journal``, evaluations already on disk are replayed."""
+    _check_evolution({"cycles": cycles, "population": population, "sample_size": sample_size, "penalty": penalty,
+                      "extra_mutation": extra_mutation, "local_moves": local_moves,
+                      "final_sample_size": final_sample_size}, str)
     t0 = time.perf_counter()
     space = evaluator.space
     nb_any, nb_adj = _neighbors(space), _neighbors(space, adjacent=True)
