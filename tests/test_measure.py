@@ -145,39 +145,70 @@ def _rows(db_path: Path) -> list[tuple[str, float]]:
         con.close()
 
 
+def _simulator(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """The device simulator on its own pseudo-terminal, like a board on a serial port: (process, port)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    p = subprocess.Popen([sys.executable, "-m", "atomnet.measure._simulator", "--pty", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    assert p.stdout is not None
+    return p, p.stdout.readline().strip()
+
+
 def test_sigkill_and_resume(tmp_path: Path) -> None:
-    """A campaign killed with SIGKILL twice, mid-run, then re-run: every repeat exactly once, earlier rows kept."""
+    """A campaign killed with SIGKILL twice, mid-run, then re-run: every repeat exactly once, earlier rows kept.
+
+    The kill points do not depend on speed: the board (the simulator on a pty) hangs after a given number of
+    timed repeats, so the campaign is blocked with exactly that many rows committed when it is killed."""
     spec = load_spec("mcunet-in0")
     entries = sweep_specs([spec])[:12]
     ops = tmp_path / "ops.jsonl"
     write_sweep(entries, ops)
+    board = tmp_path / "simboard.toml"
+    board.write_text('name = "simboard"\ncore = "cortex-m7"\nclock_mhz = 480\nsram = "512KB"\nflash = "2MB"\n')
     db_path = tmp_path / "kill.sqlite"
     repeats = 4
-    cmd = [sys.executable, "-m", "atomnet", "--db", str(db_path), "db", "measure", str(ops), "--runner",
-           "tflm-host", "--board", "host", "--repeats", str(repeats), "--warmup", "1", "--min-repeat-ms", "15",
-           "--no-progress"]
+
+    def cmd(port: str) -> list[str]:
+        return [sys.executable, "-m", "atomnet", "--db", str(db_path), "db", "measure", str(ops), "--runner",
+                "serial", "--port", port, "--timeout", "10", "--board", str(board), "--repeats", str(repeats),
+                "--warmup", "1", "--no-progress"]
+
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     kept: list[tuple[str, float]] = []
-    for kill_after in (3, 20):
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(_rows(db_path)) < kill_after and p.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+    for more in (3, 18):  # killed after 3 and 21 rows: inside the 1st operator, then inside the 6th
+        sim, port = _simulator("--stall-after-repeats", str(more))
+        p = subprocess.Popen(cmd(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300  # a safety net only: the count is reached, then the board hangs
+            while len(_rows(db_path)) < len(kept) + more and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert p.poll() is None, "the campaign ended although the board hung"
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        finally:
+            p.kill()
+            p.wait()
+            sim.kill()
+            sim.wait()
         rows = _rows(db_path)
         assert rows[: len(kept)] == kept  # nothing committed before was lost or changed
-        assert len(rows) < repeats * len(entries), "the campaign finished before it was killed"
+        assert len(rows) == len(kept) + more
         kept = rows
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    sim, port = _simulator()
+    try:
+        done = subprocess.run(cmd(port), env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        sim.kill()
+        sim.wait()
+    assert done.returncode == 0, done.stderr
     rows = _rows(db_path)
     keys = [k for k, _ in rows]
     assert len(keys) == len(set(keys)) == repeats * len(entries)
     assert rows[: len(kept)] == kept
     with AtomDB(db_path) as db:
-        assert len(db.sources("host")) == 1  # resumed runs share the campaign's provenance record
+        assert len(db.sources("simboard")) == 1  # resumed runs share the campaign's provenance record
         for e in entries:
-            st = db.lookup(e.op, "host")
+            st = db.lookup(e.op, "simboard")
             assert st is not None and st.n == repeats
             assert np.isfinite(st.median_ms)
 

@@ -12,7 +12,9 @@ Frames (all integers little-endian)::
     8+n     4     crc32   IEEE CRC-32 (zlib) of bytes 2..8+n (version … payload)
 
 :class:`FrameReader` resynchronizes after garbage, dropped bytes or a bad CRC by discarding one byte and
-searching for the next magic, so one corrupt frame costs one retry and never desynchronizes the stream.
+searching for the next magic, so one corrupt frame costs one retry and never desynchronizes the stream;
+:meth:`FrameReader.drain_stale` gives up on an incomplete frame once the line has gone quiet (a dropped byte, or a
+false header in line noise whose length would swallow the real frame behind it).
 """
 
 from __future__ import annotations
@@ -118,6 +120,14 @@ class FrameReader:
                 continue
             del self.buf[:HEADER.size + n + 4]
             yield Frame(typ, seq, body[HEADER.size - 2:])
+
+    def drain_stale(self) -> Iterator[Frame]:
+        """The line went quiet with bytes still buffered: an incomplete frame at the head will not complete (a
+        byte of it was lost, or it was a false header in noise). Discard one byte at a time and resynchronize,
+        yielding every complete valid frame found behind it, until the buffer is empty."""
+        while self.buf:
+            self._skip()
+            yield from self.feed(b"")
 
     def _skip(self) -> None:
         del self.buf[:1]

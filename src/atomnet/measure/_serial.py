@@ -1,8 +1,11 @@
 """Host side of the serial measurement protocol (``docs/serial-protocol.md``) and the ``serial`` runner.
 
 :class:`SerialClient` sends one request at a time and waits for the response with the same ``seq``; on a
-timeout or a corrupt frame it resends the same request (same ``seq``: the firmware answers a repeated
-``seq`` from its one-response cache without executing it twice), up to ``retries`` times. A ``BOOT`` frame
+timeout or a corrupt answer it resends the same request (same ``seq``: the firmware answers a repeated
+``seq`` from its one-response cache without executing it twice), up to ``retries`` times. A corrupt answer is
+resent at once: a frame whose CRC fails, or bytes that make no valid frame followed by ``gap_s`` of silence (a
+dropped byte leaves an incomplete frame that never completes), so only an answer lost entirely waits for the
+timeout; a resend is harmless, which is why the timeouts can be generous. A ``BOOT`` frame
 (the board reset) raises :class:`BoardReset`; the runner's session then says hello again, reloads the
 model and repeats the interrupted request, so a reset costs time, never a wrong or missing row.
 """
@@ -16,6 +19,7 @@ import termios
 import time
 import tty
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,9 +98,11 @@ def open_port(path: str, baud: int = 115200) -> int:
 class SerialClient:
     """Request/response over a file descriptor (a serial port or a pty master)."""
 
-    def __init__(self, fd: int, *, timeout_s: float = 1.0, retries: int = 5, load_timeout_s: float = 5.0) -> None:
+    def __init__(self, fd: int, *, timeout_s: float = 1.0, retries: int = 5, load_timeout_s: float = 5.0,
+                 gap_s: float = 0.25) -> None:
         self.fd, self.timeout_s, self.retries = fd, timeout_s, retries
         self.load_timeout_s = load_timeout_s  # LOAD_END builds the interpreter and plans the arena
+        self.gap_s = gap_s  # silence after damaged bytes that declares the answer broken (resend now)
         self.reader = FrameReader()
         self.seq = 0
         self.retried = 0
@@ -109,26 +115,41 @@ class SerialClient:
             n = os.write(self.fd, data)
             data = data[n:]
 
+    def _match(self, frames: Iterator[Frame], seq: int) -> Frame | None:
+        for fr in frames:
+            if fr.type == MsgType.BOOT:
+                (boot_id,) = BOOT.unpack_from(fr.payload)
+                self.resets += 1
+                raise BoardReset(boot_id)
+            if fr.seq == seq:
+                return fr
+            # a late answer to an earlier (retried) request: ignore
+        return None
+
     def _wait(self, seq: int, deadline: float) -> Frame | None:
+        """The answer to ``seq``, or None to resend: at the deadline, at once after a frame with a bad CRC, or
+        after ``gap_s`` of silence following bytes that made no valid frame."""
+        rd = self.reader
+        discarded, bad_crc = rd.discarded, rd.bad_crc
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            r, _, _ = select.select([self.fd], [], [], left)
+            damaged = rd.discarded > discarded or rd.bad_crc > bad_crc or bool(rd.buf)
+            r, _, _ = select.select([self.fd], [], [], min(left, self.gap_s) if damaged else left)
             if not r:
-                return None
+                if not damaged:
+                    return None
+                return self._match(rd.drain_stale(), seq)  # the line is quiet: what is buffered is all there is
             try:
                 data = os.read(self.fd, 4096)
             except OSError:
                 return None
-            for fr in self.reader.feed(data):
-                if fr.type == MsgType.BOOT:
-                    (boot_id,) = BOOT.unpack_from(fr.payload)
-                    self.resets += 1
-                    raise BoardReset(boot_id)
-                if fr.seq == seq:
-                    return fr
-                # a late answer to an earlier (retried) request: ignore
+            fr = self._match(rd.feed(data), seq)
+            if fr is not None:
+                return fr
+            if rd.bad_crc > bad_crc:
+                return None  # a corrupt frame, most likely the answer: resend now
 
     def request(self, typ: MsgType, payload: bytes = b"", timeout_s: float | None = None) -> Frame:
         self.seq = (self.seq + 1) & 0xFFFF
@@ -242,12 +263,14 @@ class SerialRunner:
 
     def __init__(self, port: str | None = None, baud: int = 115200, timeout_s: float = 1.0, retries: int = 5,
                  runtime: str = "tflm", runtime_version: str = "unknown", fd: int | None = None,
-                 run_timeout_s: float = 10.0, load_timeout_s: float = 5.0, max_resets: int = 3) -> None:
+                 run_timeout_s: float = 10.0, load_timeout_s: float = 5.0, max_resets: int = 3,
+                 gap_s: float = 0.25) -> None:
         if fd is None:
             if not port:
                 raise ValueError("runner serial: give the port (--port /dev/ttyACM0)")
             fd = open_port(port, baud)
-        self.client = SerialClient(fd, timeout_s=timeout_s, retries=retries, load_timeout_s=load_timeout_s)
+        self.client = SerialClient(fd, timeout_s=timeout_s, retries=retries, load_timeout_s=load_timeout_s,
+                                   gap_s=gap_s)
         self.runtime, self.runtime_version = runtime, runtime_version
         self.run_timeout_s, self.max_resets = run_timeout_s, max_resets
         info = self._hello()

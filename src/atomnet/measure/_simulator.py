@@ -6,9 +6,17 @@ pseudo-terminal itself and print the path of its other end, which the host then 
 
 It behaves like the firmware a user writes for a board: it accepts an uploaded ``.tflite`` (CRC-checked),
 runs it in the real TFLite Micro interpreter and answers cycle counts at ``--clock-mhz`` (wall time × clock),
-the arena allocated and the constant bytes. Faults, for the host's tests: ``--noise`` garbage bytes before a
-response, ``--drop`` a byte deleted from a response, ``--reset-every`` a reset (state lost, a BOOT frame,
-no answer) on every N-th RUN request.
+the arena allocated and the constant bytes.
+
+Faults, for the host's tests. Deterministic ones pick replies by number (1, 2, … every frame sent in answer to a
+request, repeats from the response cache included; ``BOOT`` not counted), so a test's outcome does not depend on
+the machine's speed: ``--garbage N,…`` line noise (with a stray magic byte, and every other time a false header)
+before reply N, ``--corrupt N,…`` one payload or CRC byte flipped, ``--drop-byte N,…`` one byte deleted,
+``--lose N,…`` the reply never sent; ``--reset-every N`` a reset (state lost, a BOOT frame, no answer) on every
+N-th RUN request; ``--stall-after-repeats N`` no answer to anything after N timed repeats (a board that hangs);
+``--fake-cycles`` cycle counts derived from the model's bytes instead of timed, so that results can be checked
+exactly. Random ones (``--noise P``, ``--drop P``: garbage before / a byte deleted from a reply with probability
+P) follow the seed but also the host's retries, so they are for trying a host by hand.
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ from atomnet.measure._protocol import (
     ACK,
     BOOT,
     ERROR,
+    HEADER,
     HELLO_ACK,
     LOAD_BEGIN,
     LOAD_CHUNK,
+    MAGIC,
     MAX_PAYLOAD,
     RESULT,
     RUN,
+    VERSION,
     Frame,
     FrameReader,
     MsgType,
@@ -42,12 +53,26 @@ from atomnet.measure._protocol import (
 )
 
 
+def fake_cycles(model: bytes) -> int:
+    """The cycles per repeat ``--fake-cycles`` reports for ``model`` (10,000 … 999,999, from its CRC-32)."""
+    return 10_000 + zlib.crc32(model) % 990_000
+
+
+def _numbers(text: str) -> set[int]:
+    try:
+        return {int(v) for v in text.split(",") if v.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated reply numbers, e.g. 3,9, got {text!r}") from None
+
+
 class Device:
     def __init__(self, fd: int, args: argparse.Namespace) -> None:
         self.fd, self.a = fd, args
         self.rng = random.Random(args.seed)
         self.reader = FrameReader()
         self.runs = 0
+        self.replies = 0
+        self.repeats_done = 0
         self.boot()
 
     def boot(self) -> None:
@@ -61,12 +86,36 @@ class Device:
         self.cache: tuple[int, bytes] | None = None  # (seq, encoded response)
 
     def write(self, data: bytes, faults: bool = True) -> None:
-        if faults and self.rng.random() < self.a.noise:
-            data = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(1, 24))) + data
-        if faults and self.rng.random() < self.a.drop and len(data) > 1:
-            i = self.rng.randrange(len(data))
-            data = data[:i] + data[i + 1:]
+        if faults:
+            self.replies += 1
+            faulty = self._faults(self.replies, data)
+            if faulty is None:
+                return
+            data = faulty
+            if self.rng.random() < self.a.noise:
+                data = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(1, 24))) + data
+            if self.rng.random() < self.a.drop and len(data) > 1:
+                i = self.rng.randrange(len(data))
+                data = data[:i] + data[i + 1:]
         os.write(self.fd, data)
+
+    def _faults(self, n: int, frame: bytes) -> bytes | None:
+        """Reply ``n`` with the deterministic faults asked for it (None: lost)."""
+        if n in self.a.lose:
+            return None
+        if n in self.a.corrupt:  # a byte after the header: the length holds, the CRC fails
+            i = HEADER.size + (n * 7) % (len(frame) - HEADER.size)
+            frame = frame[:i] + bytes([frame[i] ^ 0x5A]) + frame[i + 1:]
+        if n in self.a.drop_byte:  # any byte, magic and header included
+            i = (n * 13) % len(frame)
+            frame = frame[:i] + frame[i + 1:]
+        if n in self.a.garbage:
+            g = random.Random(self.a.seed * 1_000_003 + n)
+            noise = bytes(g.getrandbits(8) for _ in range(g.randint(1, 24))) + MAGIC[:1]
+            if n % 2:  # a false header whose length would swallow the real frame behind it
+                noise += HEADER.pack(MAGIC, VERSION, int(MsgType.RESULT), 0, MAX_PAYLOAD - 1)
+            frame = noise + frame
+        return frame
 
     def reply(self, seq: int, typ: MsgType, payload: bytes) -> None:
         enc = encode(Frame(int(typ), seq, payload))
@@ -77,6 +126,8 @@ class Device:
         self.reply(seq, MsgType.ACK, ACK.pack(int(st), 0, value))
 
     def handle(self, f: Frame) -> None:
+        if self.a.stall_after_repeats and self.repeats_done >= self.a.stall_after_repeats:
+            return  # hung: reads everything, answers nothing
         if self.cache is not None and self.cache[0] == f.seq:
             self.write(self.cache[1])  # a retry: answer again, do not execute twice
             return
@@ -123,6 +174,9 @@ class Device:
                 t0 = time.perf_counter_ns()
                 it.invoke()
                 cycles.append(min(0xFFFFFFFF, int((time.perf_counter_ns() - t0) * self.a.clock_mhz / 1e3)))
+            if self.a.fake_cycles:
+                cycles = [fake_cycles(self.model or b"")] * reps
+            self.repeats_done += reps
             self.reply(f.seq, MsgType.RESULT, RESULT.pack(0, reps, self.arena, self.flash)
                        + struct.pack(f"<{reps}I", *cycles))
         else:
@@ -164,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise", type=float, default=0.0, help="probability of garbage before a response")
     p.add_argument("--drop", type=float, default=0.0, help="probability of one byte dropped from a response")
     p.add_argument("--reset-every", type=int, default=0, help="reset on every N-th RUN request (0: never)")
+    p.add_argument("--garbage", type=_numbers, default=set(), metavar="N,…", help="noise before replies N,…")
+    p.add_argument("--corrupt", type=_numbers, default=set(), metavar="N,…", help="a byte flipped in replies N,…")
+    p.add_argument("--drop-byte", type=_numbers, default=set(), metavar="N,…", help="a byte deleted in replies N,…")
+    p.add_argument("--lose", type=_numbers, default=set(), metavar="N,…", help="replies N,… never sent")
+    p.add_argument("--stall-after-repeats", type=int, default=0, metavar="N",
+                   help="answer nothing after N timed repeats (0: never)")
+    p.add_argument("--fake-cycles", action="store_true", help="cycles from the model's CRC-32, not timed")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     if a.pty:
