@@ -76,10 +76,11 @@ def test_import_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[s
                    "pad,,,80,5,5,,,80,7,7,0,0,0.006,\n"
                    "conv2d,PointWise,1,80,3,3,1,1,480,3,3,346080,40320,slow,265195\n")
     db = tmp_path / "x.sqlite"
-    assert main(["--db", str(db), "db", "import", str(bad), "--board", "b"]) == 2
+    assert main(["--db", str(db), "db", "import", str(bad), "--board", "stm32h743"]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}:3: column 'latency': expected a number, got 'slow'" in err
-    assert main(["--db", str(db), "db", "stats", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["boards"] == {}
-    assert main(["--db", str(db), "db", "import", str(tmp_path / "nope.csv"), "--board", "b"]) == 2
+    assert f"{bad}:3: column 'latency': expected a number (" in err and "got 'slow'" in err
+    assert not db.exists()  # every file is parsed before the database is opened: nothing created
+    assert main(["--db", str(db), "db", "stats", "--json"]) == 2
+    assert f"--db {db}: no such AtomDB; create one with 'atomnet --db {db} db import ...'" in capsys.readouterr().err
+    assert main(["--db", str(db), "db", "import", str(tmp_path / "nope.csv"), "--board", "stm32h743"]) == 2
     assert "nope.csv: no such file" in capsys.readouterr().err

@@ -85,8 +85,10 @@ def test_reimport_is_idempotent(public_db_path: Path, shared_dir: Path) -> None:
     ("mutate", "column", "needle"),
     [
         (lambda s: ",".join(s.split(",")[:9]) + "\n", None, "expected 15 fields, found 9"),
-        (lambda s: s.replace(",0.006,", ",fast,"), "latency", "expected a number, got 'fast'"),
-        (lambda s: s.replace("pad,,,80,5,5", "pad,,,80,five,5"), "h_in", "expected an integer, got 'five'"),
+        (lambda s: s.replace(",0.006,", ",fast,"), "latency",
+         "expected a number (milliseconds with a '.' decimal point, e.g. 0.006 or 1.5e-3, no comma), got 'fast'"),
+        (lambda s: s.replace("pad,,,80,5,5", "pad,,,80,five,5"), "h_in",
+         "expected an integer like 1024 or 1,024 (thousands separated only as d{1,3}(,ddd)+), got 'five'"),
     ],
 )
 def test_corrupted_file_imports_nothing(tmp_path: Path, shared_dir: Path, mutate, column, needle) -> None:  # type: ignore[no-untyped-def]

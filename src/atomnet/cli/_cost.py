@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
 from atomnet.cli._render import print_json, table
@@ -32,13 +30,12 @@ def add_parser(sub: Any) -> None:
 
 
 def existing_db(args: argparse.Namespace) -> Any:
-    """The user's AtomDB if it exists (never created by a read-only command), else None."""
-    from atomnet.db import AtomDB, default_db_path
+    """The user's AtomDB opened read-only (never created, never write-locked), or None on a fresh install (no
+    --db, no $ATOMNET_DB and no default file: the embedded predictors price). A --db or $ATOMNET_DB path that
+    does not exist is an error (``atomnet.db.open_user_db``)."""
+    from atomnet.db import open_user_db
 
-    path = default_db_path(args.db)
-    if args.db and not Path(path).exists():
-        raise FileNotFoundError(f"--db {path}: no such database; create it with 'atomnet --db {path} db import …'")
-    return AtomDB(path) if Path(path).exists() and os.path.getsize(path) > 0 else None
+    return open_user_db(args.db, readonly=True, missing_ok=True)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,18 @@ def add_parser(sub: Any) -> None:
     dsub.required = True
 
     s = dsub.add_parser("import", help="import public AtomNet CSVs (atomdb.csv, atomdb_se.csv)",
-                        description="Import AtomNet AtomDB CSV files in one transaction; re-importing a file "
-                                    "(same SHA-256) adds nothing. Example: atomnet db import atomdb.csv "
+                        description="Import AtomNet AtomDB CSV files, all of them in one transaction (an error "
+                                    "in any file imports nothing); re-importing a file (same SHA-256) adds "
+                                    "nothing. Values are checked: latency in ms with a '.' decimal point, "
+                                    "0 < latency < 1e6; dimensions 1 … 65,536; counts 0 … 2^63-1; thousands "
+                                    "separators only in integer columns. Creates the database if it does not "
+                                    "exist (and says so). Example: atomnet db import atomdb.csv "
                                     "--se atomdb_se.csv --board stm32h743")
     s.add_argument("file", nargs="?", help="atomdb.csv (current or v0 header)")
     s.add_argument("--se", metavar="FILE", help="atomdb_se.csv (whole SE modules)")
-    s.add_argument("--board", required=True, help="board the rows were measured on, e.g. stm32h743")
+    s.add_argument("--board", required=True,
+                   help="board the rows were measured on: a built-in board (atomnet boards) or a .toml/.json "
+                        "board file (rows are stored under the name inside it)")
     s.add_argument("--runtime", default="x-cube-ai")
     s.add_argument("--runtime-version", default="7.2")
     s.add_argument("--clock-mhz", type=float, default=400.0)
@@ -84,25 +92,55 @@ def add_parser(sub: Any) -> None:
         add_subparsers(dsub)
 
 
-def open_db(args: argparse.Namespace) -> Any:
-    from atomnet.db import AtomDB, default_db_path
+def open_db(args: argparse.Namespace, *, write: bool = False, create: bool = False,
+            missing_ok: bool = False) -> Any:
+    """The AtomDB of ``--db`` / ``$ATOMNET_DB`` / the default path. Read-only unless ``write``; only ``create``
+    (db import, db measure) makes a new file, and says so on stderr; ``missing_ok``: None when the default
+    file does not exist (an explicit path must exist)."""
+    from atomnet.db import open_user_db
 
-    return AtomDB(default_db_path(args.db))
+    db = open_user_db(args.db, readonly=not write, create=create, missing_ok=missing_ok)
+    if db is not None and db.created:
+        print(f"created new AtomDB at {db.path}", file=sys.stderr)
+    return db
+
+
+def stored_board(name_or_file: str) -> str:
+    """The board name measurements are stored under: a built-in board or a board file's name, measured
+    itself (not priced by scaling another board's rows, which would leave these rows unused)."""
+    from atomnet.boards import get_board
+
+    try:
+        board = get_board(name_or_file)
+    except KeyError as e:
+        raise KeyError(f"--board: {e.args[0]}; describe a new board in a .toml/.json file "
+                       "(name, core, clock_mhz, sram, flash, runtime) and pass --board FILE") from None
+    if board.is_scaled:
+        raise ValueError(f"--board {board.name}: this board is priced from the measurements of "
+                         f"{board.reference!r} (scaled ×{board.time_scale:.3g}); rows stored under {board.name!r} "
+                         f"would never be used. Store them under {board.reference!r}, or describe the board in a "
+                         f".toml/.json file without 'reference' and pass --board FILE")
+    return board.name
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from atomnet.db import parse_atomnet_csv, parse_atomnet_se_csv
+
     if not args.file and not args.se:
         raise ValueError("db import: give an atomdb.csv file and/or --se atomdb_se.csv")
-    db = open_db(args)
-    results = []
-    kw = dict(board=args.board, runtime=args.runtime, runtime_version=args.runtime_version, clock_mhz=args.clock_mhz)
-    for path, fn in ((args.file, db.import_atomnet_csv), (args.se, db.import_atomnet_se_csv)):
+    board = stored_board(args.board)
+    if not (math.isfinite(args.clock_mhz) and 0 < args.clock_mhz < 1e6):
+        raise ValueError(f"--clock-mhz: expected a positive clock in MHz, e.g. 400, got {args.clock_mhz:g}")
+    parsed = []  # every file is parsed before anything is written: an error in any imports nothing
+    for path, se in ((args.file, False), (args.se, True)):
         if path:
-            if not Path(path).exists():
+            if not Path(path).is_file():
                 raise FileNotFoundError(f"{path}: no such file")
-            if fn == db.import_atomnet_csv and _is_se_file(Path(path)):
-                fn = db.import_atomnet_se_csv  # an SE table given as FILE: recognised by its header
-            results.append(fn(path, **kw))
+            se = se or _is_se_file(Path(path))  # an SE table given as FILE: recognised by its header
+            parsed.append(parse_atomnet_se_csv(path) if se else parse_atomnet_csv(path))
+    db = open_db(args, write=True, create=True)
+    results = db.import_files(parsed, board=board, runtime=args.runtime, runtime_version=args.runtime_version,
+                              clock_mhz=args.clock_mhz)
     if args.json:
         print_json({"db": db.path, "imports": [r.to_dict() for r in results]})
         return 0
@@ -127,7 +165,16 @@ def _is_se_file(path: Path) -> bool:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    db = open_db(args)
+    from atomnet.db import SCHEMA_VERSION, default_db_path
+
+    db = open_db(args, missing_ok=True)
+    if db is None:
+        path = default_db_path(args.db)
+        if args.json:
+            print_json({"schema_version": SCHEMA_VERSION, "path": str(path), "exists": False, "boards": {}})
+        else:
+            print(f"{path}: no AtomDB yet. Import measurements with 'atomnet db import'.")
+        return 0
     st = db.stats(args.board)
     if args.json:
         print_json(st)
@@ -176,9 +223,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     op = _query_op(args)
     board = get_board(args.board)
-    db = open_db(args)
+    db = open_db(args, missing_ok=True)  # no database yet: the embedded predictors answer
     out: dict[str, Any] = {"board": board.name, "op": op.to_dict(), "macc": op.macc, "flash_bytes": op.flash_bytes}
-    stat = db.lookup(op, board.measured_board)
+    stat = db.lookup(op, board.measured_board) if db is not None else None
     if stat is not None:
         lat = {"median": stat.median_ms, "min": stat.min_ms, "max": stat.max_ms}[args.aggregate]
         out.update(source="exact", aggregate=args.aggregate, latency_ms=lat * board.time_scale, n=stat.n,
@@ -208,7 +255,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from atomnet.db._cv import cross_validate
     from atomnet.db._predict import fit_predictors
 
-    db = open_db(args)
+    db = open_db(args, write=True)
     if not db.has_board(args.board):
         raise ValueError(f"db fit: no measurements for board {args.board!r} in {db.path}; "
                          f"boards there: {', '.join(db.boards()) or 'none'} (import with 'atomnet db import')")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def add_subparsers(dsub: Any) -> None:
                                     "atomnet db measure ops.jsonl --runner tflm-host --board host --limit 300")
     s.add_argument("ops", metavar="OPS.jsonl")
     s.add_argument("--runner", default="tflm-host", help="tflm-host, serial or import")
-    s.add_argument("--board", required=True)
+    s.add_argument("--board", required=True,
+                   help="board measured: built in (atomnet boards) or a .toml/.json board file")
     s.add_argument("--limit", type=int, help="first N operators only")
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--warmup", type=int, default=3)
@@ -52,7 +54,7 @@ def add_subparsers(dsub: Any) -> None:
     s.add_argument("--runtime", help="runtime on the board (serial/import; default: the board's)")
     s.add_argument("--runtime-version", default="unknown")
     s.add_argument("--from", dest="from_file", metavar="FILE", help="import: AtomNet CSV or JSON lines results")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_measure)
 
@@ -72,12 +74,11 @@ def add_subparsers(dsub: Any) -> None:
 
 
 def _board_name(args: argparse.Namespace) -> str:
-    """``--board`` may be a board file (``.toml``/``.json``): rows are stored under the name inside it."""
-    if Path(args.board).suffix.lower() in (".toml", ".json"):
-        from atomnet.boards import get_board
+    """``--board``: a built-in board or a board file (``.toml``/``.json``, rows stored under the name inside
+    it); an unknown name is refused with the known boards (see :func:`atomnet.cli._db.stored_board`)."""
+    from atomnet.cli._db import stored_board
 
-        return get_board(args.board).name
-    return str(args.board)
+    return stored_board(args.board)
 
 
 def _runner(args: argparse.Namespace) -> Any:
@@ -102,15 +103,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from atomnet.measure import sweep, write_sweep
     from atomnet.search import get_space
 
-    db = None
+    db, board = None, None
     if args.board:
+        board = _board_name(args)
         from atomnet.cli._db import open_db
 
-        db = open_db(args)
-    if args.missing_only and db is None:
+        db = open_db(args, missing_ok=True)  # read-only; no database yet: nothing is measured
+    if args.missing_only and not args.board:
         raise ValueError("db sweep: --missing-only needs --board (the board whose database is checked)")
     entries = sweep(get_space(args.space), limit=args.limit or None, seed=args.seed, resolutions=args.resolutions,
-                    runtime=args.runtime, db=db, board=args.board, missing_only=args.missing_only)
+                    runtime=args.runtime, db=db, board=board, missing_only=args.missing_only)
     n = write_sweep(entries, args.out)
     by_kind: dict[str, int] = {}
     for e in entries:
@@ -137,16 +139,16 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from atomnet.measure import read_sweep, run_campaign
 
     entries = read_sweep(args.ops)
-    db = open_db(args)
+    board = _board_name(args)
     runner = _runner(args)
+    db = open_db(args, write=True, create=True)
     info = getattr(getattr(runner, "client", None), "info", None)
     if info is not None:  # the serial link works: say what answered
-        import sys
-
         print(f"board firmware {info.name!r}: protocol {info.proto_version}, clock {info.clock_hz / 1e6:g} MHz, "
               f"arena capacity {info.arena_capacity:,} bytes", file=sys.stderr)
-    res = run_campaign(entries, runner, db, _board_name(args), repeats=args.repeats, warmup=args.warmup,
-                       label=str(Path(args.ops).resolve()), progress=not args.no_progress, limit=args.limit)
+    res = run_campaign(entries, runner, db, board, repeats=args.repeats, warmup=args.warmup,
+                       label=str(Path(args.ops).resolve()), progress=not args.no_progress and sys.stderr.isatty(),
+                       limit=args.limit)
     if args.json:
         print_json(res.to_dict())
         return 0 if not res.failed else 1

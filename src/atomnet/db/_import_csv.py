@@ -10,6 +10,29 @@ Every property listed in ``../shared/atomdb/README.md`` is handled here:
   (ordinary conv with c_in = 3) stores its unpadded input; dense rows hold in_features in ``groups``;
 * SE values with thousands separators (``"928,000"``).
 
+Every value is checked against its form and a physical range; anything else is an error naming the
+file, line and column and the expected form, and nothing of the file (or of the command) is imported:
+
+=====================  =====================================================  ==========================
+columns                accepted form                                          range
+=====================  =====================================================  ==========================
+``latency``            decimal with a ``.`` point, optional exponent          ``0 < latency < 1e6`` ms,
+                       (``0.006``, ``47.679``, ``1.5e-3``); **no comma**      finite
+dimensions: ``c_in``   plain digits, or thousands separated strictly as       ``1 … 65,536``
+``h_in`` ``w_in``      ``d{1,3}(,ddd)+`` (``1,024``); ``64.0`` is 64
+``c_out`` ``h_out``
+``w_out`` ``k1``
+``k2`` ``groups``
+``reduction``
+counts: ``MACs``       as dimensions                                          ``0 … 2^63 - 1``
+``Flash`` ``SRAM``
+``params`` ``FLOPs``
+=====================  =====================================================  ==========================
+
+So ``"0,006"`` in ``latency`` (a decimal comma, which read as a separator would be 6.0 ms, 1000× too
+large), ``"47,679"``, ``inf``, ``nan``, ``1e999``, ``1e308`` and ``c_in=1e9`` are refused. The derived
+``MACs/latency`` column is not read.
+
 Parsing is separate from storing: a file is parsed completely, and only a file without errors is
 written (in one transaction) by the store. Errors name the file, line and column.
 """
@@ -18,6 +41,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +53,17 @@ CURRENT_HEADER = ("type", "conv_type", "groups", "c_in", "h_in", "w_in", "k1", "
 V0_HEADER = ("type", "conv_type", "groups", "c_in", "h_in", "w_in", "k1", "k2", "c_out", "h_out", "w_out",
              "params", "FLOPs", "latency", "FLOPs/latency")
 SE_HEADER = ("config", "c_in", "h_in", "w_in", "reduction", "MACs", "Flash", "SRAM", "latency", "MACs/latency")
+
+#: physical ranges of the stored values (module doc); also enforced by the store for measured rows
+LATENCY_MS_MAX = 1e6  # exclusive; and latency > 0
+DIM_MAX = 65_536  # inclusive; dimensions are >= 1
+COUNT_MAX = 2**63 - 1  # inclusive (SQLite INTEGER); counts are >= 0
+COUNT_COLUMNS = frozenset({"MACs", "Flash", "SRAM", "params", "FLOPs"})
+
+_INT_RE = re.compile(r"(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.0*)?")
+_FLOAT_RE = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INT_FORM = "an integer like 1024 or 1,024 (thousands separated only as d{1,3}(,ddd)+)"
+_FLOAT_FORM = "milliseconds with a '.' decimal point, e.g. 0.006 or 1.5e-3, no comma"
 
 
 class ImportFormatError(ValueError):
@@ -67,6 +103,10 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _show(raw: str) -> str:
+    return raw if len(raw) <= 40 else f"{raw[:20]}…({len(raw)} characters)"
+
+
 class _Row:
     """Typed access to one CSV row with errors that point at the cell."""
 
@@ -78,32 +118,31 @@ class _Row:
         return self.cells.get(col, "") != ""
 
     def int(self, col: str) -> int:
+        """An integer cell: dimension (1 … 65,536) or count (0 … 2^63 - 1, :data:`COUNT_COLUMNS`)."""
         raw = self.cells.get(col, "")
-        txt = raw.replace(",", "")
-        try:
-            v = int(txt)
-        except ValueError:
-            try:
-                fv = float(txt)
-            except ValueError:
-                what = "an empty cell" if raw == "" else repr(raw)
-                raise ImportFormatError(self.path, self.line, col, f"expected an integer, got {what}") from None
-            if not fv.is_integer():
-                raise ImportFormatError(self.path, self.line, col, f"expected an integer, got {raw!r}") from None
-            v = int(fv)
-        if v < 0:
-            raise ImportFormatError(self.path, self.line, col, f"expected a non-negative integer, got {raw!r}")
+        if not _INT_RE.fullmatch(raw):
+            what = "an empty cell" if raw == "" else repr(_show(raw))
+            raise ImportFormatError(self.path, self.line, col, f"expected {_INT_FORM}, got {what}")
+        digits = raw.split(".")[0].replace(",", "").lstrip("0") or "0"
+        v = int(digits) if len(digits) <= 20 else COUNT_MAX + 1  # (int() refuses > 4300 digits)
+        lo, hi, what = (0, COUNT_MAX, "count") if col in COUNT_COLUMNS else (1, DIM_MAX, "dimension")
+        if not lo <= v <= hi:
+            raise ImportFormatError(self.path, self.line, col,
+                                    f"{what} {_show(raw)} is outside the physical range {lo:,} … {hi:,}")
         return v
 
-    def float(self, col: str) -> float:
+    def latency(self, col: str = "latency") -> float:
+        """A latency cell: finite milliseconds, 0 < latency < 10^6."""
         raw = self.cells.get(col, "")
-        try:
-            v = float(raw.replace(",", ""))
-        except ValueError:
-            what = "an empty cell" if raw == "" else repr(raw)
-            raise ImportFormatError(self.path, self.line, col, f"expected a number, got {what}") from None
-        if not v >= 0:
-            raise ImportFormatError(self.path, self.line, col, f"expected a non-negative number, got {raw!r}")
+        if not _FLOAT_RE.fullmatch(raw):
+            what = "an empty cell" if raw == "" else repr(_show(raw))
+            hint = " (a decimal comma or a thousands separator?)" if "," in raw else ""
+            raise ImportFormatError(self.path, self.line, col, f"expected a number ({_FLOAT_FORM}), got {what}{hint}")
+        v = float(raw)
+        if not (math.isfinite(v) and 0 < v < LATENCY_MS_MAX):
+            raise ImportFormatError(self.path, self.line, col,
+                                    f"latency {_show(raw)} ms is outside the physical range 0 < latency < "
+                                    f"{LATENCY_MS_MAX:,.0f} ms (finite)")
         return v
 
     def fail(self, message: str, col: str | None = None) -> ImportFormatError:
@@ -143,7 +182,7 @@ def _stride_for(row: _Row, h_in: int, h_out: int, k: int, padding: int) -> int:
 
 def _classify(row: _Row, macs_col: str, flash_col: str) -> ParsedRow:
     """One measured X-CUBE-AI layer → (Op, MACC, Flash, latency), by which fields are filled."""
-    latency = row.float("latency")
+    latency = row.latency()
     c_out, macs, flash = row.int("c_out"), row.int(macs_col), row.int(flash_col)
     if not row.has("c_in"):
         if row.has("groups"):  # dense: in_features stored in `groups`
@@ -194,7 +233,12 @@ def parse_atomnet_csv(path: str | Path) -> ParsedFile:
             t = row.cells.get("type", "") or "(blank)"
             out.skipped_by_type[t] = out.skipped_by_type.get(t, 0) + 1
             continue
-        out.rows.append(_classify(row, macs_col, flash_col))
+        try:
+            out.rows.append(_classify(row, macs_col, flash_col))
+        except ImportFormatError:
+            raise
+        except ValueError as e:  # an operator that cannot exist (e.g. from Op's own checks): name the line
+            raise row.fail(str(e)) from None
     return out
 
 
@@ -215,6 +259,9 @@ def parse_atomnet_se_csv(path: str | Path) -> ParsedFile:
                            f"got {red}", "reduction")
         if c < 1 or h < 1 or w < 1:
             raise row.fail("c_in, h_in and w_in must be positive", "c_in")
-        out.rows.append(ParsedRow(line, Op.se(c, h, w), row.int("MACs"), row.int("Flash"), row.int("SRAM"),
-                                  row.float("latency")))
+        try:
+            op = Op.se(c, h, w)
+        except ValueError as e:
+            raise row.fail(str(e)) from None
+        out.rows.append(ParsedRow(line, op, row.int("MACs"), row.int("Flash"), row.int("SRAM"), row.latency()))
     return out

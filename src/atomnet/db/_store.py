@@ -6,6 +6,14 @@ aggregates (median — the default —, min, max, count, relative spread) are ma
 after every import. The schema version is stored in ``meta``; opening a file of another version
 raises :class:`SchemaError`.
 
+Opening (see :mod:`atomnet.db._sqlite` for the locking): ``AtomDB(path)`` creates the file when it is
+missing (the library default); ``create=False`` refuses a missing file (:class:`NoDatabaseError`);
+``readonly=True`` never creates or writes anything and never takes the write lock, so it reads while
+another process writes. The schema is created under the write lock, re-checked there, so two processes
+creating the same new file at once both end with one valid AtomDB. Every import is one transaction over
+all the files of the call and checks "already imported" (same board and SHA-256) under the lock, so two
+processes importing the same file at once import it once.
+
 >>> db = AtomDB(":memory:")
 >>> db.schema_version
 1
@@ -14,8 +22,11 @@ raises :class:`SchemaError`.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import operator
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +35,17 @@ from typing import Any
 import numpy as np
 
 from atomnet import __version__
-from atomnet.db._import_csv import ParsedFile, ParsedRow, parse_atomnet_csv, parse_atomnet_se_csv
+from atomnet.db._import_csv import (
+    COUNT_MAX,
+    DIM_MAX,
+    LATENCY_MS_MAX,
+    ParsedFile,
+    ParsedRow,
+    parse_atomnet_csv,
+    parse_atomnet_se_csv,
+)
+from atomnet.db._sqlite import Transaction, busy_error, connect, is_busy
+from atomnet.db._sqlite import busy_timeout_s as _busy_timeout
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op
 
 SCHEMA_VERSION = 1
@@ -70,8 +91,15 @@ CREATE TABLE IF NOT EXISTS predictors (
 """
 
 
-class SchemaError(RuntimeError):
-    """The database file has another schema version than this atomnet understands."""
+_TABLES = ("meta", "sources", "measurements", "op_stats", "predictors")
+
+
+class SchemaError(RuntimeError, ValueError):
+    """The file is not an AtomDB, or has another schema version than this atomnet understands."""
+
+
+class NoDatabaseError(FileNotFoundError):
+    """A database that must exist (read-only use, or ``create=False``) does not."""
 
 
 @dataclass(frozen=True)
@@ -112,58 +140,107 @@ AGGREGATES = ("median", "min", "max")
 
 
 class AtomDB:
-    """A connection to one AtomDB SQLite file (created on first use)."""
+    """A connection to one AtomDB SQLite file (module doc: created on first use unless ``create=False`` or
+    ``readonly=True``; ``busy_timeout_s``: how long a write waits for another process, default
+    ``$ATOMNET_DB_TIMEOUT`` or 30 s)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False, create: bool = True,
+                 busy_timeout_s: float | None = None) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        self.readonly = readonly
+        #: True when this open created the AtomDB schema (a new database)
+        self.created = False
+        self.timeout_s = _busy_timeout(busy_timeout_s)
+        self._version = SCHEMA_VERSION
+        memory = self.path == ":memory:"
+        create = create and not readonly
+        if not memory and not Path(self.path).exists():
+            if not create:
+                raise NoDatabaseError(f"{self.path}: no such AtomDB")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if not memory and Path(self.path).is_dir():
+            raise SchemaError(f"{self.path}: is a directory, not an AtomDB SQLite file")
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = "WAL" if self.path != ":memory:" else "MEMORY"
-            self.conn.execute(f"PRAGMA journal_mode = {mode}")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            version = self._read_version()
-        except sqlite3.DatabaseError as e:
+            self.conn = connect(self.path, create=create, timeout_s=self.timeout_s)
+        except sqlite3.Error as e:
+            raise SchemaError(f"{self.path}: cannot open as an SQLite file ({e})") from e
+        try:
+            self._open(memory)
+        except sqlite3.Error as e:
+            self.conn.close()
+            if is_busy(e):
+                raise busy_error(self.path, self.timeout_s, "open it") from None
             raise SchemaError(f"{self.path}: not an AtomDB SQLite file ({e})") from e
-        if version is None:
-            with self.transaction():
-                self._create_tables()
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_by', ?)", (f"atomnet {__version__}",))
-        elif version == SCHEMA_VERSION:
-            with self.transaction():  # tables added within version 1 (all statements are IF NOT EXISTS)
-                self._create_tables()
-        else:
-            raise SchemaError(f"{self.path}: AtomDB schema version {version}, but this atomnet reads version "
-                              f"{SCHEMA_VERSION}; export it with the atomnet that wrote it "
-                              f"(`atomnet db export`) and import the CSV here")
+        except BaseException:
+            self.conn.close()
+            raise
 
     # ---- plumbing -------------------------------------------------------------------------
+    def _open(self, memory: bool) -> None:
+        c = self.conn
+        c.execute("PRAGMA foreign_keys = ON")
+        if self.readonly:
+            version, missing = self._inspect()
+            self._version = SCHEMA_VERSION if version is None else version
+            for stmt in _SCHEMA.split(";"):  # an empty file or older v1 file: empty stand-ins, nothing written
+                words = stmt.split()
+                if words[:2] == ["CREATE", "TABLE"] and words[5] in missing:
+                    c.execute("CREATE TEMP TABLE " + stmt.split("CREATE TABLE", 1)[1])
+            c.execute("PRAGMA query_only = ON")
+            return
+        deadline = time.monotonic() + self.timeout_s
+        while True:  # switching a new file to WAL needs a moment of exclusive access
+            try:
+                c.execute(f"PRAGMA journal_mode = {'MEMORY' if memory else 'WAL'}")
+                break
+            except sqlite3.OperationalError as e:
+                if not is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        c.execute("PRAGMA synchronous = NORMAL")
+        version, missing = self._inspect()
+        if version is None or missing:
+            with self.transaction():  # re-checked under the write lock: another process may have created it
+                version, missing = self._inspect()
+                self._create_tables()
+                if version is None:
+                    c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    c.execute("INSERT INTO meta VALUES ('created_by', ?)", (f"atomnet {__version__}",))
+                    self.created = True
+
     def _create_tables(self) -> None:
         for stmt in _SCHEMA.split(";"):  # executescript would commit the caller's open transaction
             if stmt.strip():
                 self.conn.execute(stmt)
 
-    def _read_version(self) -> int | None:
-        has_meta = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            tables = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    def _inspect(self) -> tuple[int | None, set[str]]:
+        """(schema version or None for an empty file, missing tables); SchemaError for a foreign file."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = set(_TABLES) - tables
+        if "meta" not in tables:
             if tables:
                 raise SchemaError(f"{self.path}: SQLite file without an AtomDB 'meta' table; not an AtomDB")
-            return None
+            return None, missing
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else None
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise SchemaError(f"{self.path}: no valid schema_version in the 'meta' table; not an AtomDB") from None
+        if version != SCHEMA_VERSION:
+            raise SchemaError(f"{self.path}: AtomDB schema version {version}, but this atomnet reads version "
+                              f"{SCHEMA_VERSION}; export it with the atomnet that wrote it "
+                              f"(`atomnet db export`) and import the CSV here")
+        return version, missing
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def transaction(self) -> Transaction:
+        """A write transaction (``BEGIN IMMEDIATE``, bounded busy wait); not on a read-only AtomDB."""
+        if self.readonly:
+            raise RuntimeError(f"{self.path}: opened read-only; open it with AtomDB(path) to write")
+        return Transaction(self.conn, self.path, self.timeout_s)
 
     @property
     def schema_version(self) -> int:
-        v = self._read_version()
-        assert v is not None
-        return v
+        return self._version
 
     def close(self) -> None:
         self.conn.close()
@@ -178,46 +255,64 @@ class AtomDB:
     def import_atomnet_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
                            runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import a public ``atomdb.csv`` (either revision) in one transaction; idempotent by file hash."""
-        return self._import_parsed(parse_atomnet_csv(Path(path)), board, runtime, runtime_version, clock_mhz)
+        return self.import_files([parse_atomnet_csv(Path(path))], board=board, runtime=runtime,
+                                 runtime_version=runtime_version, clock_mhz=clock_mhz)[0]
 
     def import_atomnet_se_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
                               runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import ``atomdb_se.csv`` (whole SE modules) in one transaction; idempotent by file hash."""
-        return self._import_parsed(parse_atomnet_se_csv(Path(path)), board, runtime, runtime_version, clock_mhz)
+        return self.import_files([parse_atomnet_se_csv(Path(path))], board=board, runtime=runtime,
+                                 runtime_version=runtime_version, clock_mhz=clock_mhz)[0]
 
-    def _import_parsed(self, parsed: ParsedFile, board: str, runtime: str, runtime_version: str,
-                       clock_mhz: float | None) -> ImportResult:
-        counts: dict[str, int] = {}
-        for r in parsed.rows:
-            counts[r.op.kind] = counts.get(r.op.kind, 0) + 1
-        exists = self.conn.execute("SELECT id FROM sources WHERE board=? AND sha256=?",
-                                   (board, parsed.sha256)).fetchone()
-        if exists:
-            return ImportResult(str(parsed.path), board, parsed.fmt, 0, parsed.skipped_empty,
-                                parsed.skipped_by_type, True, counts)
+    def import_files(self, parsed: Sequence[ParsedFile], *, board: str, runtime: str = "x-cube-ai",
+                     runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> list[ImportResult]:
+        """Store parsed files all or nothing, in one transaction; a file already imported for ``board`` (same
+        SHA-256, checked under the write lock) adds nothing and is reported ``already_imported``."""
+        results: list[ImportResult] = []
+        kinds: set[str] = set()
         with self.transaction():
-            source_id = self.add_source(board=board, runtime=runtime, runtime_version=runtime_version,
-                                        clock_mhz=clock_mhz, fmt=parsed.fmt, path=str(parsed.path),
-                                        sha256=parsed.sha256, rows=len(parsed.rows), skipped=parsed.skipped_empty)
-            self._insert_rows(source_id, board, parsed.rows)
-            self._refresh_stats(board, {r.op.kind for r in parsed.rows})
-        return ImportResult(str(parsed.path), board, parsed.fmt, len(parsed.rows), parsed.skipped_empty,
-                            parsed.skipped_by_type, False, counts)
+            for pf in parsed:
+                counts: dict[str, int] = {}
+                for r in pf.rows:
+                    counts[r.op.kind] = counts.get(r.op.kind, 0) + 1
+                exists = self.conn.execute("SELECT id FROM sources WHERE board=? AND sha256=?",
+                                           (board, pf.sha256)).fetchone()
+                if exists:
+                    results.append(ImportResult(str(pf.path), board, pf.fmt, 0, pf.skipped_empty,
+                                                pf.skipped_by_type, True, counts))
+                    continue
+                source_id = self.add_source(board=board, runtime=runtime, runtime_version=runtime_version,
+                                            clock_mhz=clock_mhz, fmt=pf.fmt, path=str(pf.path), sha256=pf.sha256,
+                                            rows=len(pf.rows), skipped=pf.skipped_empty)
+                self._insert_rows(source_id, board, pf.rows)
+                kinds |= set(counts)
+                results.append(ImportResult(str(pf.path), board, pf.fmt, len(pf.rows), pf.skipped_empty,
+                                            pf.skipped_by_type, False, counts))
+            if kinds:
+                self._refresh_stats(board, kinds)
+        return results
 
     def add_source(self, *, board: str, runtime: str, runtime_version: str, clock_mhz: float | None, fmt: str,
                    path: str, sha256: str, rows: int = 0, skipped: int = 0) -> int:
-        """Register a provenance record (call inside a transaction); returns its id."""
+        """Register a provenance record (call inside a transaction); returns its id, or the id of the record
+        already there for the same board and SHA-256."""
+        if clock_mhz is not None and not (math.isfinite(clock_mhz) and 0 < clock_mhz < 1e6):
+            raise ValueError(f"clock: expected a positive clock in MHz, got {clock_mhz!r}")
+        if not board or not runtime:
+            raise ValueError("add_source: board and runtime must not be empty")
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        cur = self.conn.execute(
+        self.conn.execute(
             "INSERT INTO sources (board, runtime, runtime_version, clock_mhz, format, path, sha256, imported_at,"
-            " atomnet_version, rows, skipped) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " atomnet_version, rows, skipped) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (board, sha256) DO NOTHING",
             (board, runtime, runtime_version, clock_mhz, fmt, path, sha256, now, __version__, rows, skipped))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        row = self.conn.execute("SELECT id FROM sources WHERE board=? AND sha256=?", (board, sha256)).fetchone()
+        return int(row[0])
 
     def _insert_rows(self, source_id: int, board: str, rows: Sequence[ParsedRow],
                      campaign_keys: Sequence[str | None] | None = None) -> None:
         keys = campaign_keys if campaign_keys is not None else [None] * len(rows)
+        for r in rows:
+            check_row(r)
         self.conn.executemany(
             f"INSERT INTO measurements (source_id, line, board, kind, {_KEYCOLS}, macc, flash_bytes, sram_bytes,"
             " latency_ms, campaign_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -392,16 +487,26 @@ class OpTable:
         return list(self._lat)
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+def _count_ok(v: object) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v) and v.is_integer() and 0 <= v <= COUNT_MAX
+    try:
+        iv = operator.index(v)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return not isinstance(v, bool) and 0 <= iv <= COUNT_MAX
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
+def check_row(r: ParsedRow) -> None:
+    """Refuse a row the store would keep wrong: non-finite or out-of-range latency, dimensions over 65,536,
+    counts outside 0 … 2^63 - 1 (the ranges of :mod:`atomnet.db._import_csv`)."""
+    lat = r.latency_ms
+    if not (isinstance(lat, (int, float)) and math.isfinite(lat) and 0 < lat < LATENCY_MS_MAX):
+        raise ValueError(f"{r.op.describe()}: latency {lat!r} ms is not a finite number with 0 < latency < "
+                         f"{LATENCY_MS_MAX:,.0f} ms; not stored")
+    big = [f"{f}={v}" for f, v in zip(KEY_FIELDS, r.op.key[1:]) if v > DIM_MAX]
+    if big:
+        raise ValueError(f"{r.op.describe()}: {', '.join(big)} over the physical range 1 … {DIM_MAX:,}; not stored")
+    for name, v in (("macc", r.macc), ("flash_bytes", r.flash_bytes), ("sram_bytes", r.sram_bytes)):
+        if v is not None and not _count_ok(v):
+            raise ValueError(f"{r.op.describe()}: {name} {v!r} is not an integer in 0 … {COUNT_MAX:,}; not stored")

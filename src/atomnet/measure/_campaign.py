@@ -137,6 +137,10 @@ def run_campaign(entries: Sequence[SweepEntry], runner: Runner, db: AtomDB, boar
                         res.rows_added += 1
                     except sqlite3.IntegrityError:  # another process stored this repeat meanwhile
                         pass
+                    except ValueError as err:  # a value the store refuses (non-finite, out of range)
+                        res.failed.append({"op": e.op.to_dict(), "error": str(err)})
+                        bar.update(len(left) - left.index(i))
+                        break
                     if on_row is not None:
                         on_row(ck)
                     bar.update(1)
