@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from atomnet.db import AtomDB
 from atomnet.zoo import get_zoo, list_zoo
 
 
-def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:  # type: ignore[type-arg]
+def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     assert main(list(argv)) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -81,7 +82,7 @@ def test_infeasible_model_is_flagged(public_db_path: Path, capsys: pytest.Captur
 
 def test_cost_exit_status_in_a_subprocess(tmp_path: Path) -> None:
     """The exit status a shell script sees: 1 for 'does not fit' (after the report), 0 for 'fits'."""
-    env = {"ATOMNET_DB": str(tmp_path / "none.sqlite"), "PATH": "/usr/bin:/bin"}
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, "-m", "atomnet", "cost"]
     r = subprocess.run([*cmd, "atomnet-512kb-max", "--board", "stm32f412", "--no-layers"], env=env,
                        capture_output=True, text=True, timeout=120)
@@ -95,14 +96,14 @@ def test_cost_exit_status_in_a_subprocess(tmp_path: Path) -> None:
 
 def test_embedded_default_without_database(tmp_path: Path) -> None:
     """A fresh install: no database at all, the shipped predictors price everything."""
-    env = {"ATOMNET_DB": str(tmp_path / "none.sqlite"), "PATH": "/usr/bin:/bin"}
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, "-m", "atomnet", "cost", "atomnet-256kb", "--json"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["ops_exact"] == 0 and d["ops_predicted"] == len(d["layers"])
     assert d["latency_ms"] == pytest.approx(275, rel=0.06)
-    assert not (tmp_path / "none.sqlite").exists()  # a read-only command creates no database
+    assert not (tmp_path / "xdg").exists()  # a read-only command creates no database (nor its folder)
 
 
 def test_bad_spec_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
