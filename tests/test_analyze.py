@@ -4,15 +4,20 @@ Markdown/HTML report, a sparse AtomDB (few kinds), and the HTML page in a real h
 from __future__ import annotations
 
 import dataclasses
+import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from atomnet.analyze import analyze_blocks, analyze_model, analyze_operators, compare_patterns, run_analysis
+from atomnet.analyze._blocks import DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS
 from atomnet.boards import get_board
 from atomnet.cli import main
 from atomnet.cost import load_latency_model
@@ -22,6 +27,7 @@ from atomnet.ops import Op
 from atomnet.zoo import get_zoo
 
 BOARD = "stm32h743"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +161,7 @@ def test_html_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> 
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([exe, *flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+                         capture_output=True, text=True, timeout=300).stdout
     m = re.search(r'<pre id="probe">([^<]*)</pre>', dom)
     assert m, dom[-2000:]
     sizes = m.group(1).split()
@@ -167,7 +173,7 @@ def test_html_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> 
     assert "G1 (Flash)" in dom and "385" in dom and "85.2 k" in dom
     shot = tmp_path / "shot.png"
     subprocess.run([exe, *flags, "--window-size=1200,2000", f"--screenshot={shot}",
-                    (report_dir / "report.html").as_uri()], capture_output=True, timeout=120)
+                    (report_dir / "report.html").as_uri()], capture_output=True, timeout=300)
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
@@ -205,3 +211,67 @@ def test_host_board_atomdb_from_a_measurement_campaign(tmp_path: Path) -> None:
     files = write_analysis_report(res, tmp_path / "rep")
     assert "Missing from this AtomDB" in files["markdown"].read_text()
     db.close()
+
+
+def _pointwise_db(path: Path, board: str) -> Path:
+    """A small AtomDB of pointwise rows only: the fastest real `atomnet analyze` (blocks are not priceable)."""
+    db = AtomDB(path)
+    with db.transaction():
+        sid = db.add_source(board=board, runtime="tflm", runtime_version="test", clock_mhz=None, fmt="test",
+                            path="inline", sha256="1" * 64)
+    rows = [ParsedRow(i, op, op.macc, op.flash_bytes, None, op.macc / 300_000)
+            for i, op in enumerate(Op.pointwise(c, h, h, c) for c in (8, 16, 32, 64) for h in (4, 8, 16))]
+    db.add_measurements(sid, board, rows)
+    db.close()
+    return path
+
+
+def _run_with_stderr_on_a_pty(cmd: list[str]) -> tuple[int, str, str]:
+    """Run ``cmd`` with stderr on a real pseudo-terminal (stdout a pipe): (exit status, stdout, stderr)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    err = b""
+    deadline = time.monotonic() + 600  # a safety net only
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 1.0)[0]:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end (it exited)
+                break
+            if not chunk:
+                break
+            err += chunk
+        assert p.stdout is not None
+        out = p.stdout.read().decode()
+        return p.wait(timeout=60), out, err.decode().replace("\r\n", "\n")
+    finally:
+        p.kill()
+        p.wait()
+        os.close(master)
+
+
+def test_cli_shows_stages_on_a_terminal_only(tmp_path: Path) -> None:
+    db = _pointwise_db(tmp_path / "pw.sqlite", "host")
+    cmd = [sys.executable, "-m", "atomnet", "--db", str(db), "analyze", "--board", "host", "--no-patterns",
+           "--out", str(tmp_path / "rep")]
+    rc, out, err = _run_with_stderr_on_a_pty(cmd)
+    assert rc == 0, err
+    stages = [line for line in err.splitlines() if line.startswith("atomnet analyze")]
+    assert stages[:4] == [
+        "atomnet analyze [1/4] operator efficiency and the guidelines G1-G3 …",
+        "atomnet analyze [2/4] loading the latency model (measured rows and predictors) …",
+        f"atomnet analyze [3/4] block rankings over {len(DEFAULT_WIDTHS)} widths × {len(DEFAULT_RESOLUTIONS)} "
+        "resolutions …",
+        f"atomnet analyze [4/4] writing the report to {tmp_path / 'rep'} …"], err
+    assert re.fullmatch(r"atomnet analyze: done in \d+\.\d s", stages[4]) and len(stages) == 5
+    assert "report written to" in out and "[1/4]" not in out  # stdout keeps only the result
+    # stderr a pipe: nothing at all on it; on the terminal with --no-progress: no stage lines
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert r.returncode == 0 and r.stderr == "" and "report written to" in r.stdout
+    rc, out, err = _run_with_stderr_on_a_pty([*cmd, "--no-progress"])
+    assert rc == 0 and "atomnet analyze" not in err and "report written to" in out

@@ -4,7 +4,7 @@ a part (too few operator kinds, no predictors) still yields the others, with the
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,17 +41,24 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
                  flash_bytes: float = 1024 * 1024, latency_ms: float = 275.0, patterns: bool = True,
                  spaces: Sequence[str] = DEFAULT_SPACES, resolutions: Sequence[int] | None = None,
                  block_widths: Sequence[int] = DEFAULT_WIDTHS, block_resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
-                 runtime: str | None = None) -> AnalysisResult:
-    """Operator, block, model and pattern analyses of ``board`` priced from ``db``."""
+                 runtime: str | None = None, on_stage: Callable[[str], None] | None = None) -> AnalysisResult:
+    """Operator, block, model and pattern analyses of ``board`` priced from ``db``. ``on_stage(text)`` is called
+    as each part starts (operators, latency model, blocks, then models if any and patterns if asked for)."""
     from atomnet.cost import load_latency_model
 
+    def stage(text: str) -> None:
+        if on_stage is not None:
+            on_stage(text)
+
     mb = board.measured_board
+    stage("operator efficiency and the guidelines G1-G3")
     secs: dict[str, float] = {}
     skipped: dict[str, str] = {}
     t = time.perf_counter()
     ops = analyze_operators(db, mb)
     secs["operators"] = time.perf_counter() - t
     lm = None
+    stage("loading the latency model (measured rows and predictors)")
     try:
         lm = load_latency_model(board, db)
     except KeyError as e:
@@ -62,12 +69,15 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
     pat = None
     if lm is not None:
         t = time.perf_counter()
+        stage(f"block rankings over {len(block_widths)} widths × {len(block_resolutions)} resolutions")
         try:
             blocks = analyze_blocks(board, lm, widths=block_widths, resolutions=block_resolutions, runtime=runtime)
         except KeyError as e:  # an operator neither measured nor predictable on this board
             skipped["blocks"] = str(e.args[0]) if e.args else str(e)
         secs["blocks"] = time.perf_counter() - t
         t = time.perf_counter()
+        if models:
+            stage(f"bottlenecks of {len(models)} model{'s' if len(models) > 1 else ''}")
         for spec in models:
             try:
                 mres.append(analyze_model(spec, board, lm, runtime))
@@ -76,6 +86,7 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
         secs["models"] = time.perf_counter() - t
         if patterns:
             t = time.perf_counter()
+            stage(f"best model of each space ({', '.join(spaces)}) under the limits, the slow part")
             try:
                 pat = compare_patterns(board, lm, sram_bytes=sram_bytes, flash_bytes=flash_bytes,
                                        latency_ms=latency_ms, spaces=spaces, resolutions=resolutions, runtime=runtime)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from atomnet.cli._progress import Stages, add_progress_flag
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -21,12 +23,13 @@ def add_parser(sub: Any) -> None:
                    help="zoo name or spec file for the bottleneck analysis (repeatable)")
     p.add_argument("--sram", default="256KB", help="pattern comparison: peak SRAM limit (default 256KB)")
     p.add_argument("--flash", default="1MB", help="pattern comparison: Flash limit (default 1MB)")
-    p.add_argument("--latency", default="275ms", help="pattern comparison: latency limit (default 275ms)")
+    p.add_argument("--latency", default="275ms", help="pattern comparison: latency limit; a plain number is ms (default 275ms)")
     p.add_argument("--spaces", default="sep,convnext,mbconv,hybrid",
                    help="pattern comparison: comma-separated spaces (default sep,convnext,mbconv,hybrid)")
     p.add_argument("--resolutions", help="pattern comparison: only these input resolutions, e.g. 160,128 (faster)")
     p.add_argument("--no-patterns", action="store_true", help="skip the pattern comparison (the slow part)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_progress_flag(p)
     p.set_defaults(func=cmd_analyze)
 
 
@@ -53,13 +56,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                          f"rows, import them first: atomnet --db FILE db import atomdb.csv --se atomdb_se.csv "
                          f"--board {board.measured_board}")
     models = [load_spec(m) for m in args.model]
+    stages = Stages("analyze", 3 + bool(models) + (not args.no_patterns) + 1, enabled=not args.no_progress)
     res = run_analysis(db, board, models=models, sram_bytes=parse_bytes(args.sram, field="--sram"),
                        flash_bytes=parse_bytes(args.flash, field="--flash"),
                        latency_ms=parse_ms(args.latency, field="--latency"), patterns=not args.no_patterns,
                        spaces=[s.strip() for s in args.spaces.split(",") if s.strip()],
                        resolutions=_ints(args.resolutions, "--resolutions") if args.resolutions else None,
-                       runtime=args.runtime)
+                       runtime=args.runtime, on_stage=stages)
+    stages(f"writing the report to {args.out}", last=True)
     files = write_analysis_report(res, args.out)
+    stages.done()
     for g in res.operators.guidelines:
         print(f"{g.id} ({g.title}, {g.verdict}): {g.data}")
     if res.blocks is not None:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from atomnet.cli._progress import Stages, add_progress_flag
 from atomnet.cli._render import print_json
 
 
@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="output file (default RUN/model.tflite or RUN/model.onnx)")
     p.add_argument("--json", action="store_true",
                    help="object with path, format, file_bytes, ops, op_counts, macs, weight_bytes, seconds …")
+    add_progress_flag(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -58,7 +59,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from atomnet.cli._train import set_threads
 
     set_threads(args.threads)
-    result = export(run, out, args.format, args.calib, args.qat_epochs, args.qat_lr)
+    total = 2 if args.format == "onnx" else 4 if args.qat_epochs else 5
+    stages = Stages("export", total, enabled=not args.no_progress)
+    result = export(run, out, args.format, args.calib, args.qat_epochs, args.qat_lr, stages)
+    stages.done()
     if args.json:
         print_json(result)
     else:
@@ -66,8 +70,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(run: Path, out: Path, fmt: str, calib: int, qat_epochs: float, qat_lr: float | None) -> dict[str, Any]:
-    """Export and summarize (plain data for rendering)."""
+def export(run: Path, out: Path, fmt: str, calib: int, qat_epochs: float, qat_lr: float | None,
+           stages: Stages | None = None) -> dict[str, Any]:
+    """Export and summarize (plain data for rendering); ``stages`` shows the steps on a terminal."""
     import time
 
     from atomnet.export import ExportError, export_run
@@ -76,16 +81,18 @@ def export(run: Path, out: Path, fmt: str, calib: int, qat_epochs: float, qat_lr
     qat: dict[str, Any] | None = None
     try:
         if fmt == "onnx":
-            path = export_run(run, out, fmt="onnx")
+            path = export_run(run, out, fmt="onnx", on_stage=stages)
             return {"path": str(path), "format": "onnx", "file_bytes": Path(str(path)).stat().st_size,
                     "seconds": round(time.perf_counter() - t0, 1)}
         if qat_epochs > 0:
             from atomnet.export._qat import export_run_qat
 
+            if stages is not None:
+                stages(f"quantization-aware fine-tuning, {qat_epochs:g} epoch(s)")
             res, qat = export_run_qat(run, out, epochs=qat_epochs, lr=qat_lr, calib=calib,
-                                      log=lambda s: print(s, file=sys.stderr, flush=True))
+                                      log=stages.note if stages is not None else None, on_stage=stages)
         else:
-            res = export_run(run, out, calib=calib)
+            res = export_run(run, out, calib=calib, on_stage=stages)
     except ExportError as e:
         raise ValueError(f"export of {run} failed: {e}") from None
     m = res.model

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +75,13 @@ def export_onnx(model: nn.Module, example: torch.Tensor, out_path: str | Path) -
 
 
 def export_int8(model_or_spec: nn.Module | ModelSpec, calib_data: object, out_path: str | Path, *,
-                seed: int = 0, keep_dir: str | Path | None = None, timeout_s: float = 900) -> ExportResult:
+                seed: int = 0, keep_dir: str | Path | None = None, timeout_s: float = 900,
+                on_stage: Callable[[str], None] | None = None) -> ExportResult:
     """Export a model (or a spec, built with random weights from ``seed``) as a full-integer int8 TFLite
     file: int8 input and output, per-channel int8 conv weights, int32 biases, calibrated on ``calib_data``
     (N×C×H×W float, the model's own input normalization). Raises :class:`ExportError` naming any operator
-    left in float, or with the converter's last output lines if it fails.
+    left in float, or with the converter's last output lines if it fails. ``on_stage(text)`` is called as each
+    of the three steps starts (torch → ONNX, onnx2tf conversion and calibration, the int8 check).
 
     >>> from atomnet.spec import load_spec
     >>> spec = load_spec("atomnet-256kb")
@@ -101,17 +104,20 @@ def export_int8(model_or_spec: nn.Module | ModelSpec, calib_data: object, out_pa
         arr = np.asarray(calib_data.detach().cpu() if isinstance(calib_data, torch.Tensor) else calib_data)
         shape = tuple(arr.shape[1:]) if arr.ndim == 4 else (0, 0, 0)
     x = _as_calib(calib_data, shape)
+    stage = on_stage if on_stage is not None else (lambda text: None)
     out = Path(out_path)
     work = Path(keep_dir) if keep_dir is not None else Path(tempfile.mkdtemp(prefix="atomnet-export-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
+        stage("torch → ONNX")
         was_training = model.training
         try:
             export_onnx(model, torch.from_numpy(x[:1]), work / "model.onnx")
         finally:
             model.train(was_training)
         t1 = time.perf_counter()
+        stage(f"onnx2tf: TensorFlow conversion with int8 calibration on {len(x)} images (the slow part)")
         _write_calibration(work, x)
         _run_onnx2tf(work, timeout_s)
         produced = work / "tf" / "model_full_integer_quant.tflite"
@@ -123,6 +129,7 @@ def export_int8(model_or_spec: nn.Module | ModelSpec, calib_data: object, out_pa
     finally:
         if keep_dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    stage(f"checking {out.name}: every operator int8")
     m = read_tflite(out)
     problems = int8_problems(m)
     if problems:

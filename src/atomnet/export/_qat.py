@@ -260,7 +260,7 @@ def _stack(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def export_run_qat(run: str | Path, out_path: str | Path, *, epochs: float, lr: float | None = None,
-                   calib: int = 200, log: Any = None) -> tuple[Any, dict[str, Any]]:
+                   calib: int = 200, log: Any = None, on_stage: Any = None) -> tuple[Any, dict[str, Any]]:
     """QAT-fine-tune a run's model (:func:`qat_finetune`), then export it as full-integer int8 TFLite
     calibrated on ``calib`` training images. Returns ``(ExportResult, QAT summary dict)``; the run folder
     is not changed."""
@@ -273,5 +273,5 @@ def export_run_qat(run: str | Path, out_path: str | Path, *, epochs: float, lr: 
     model.load_state_dict(r.model.state_dict())
     q = qat_finetune(model, r.config["data"]["name"], r.config, epochs=epochs, lr=lr, log=log)
     x, _ = run_images(run, calib, "train")
-    res = export_int8(model.eval(), np.asarray(x), out_path)
+    res = export_int8(model.eval(), np.asarray(x), out_path, on_stage=on_stage)
     return res, q.to_dict()

@@ -3,6 +3,7 @@ calibration images from the run's own training data, and float vs int8 top-1 on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +33,23 @@ def run_images(run: str | Path, n: int, split: str = "train", seed: int = 0) -> 
     return torch.stack(list(xs)).numpy(), np.asarray(ys, np.int64)
 
 
-def export_run(run: str | Path, out_path: str | Path, *, calib: int = 200, fmt: str = "tflite") -> ExportResult | Path:
+def export_run(run: str | Path, out_path: str | Path, *, calib: int = 200, fmt: str = "tflite",
+               on_stage: Callable[[str], None] | None = None) -> ExportResult | Path:
     """Export a run's model: ``fmt="tflite"`` → full-integer int8 (calibrated on ``calib`` training images),
-    ``fmt="onnx"`` → float ONNX."""
+    ``fmt="onnx"`` → float ONNX. ``on_stage(text)`` is called as each step starts (tflite: 5, onnx: 2)."""
     from atomnet.train import load_run
 
+    stage = on_stage if on_stage is not None else (lambda text: None)
+    if fmt not in ("tflite", "onnx"):
+        raise ValueError(f"format: expected 'tflite' or 'onnx', got {fmt!r}")
+    stage(f"loading the run {run}")
     r = load_run(run)
     if fmt == "onnx":
+        stage("torch → ONNX")
         return export_onnx(r.model, torch.zeros(1, r.spec.in_channels, *r.spec.resolution), out_path)
-    if fmt != "tflite":
-        raise ValueError(f"format: expected 'tflite' or 'onnx', got {fmt!r}")
+    stage(f"reading {calib} calibration images from the run's training data")
     x, _ = run_images(run, calib, "train")
-    return export_int8(r.model, x, out_path)
+    return export_int8(r.model, x, out_path, on_stage=on_stage)
 
 
 @dataclass(frozen=True)
