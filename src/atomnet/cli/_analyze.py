@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
                    help="zoo name or spec file for the bottleneck analysis (repeatable)")
     p.add_argument("--sram", default="256KB", help="pattern comparison: peak SRAM limit (default 256KB)")
     p.add_argument("--flash", default="1MB", help="pattern comparison: Flash limit (default 1MB)")
-    p.add_argument("--latency", default="275ms", help="pattern comparison: latency limit; a plain number is ms (default 275ms)")
+    p.add_argument("--latency", default="275ms",
+                   help="pattern comparison: latency limit; a plain number is ms (default 275ms)")
     p.add_argument("--spaces", default="sep,convnext,mbconv,hybrid",
                    help="pattern comparison: comma-separated spaces (default sep,convnext,mbconv,hybrid)")
     p.add_argument("--resolutions", help="pattern comparison: only these input resolutions, e.g. 160,128 (faster)")
