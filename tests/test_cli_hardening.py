@@ -30,6 +30,15 @@ def _run(*argv: str, tmp: Path) -> subprocess.CompletedProcess[str]:
 
 # --- the parse functions ------------------------------------------------------------------------------------------
 
+def test_units_doctests_run() -> None:
+    import doctest
+
+    import atomnet.units
+
+    res = doctest.testmod(atomnet.units)
+    assert res.failed == 0 and res.attempted >= 4
+
+
 def test_sizes_need_a_unit() -> None:
     with pytest.raises(ValueError) as e:
         parse_bytes("256", field="--sram")
