@@ -130,6 +130,9 @@ class SerialClient:
         """The answer to ``seq``, or None to resend: at the deadline, at once after a frame with a bad CRC, or
         after ``gap_s`` of silence following bytes that made no valid frame."""
         rd = self.reader
+        fr = self._match(rd.feed(b""), seq)  # frames still buffered (a BOOT ended the last read early)
+        if fr is not None:
+            return fr
         discarded, bad_crc = rd.discarded, rd.bad_crc
         while True:
             left = deadline - time.monotonic()
