@@ -143,14 +143,14 @@ def load_board_file(path: str | Path) -> Board:
         if req not in data:
             raise ValueError(f"{p}: missing field {req!r}")
     try:
-        sram = parse_bytes(data.get("sram_bytes", data.get("sram", 0)), field=f"{p}: sram")
-        flash = parse_bytes(data.get("flash_bytes", data.get("flash", 0)), field=f"{p}: flash")
+        sram = parse_bytes(data.get("sram_bytes", data.get("sram", 0)), field="sram")
+        flash = parse_bytes(data.get("flash_bytes", data.get("flash", 0)), field="flash")
         ext = data.get("external")
         external = None
         if ext is not None:
             external = ExternalMemory(
-                parse_bytes(ext.get("sdram", 0), field=f"{p}: external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
-                parse_bytes(ext.get("qspi", 0), field=f"{p}: external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
+                parse_bytes(ext.get("sdram", 0), field="external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
+                parse_bytes(ext.get("qspi", 0), field="external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
         board = Board(str(data["name"]), str(data["core"]), float(data["clock_mhz"]), sram, flash,
                       str(data.get("runtime", "tflm")), str(data.get("reference", "")),
                       float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
