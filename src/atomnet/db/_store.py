@@ -502,8 +502,8 @@ def check_row(r: ParsedRow) -> None:
     counts outside 0 … 2^63 - 1 (the ranges of :mod:`atomnet.db._import_csv`)."""
     lat = r.latency_ms
     if not (isinstance(lat, (int, float)) and math.isfinite(lat) and 0 < lat < LATENCY_MS_MAX):
-        raise ValueError(f"{r.op.describe()}: latency {lat!r} ms is not a finite number with 0 < latency < "
-                         f"{LATENCY_MS_MAX:,.0f} ms; not stored")
+        raise ValueError(f"{r.op.describe()}: latency {lat!r} ms is outside the physical range 0 < latency < "
+                         f"{LATENCY_MS_MAX:,.0f} ms (finite); not stored")
     big = [f"{f}={v}" for f, v in zip(KEY_FIELDS, r.op.key[1:]) if v > DIM_MAX]
     if big:
         raise ValueError(f"{r.op.describe()}: {', '.join(big)} over the physical range 1 … {DIM_MAX:,}; not stored")
