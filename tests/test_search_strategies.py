@@ -53,7 +53,7 @@ def test_exhaustive_beats_random_and_evolution_gets_close() -> None:
     m = ev.evaluate(np.array([ex.res_index]), np.array([ex.choices]))[0]
     np.testing.assert_allclose(m, ex.metrics)
     rnd = random_search(ev, LIMITS, np.random.default_rng(0), samples=200_000)
-    assert rnd.fitness is not None and rnd.fitness <= ex.fitness
+    assert rnd.fitness is not None and ex.fitness is not None and rnd.fitness <= ex.fitness
     evo = evolution(ev, LIMITS, np.random.default_rng(0), cycles=20_000)
     assert evo.fitness is not None and ex.fitness is not None
     assert evo.fitness <= ex.fitness
