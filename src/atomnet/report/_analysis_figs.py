@@ -220,9 +220,12 @@ def fig_stages(m: ModelAnalysis, path: str | Path) -> Path:
     ax.bar([i + w for i in x], [100 * s.latency_share for s in m.stages], w, color="#55a868",
            label="latency, % of total")
     ax.set_xticks(x)
-    ax.set_xticklabels(labels)
+    # many stages: labels would touch, so they turn (every label is a stage, none may be dropped)
+    ax.set_xticklabels(labels, rotation=0 if len(labels) <= 14 else 45, ha="center" if len(labels) <= 14 else "right")
     ax.set_ylabel("%")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 100 * 1.2)  # shares are ≤ 100 %: the legend row above 100 never covers a bar
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     bd = ", ".join(f"{k} → {v}" for k, v in m.binding.items())
     ax.set_title(f"{m.name}: where SRAM, Flash and latency go, per stage (binding: {bd})", fontsize=10)
