@@ -354,3 +354,28 @@ def test_num_classes_changes_the_head_cost(public_db_path: Path) -> None:
     assert (t1000.stages[-1].cost[..., 1] > t10.stages[-1].cost[..., 1]).all()  # Flash
     assert (t1000.stages[-1].cost[..., 0] > t10.stages[-1].cost[..., 0]).all()  # latency
     db.close()
+
+
+def test_journal_replay_divergence_is_named(tmp_path: Path) -> None:
+    ev = _tiny_evaluator()
+    p = tmp_path / "evo.jsonl"
+    with Journal(p, {"seed": 4}) as j:
+        evolution(ev, Limits(), np.random.default_rng(4), cycles=60, population=20, journal=j)
+    lines = p.read_text().splitlines()
+    e = json.loads(lines[8])
+    e["res"] = (e["res"] + 1) % len(ev.space.resolutions)
+    lines[8] = json.dumps(e)
+    p.write_text("\n".join(lines) + "\n")
+    with Journal(p, {"seed": 4}) as j, pytest.raises(ValueError, match=rf"journal {re.escape(str(p))}: evaluation 7 "
+                                                                      r"was architecture .* use a new journal"):
+        evolution(ev, Limits(), np.random.default_rng(4), cycles=60, population=20, journal=j)
+
+
+def test_space_file_num_classes_validated() -> None:
+    from atomnet.search import space_from_dict
+
+    stem = [{"stride": 2, "act": "relu", "block": "conv", "widths": [8]}]
+    for bad in (0, -3, 10**6, "10", True):
+        with pytest.raises(ValueError, match="num_classes: expected an integer from 1 to 65536"):
+            space_from_dict({"name": "x", "num_classes": bad, "stages": stem})
+    assert space_from_dict({"name": "x", "num_classes": 10, "stages": stem}).num_classes == 10

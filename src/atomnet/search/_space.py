@@ -220,6 +220,9 @@ def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
         raise ValueError(f"{where}: 'stages' must list at least one stage")
     if stages[0].choices[0].block != "conv":
         raise ValueError(f"{where}: stages[0] must be the 'conv' stem")
+    n_cls = data.get("num_classes", 1000)
+    if isinstance(n_cls, bool) or not isinstance(n_cls, int) or not 1 <= n_cls <= 65_536:
+        raise ValueError(f"{where}: num_classes: expected an integer from 1 to 65536, got {n_cls!r}")
     return Space(str(data.get("name", Path(where).stem)), tuple(stages),
                  tuple(int(r) for r in data.get("resolutions", RESOLUTIONS)), int(data.get("num_classes", 1000)),
                  str(data.get("description", "")))

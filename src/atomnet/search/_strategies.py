@@ -319,8 +319,9 @@ def evolution(evaluator: Evaluator, limits: Limits, rng: np.random.Generator, *,
         if journal is not None and journal.replaying:
             e = journal.next_replayed()
             if e["res"] != r or tuple(e["choices"]) != c:
-                raise ValueError("journal replay diverged from the run (different code or data?); "
-                                 "start a new journal")
+                raise ValueError(f"journal {journal.path}: evaluation {e['i']} was architecture (res {e['res']}, "
+                                 f"{e['choices']}) but this run asks for (res {r}, {list(c)}): the journal was written "
+                                 "by different code; use a new journal")
             history.append(e)
             return e
         m = evaluator.evaluate(np.array([r]), np.array([c]))[0]
