@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from atomnet.export._errors import ExportError
-from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite
+from atomnet.export._errors import ExportError, TFLiteError
+from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite, validate_tflite
 from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec_weight_params, verify
 
 if TYPE_CHECKING:
     from atomnet.export._convert import ExportResult, export_int8, export_onnx
+    from atomnet.export._isolate import TFLMResult, run_tflm_isolated
     from atomnet.export._run import Top1, compare_top1, export_run, run_images
     from atomnet.export._tflm import ArenaUsage, TFLMError, TFLMModel, tflm_arena
 
 _LAZY = {"ExportResult": "_convert", "export_int8": "_convert", "export_onnx": "_convert",
          "Top1": "_run", "compare_top1": "_run", "export_run": "_run", "run_images": "_run",
-         "ArenaUsage": "_tflm", "TFLMError": "_tflm", "TFLMModel": "_tflm", "tflm_arena": "_tflm"}
+         "ArenaUsage": "_tflm", "TFLMError": "_tflm", "TFLMModel": "_tflm", "tflm_arena": "_tflm",
+         "TFLMResult": "_isolate", "run_tflm_isolated": "_isolate"}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,8 +42,10 @@ __all__ = [
     "ExportResult",
     "TFLMError",
     "TFLMModel",
+    "TFLMResult",
     "TFLOp",
     "TFLTensor",
+    "TFLiteError",
     "TFLiteModel",
     "Top1",
     "VerifyReport",
@@ -54,7 +58,9 @@ __all__ = [
     "parse_tflite",
     "read_tflite",
     "run_images",
+    "run_tflm_isolated",
     "spec_weight_params",
     "tflm_arena",
+    "validate_tflite",
     "verify",
 ]

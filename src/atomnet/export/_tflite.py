@@ -16,14 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from atomnet.export._errors import TFLiteError
+from atomnet.export._validate import ITEMSIZE, buffer_size, ints, names, text, validate_model
 from atomnet.ops import Op
 from atomnet.spec import Graph, Layer, Tensor
 
-#: bytes per element of TFLite tensor types (schema ``TensorType`` names)
-ITEMSIZE: dict[str, int] = {"FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "STRING": 1,
-                            "BOOL": 1, "INT16": 2, "COMPLEX64": 8, "INT8": 1, "FLOAT64": 8, "COMPLEX128": 16,
-                            "UINT64": 8, "RESOURCE": 0, "VARIANT": 0, "UINT32": 4, "UINT16": 2, "INT4": 1,
-                            "BFLOAT16": 2}
+__all__ = ["ITEMSIZE", "TFLOp", "TFLTensor", "TFLiteModel", "parse_tflite", "read_tflite"]
+
 _FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
 
 
@@ -34,10 +33,6 @@ def _schema() -> Any:
         raise ImportError("reading .tflite files needs the tflite-micro package: "
                           ".venv/bin/pip install -r requirements-ml.txt") from e
     return schema_py_generated
-
-
-def _names(enum_cls: Any) -> dict[int, str]:
-    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
 @dataclass(frozen=True)
@@ -92,6 +87,7 @@ class TFLiteModel:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     subgraphs: int = 1
+    notes: tuple[str, ...] = ()  # oddities the validator found that are not errors
 
     # ---- summaries -------------------------------------------------------------------------
     def op_counts(self) -> Counter[str]:
@@ -113,7 +109,7 @@ class TFLiteModel:
         w = self.tensors[op.inputs[1]].shape
         out = self.tensors[op.outputs[0]].shape
         if op.name == "FULLY_CONNECTED":
-            return _prod(w) * (_prod(out) // w[0])
+            return _prod(w) * (_prod(out) // max(w[0], 1))
         oh, ow = out[1], out[2]
         if op.name == "CONV_2D":  # weights [c_out, kh, kw, c_in / groups]
             return _prod(w) * oh * ow
@@ -143,21 +139,37 @@ class TFLiteModel:
         act = [t for t in self.tensors if not t.is_constant]
         ids = {t.index: i for i, t in enumerate(act)}
         tensors = tuple(Tensor(i, _chw(t.shape)) for i, t in enumerate(act))
+
+        def act_id(t: int, what: str) -> int:
+            if t not in ids:
+                raise TFLiteError(self.path, [f"{what} is tensor {t} {self.tensors[t].name[:60]!r}, which holds "
+                                              "constant data; expected an activation"])
+            return ids[t]
+
         layers = []
         for op in self.ops:
             ins = tuple(ids[i] for i in self.activation_inputs(op))
             if len(op.outputs) != 1:
-                raise ValueError(f"{self.path}: operator {op.index} ({op.name}) has {len(op.outputs)} outputs; "
-                                 "only single-output operators are supported")
-            out = op.outputs[0]
-            layers.append(Layer(f"{op.index}.{op.name}", self._atom(op), ins, ids[out], 0, op.index,
+                raise TFLiteError(self.path, [f"operator {op.index} ({op.name}) has {len(op.outputs)} outputs; "
+                                              "only single-output operators are supported"])
+            out = act_id(op.outputs[0], f"the output of operator {op.index} ({op.name})")
+            try:
+                atom = self._atom(op)
+            except (ValueError, IndexError, ZeroDivisionError) as e:
+                raise TFLiteError(self.path, [f"operator {op.index} ({op.name}) has no atom operator ({e})"]) from None
+            layers.append(Layer(f"{op.index}.{op.name}", atom, ins, out, 0, op.index,
                                 act=op.fused_act.lower() if op.fused_act not in ("", "NONE") else "none",
                                 tflite_op=op.name))
         if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise ValueError(f"{self.path}: expected one input and one output, got {len(self.inputs)} and "
-                             f"{len(self.outputs)}")
-        return Graph(name or Path(self.path).stem, "tflm", tensors, tuple(layers), ids[self.inputs[0]],
-                     ids[self.outputs[0]])
+            raise TFLiteError(self.path, [f"expected one input and one output, got {len(self.inputs)} and "
+                                          f"{len(self.outputs)}"])
+        try:
+            return Graph(name or Path(self.path).stem, "tflm", tensors, tuple(layers),
+                         act_id(self.inputs[0], "the model input"), act_id(self.outputs[0], "the model output"))
+        except TFLiteError:
+            raise
+        except ValueError as e:
+            raise TFLiteError(self.path, [f"not a graph atomnet can plan ({e})"]) from None
 
     def _atom(self, op: TFLOp) -> Op:
         i = self.activation_inputs(op)
@@ -168,13 +180,13 @@ class TFLiteModel:
             k = w[1]
             if k == 1 and op.stride == (1, 1) and (hin, win) == (hout, wout):
                 return Op.pointwise(cin, hin, win, cout)
-            return Op("conv", cin, hin, win, cout, hout, wout, k, op.stride[0], max(1, cin // w[3]))
+            return Op("conv", cin, hin, win, cout, hout, wout, k, op.stride[0], max(1, cin // max(w[3], 1)))
         if op.name == "DEPTHWISE_CONV_2D":
             k = self.tensors[op.inputs[1]].shape[1]
             return Op("depthwise", cin, hin, win, cout, hout, wout, k, op.stride[0], cin)
         if op.name == "FULLY_CONNECTED":
             w = self.tensors[op.inputs[1]].shape
-            return Op.dense(w[1], w[0])
+            return Op.dense(max(w[1], 1), max(w[0], 1))
         if op.name == "MEAN":
             return Op.pool(cin, hin, win) if (hout, wout) == (1, 1) else Op.eltwise(cout, hout, wout)
         if op.name == "PAD":
@@ -202,79 +214,76 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def read_tflite(path: str | Path) -> TFLiteModel:
-    """Parse a ``.tflite`` file; a missing, truncated or corrupt file raises ``ValueError`` naming it."""
+    """Parse and validate a ``.tflite`` file. A missing, truncated, corrupt or inconsistent file raises
+    :class:`~atomnet.export.TFLiteError` (a ``ValueError``) naming it and every problem found."""
     p = Path(path)
     try:
         buf = p.read_bytes()
     except OSError as e:
-        raise ValueError(f"{p}: cannot read the file ({e.strerror or e})") from None
+        raise TFLiteError(str(p), [f"cannot read the file ({e.strerror or e})"]) from None
     return parse_tflite(buf, str(p))
 
 
 def parse_tflite(buf: bytes, source: str = "<bytes>") -> TFLiteModel:
-    """Parse the bytes of a ``.tflite`` flatbuffer (see :func:`read_tflite`)."""
+    """Parse and validate the bytes of a ``.tflite`` flatbuffer (see :func:`read_tflite`)."""
+    model, fb = _unpack(buf, source)
+    problems, notes = validate_model(model, len(buf), fb)
+    if problems:
+        raise TFLiteError(source, problems)
+    try:
+        return _convert(model, fb, buf, source, tuple(notes))
+    except TFLiteError:
+        raise
+    except Exception as e:  # pragma: no cover - validation makes this unreachable; a message, never a traceback
+        raise TFLiteError(source, [f"cannot read the model ({type(e).__name__}: {e})"]) from None
+
+
+def validate_tflite(path: str | Path) -> list[str]:
+    """Every problem :func:`read_tflite` would refuse ``path`` for (empty = valid); never raises for a bad file."""
+    try:
+        read_tflite(path)
+    except TFLiteError as e:
+        return list(e.problems)
+    return []
+
+
+def _unpack(buf: bytes, source: str) -> tuple[Any, Any]:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ValueError(f"{source}: not a TFLite model (no 'TFL3' file identifier; {len(buf)} bytes)")
+        raise TFLiteError(source, [f"not a TFLite model (no 'TFL3' file identifier; {len(buf):,} bytes)"])
     fb = _schema()
     try:
-        model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(buf, 0))
-        return _convert(model, fb, buf, source)
-    except ValueError as e:
-        if str(e).startswith(source):
-            raise
-        raise ValueError(f"{source}: corrupt or truncated TFLite file ({e})") from None
-    except Exception as e:  # flatbuffers reports damage as IndexError, struct.error, UnicodeError, ...
-        raise ValueError(f"{source}: corrupt or truncated TFLite file ({type(e).__name__}: {e})") from None
+        return fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(buf, 0)), fb
+    except Exception as e:  # flatbuffers reports damage as IndexError, struct.error, UnicodeError, ValueError ...
+        kind = type(e).__name__ if type(e).__module__ == "builtins" else f"{type(e).__module__}.{type(e).__name__}"
+        why = f"{kind}: {e}" if str(e) else kind
+        raise TFLiteError(source, [f"corrupt or truncated TFLite file ({why})"]) from None
 
 
-def _convert(model: Any, fb: Any, buf: bytes, source: str) -> TFLiteModel:
-    types, opnames = _names(fb.TensorType), _names(fb.BuiltinOperator)
-    pads, acts = _names(fb.Padding), _names(fb.ActivationFunctionType)
-    if not model.subgraphs:
-        raise ValueError(f"{source}: the model has no subgraph")
+def _convert(model: Any, fb: Any, buf: bytes, source: str, notes: tuple[str, ...]) -> TFLiteModel:
+    """The validated model as a :class:`TFLiteModel` (first subgraph)."""
+    types, opnames = names(fb.TensorType), names(fb.BuiltinOperator)
+    pads, acts = names(fb.Padding), names(fb.ActivationFunctionType)
     sg = model.subgraphs[0]
     buffers = model.buffers or []
     tensors = []
     for i, t in enumerate(sg.tensors or []):
-        b = buffers[t.buffer] if 0 <= t.buffer < len(buffers) else None
-        size = 0
-        if b is not None:
-            if b.data is not None:
-                size = len(b.data)
-            elif b.offset > 1:  # large models keep constants after the flatbuffer
-                if b.offset + b.size > len(buf):
-                    raise ValueError(f"{source}: tensor {i} data lies past the end of the file")
-                size = int(b.size)
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        size = buffer_size(buffers[int(t.buffer)], len(buf)) or 0
         q = t.quantization
         nscales = 0 if q is None or q.scale is None else len(q.scale)
-        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
-        if t.type not in types:
-            raise ValueError(f"{source}: tensor {i} has an unknown type code {t.type}")
-        tensors.append(TFLTensor(i, name, shape, types[t.type], size, nscales, bool(t.isVariable)))
+        tensors.append(TFLTensor(i, text(t.name), tuple(ints(t.shape)), types[int(t.type)], size, nscales,
+                                 bool(t.isVariable)))
     ops = []
     codes = model.operatorCodes or []
-    n = len(tensors)
     for j, op in enumerate(sg.operators or []):
-        if not 0 <= op.opcodeIndex < len(codes):
-            raise ValueError(f"{source}: operator {j} has opcode index {op.opcodeIndex} of {len(codes)}")
-        oc = codes[op.opcodeIndex]
-        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        oc = codes[int(op.opcodeIndex)]
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         name = opnames.get(code, f"BUILTIN_{code}")
         if name == "CUSTOM":
-            cc = oc.customCode
-            name = f"CUSTOM:{cc.decode() if isinstance(cc, bytes) else cc}"
-        ins = tuple(int(x) for x in (op.inputs if op.inputs is not None else ()))
-        outs = tuple(int(x) for x in (op.outputs if op.outputs is not None else ()))
-        for x in (*ins, *outs):
-            if x >= n or x < -1:
-                raise ValueError(f"{source}: operator {j} ({name}) refers to tensor {x} of {n}")
+            name = f"CUSTOM:{text(oc.customCode)}"
         opts = op.builtinOptions
         stride = (int(getattr(opts, "strideH", 1) or 1), int(getattr(opts, "strideW", 1) or 1))
         pad = pads.get(getattr(opts, "padding", -1), "")
         fused = acts.get(getattr(opts, "fusedActivationFunction", -1), "")
-        ops.append(TFLOp(j, name, ins, outs, stride, pad, fused))
-    desc = model.description.decode(errors="replace") if isinstance(model.description, bytes) else \
-        str(model.description or "")
-    return TFLiteModel(source, len(buf), int(model.version), desc, tuple(tensors), tuple(ops),
-                       tuple(int(x) for x in sg.inputs), tuple(int(x) for x in sg.outputs), len(model.subgraphs))
+        ops.append(TFLOp(j, name, tuple(ints(op.inputs)), tuple(ints(op.outputs)), stride, pad, fused))
+    return TFLiteModel(source, len(buf), int(model.version), text(model.description), tuple(tensors), tuple(ops),
+                       tuple(ints(sg.inputs)), tuple(ints(sg.outputs)), len(model.subgraphs), notes)

@@ -34,12 +34,18 @@ def _runtime() -> Any:
     return runtime
 
 
+#: where :func:`capture_fd2` sends fd 2 (default: an anonymous temporary file). The isolated child
+#: (:mod:`atomnet.export._isolate`) points it at a named file, so what TFLite Micro wrote before a crash
+#: survives the crash.
+FD2_SINK: str | None = None
+
+
 @contextmanager
 def capture_fd2() -> Iterator[Callable[[], str]]:
     """Capture what C code writes to file descriptor 2 inside the block; call the yielded function after
     the block for the text."""
     box = [""]
-    with tempfile.TemporaryFile() as f:
+    with (open(FD2_SINK, "w+b") if FD2_SINK else tempfile.TemporaryFile()) as f:
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(f.fileno(), 2)
@@ -94,8 +100,12 @@ class TFLMModel:
             why = " ".join(line.strip() for line in text().splitlines() if line.strip())
             raise TFLMError(f"{self.path}: TFLite Micro cannot load the model: {err}"
                             + (f" ({why})" if why else "")) from None
-        self.input = self._it.get_input_details(0)
-        self.output = self._it.get_output_details(0)
+        try:
+            self.input = self._it.get_input_details(0)
+            self.output = self._it.get_output_details(0)
+        except (IndexError, RuntimeError, ValueError) as e:
+            raise TFLMError(f"{self.path}: TFLite Micro loaded the model but has no input or output tensor 0 "
+                            f"({e})") from None
         self._ran = False
 
     @property

@@ -123,18 +123,21 @@ def verify(tflite_path: str | Path, spec: ModelSpec | None = None, *, images: np
            labels: np.ndarray | None = None, arena_size: int | None = None) -> VerifyReport:
     """Load ``tflite_path`` in TFLite Micro, run it, and compare its real arena with our ``tflm`` planner on
     the file's own graph and (with ``spec``) on ``lower(spec, "tflm")``; with ``images`` (N×C×H×W float)
-    and ``labels``, also its int8 top-1. A file that cannot be parsed raises ``ValueError`` naming it; one
-    that parses but does not load gives ``loaded=False`` and the interpreter's reason in ``error``.
+    and ``labels``, also its int8 top-1. A file that cannot be parsed or fails validation raises
+    :class:`~atomnet.export.TFLiteError` (a ``ValueError``) naming it; one that parses but does not load gives
+    ``loaded=False`` and the interpreter's reason in ``error``. The interpreter runs in a child process
+    (:func:`~atomnet.export.run_tflm_isolated`): if it crashes, ``TFLiteError`` names the signal.
 
     >>> r = verify("atomnet-256kb.tflite", load_spec("atomnet-256kb"))   # doctest: +SKIP
     >>> r.tflm_head_bytes == r.spec_plan_bytes, r.problems               # doctest: +SKIP
     (True, [])
     """
-    from atomnet.cost._sram import get_planner
-    from atomnet.export._tflm import TFLMError, TFLMModel
+    from atomnet.cost import get_planner
+    from atomnet.export._isolate import run_tflm_isolated
+    from atomnet.export._tflm import TFLMError
 
     path = Path(tflite_path)
-    m = read_tflite(path)
+    m = read_tflite(path)  # validates the file before anything else touches it (TFLiteError naming it)
     planner = get_planner("tflm")
     fgraph = m.to_graph()
     file_plan = planner.plan(fgraph).arena_bytes
@@ -146,15 +149,16 @@ def verify(tflite_path: str | Path, spec: ModelSpec | None = None, *, images: np
                    "spec_weight_bytes": spec_weight_params(spec)}
     common = {"path": str(path), "int8_problems": tuple(int8_problems(m)), "op_counts": dict(m.op_counts()),
               "file_plan_bytes": file_plan, "macs": m.macs, "weight_bytes": m.weight_bytes, **spec_kw}
-    try:
-        tm = TFLMModel(path, arena_size)
-        usage = tm.arena()
-        top1, n = None, 0
-        if images is not None and labels is not None:
-            pred = tm.run(images).argmax(axis=1)
-            n = len(pred)
-            top1 = float((pred == np.asarray(labels)[:n]).mean()) if n else None
+    run_images = images if images is not None and labels is not None else None
+    try:  # in a child process: a crash inside TFLite Micro becomes a TFLiteError naming the signal
+        res = run_tflm_isolated(path, arena_size, run_images, notes=m.notes)
     except TFLMError as e:
         return VerifyReport(loaded=False, error=str(e), tflm_head_bytes=None, tflm_total_bytes=None, **common)
+    top1, n = None, 0
+    if res.outputs is not None:
+        pred = res.outputs.argmax(axis=1)
+        n = len(pred)
+        top1 = float((pred == np.asarray(labels)[:n]).mean()) if n else None
+    usage = res.usage
     return VerifyReport(loaded=True, error="", tflm_head_bytes=usage.head_bytes, tflm_total_bytes=usage.total_bytes,
                         int8_top1=top1, samples=n, sections=usage.sections, **common)
