@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,45 @@ def test_equal_size_buffers_are_placed_in_tflm_order(tmp_path: Path) -> None:
     r = verify(p)
     assert r.tflm_head_bytes == 1024
     assert r.file_plan_bytes == r.tflm_head_bytes
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "atomnet", *args], capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+def test_cost_of_an_int8_tflite_reports_the_planner_arena(add_model: Path, tmp_path: Path) -> None:
+    """`atomnet cost FILE.tflite`: validated, then MACs / weights / Flash / the tflm planner's arena (3,072 B,
+    TFLM's head for this file, see above); latency is not priced."""
+    import json
+
+    r = _cli("cost", str(add_model), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["runtime"], d["ops"], d["macs"], d["peak_sram_bytes"], d["latency_ms"]) == ("tflm", 2, 0, 3072, None)
+    assert d["flash_bytes"] == d["file_bytes"] + d["code_bytes"] == add_model.stat().st_size + 64 * 1024
+    assert [ly["live_sram_bytes"] for ly in d["layers"]] == [2048, 3072]
+    r = _cli("cost", str(add_model), "--no-layers")
+    assert r.returncode == 0 and "peak SRAM       3.0 KB (3,072 B)" in r.stdout and "not priced" in r.stdout
+    fl = tmp_path / "float.tflite"
+    fl.write_bytes(_model([("ADD", [0, 0])], dtype="FLOAT32"))
+    r = _cli("cost", str(fl))
+    assert r.returncode == 2 and r.stderr == (
+        f"atomnet: error: {fl}: not a full-integer int8 model (operator 0 ADD has float tensors (FLOAT32) and 2 "
+        f"more); costing a .tflite is supported for int8 models only; use 'atomnet verify {fl}'\n")
+    r = _cli("cost", str(add_model), "--runtime", "xcube-ai")
+    assert r.returncode == 2 and "a .tflite file is costed for TFLite Micro only" in r.stderr
+    tiny = tmp_path / "tiny.json"  # a board with 2 KB of SRAM: the 3,072-byte arena does not fit (exit 1)
+    tiny.write_text(json.dumps({"name": "tiny", "core": "cortex-m0", "clock_mhz": 48, "sram": "2KB", "flash": "1MB"}))
+    r = _cli("cost", str(add_model), "--board", str(tiny), "--no-layers")
+    assert r.returncode == 1 and "** OVER the board's 2.0 KB **" in r.stdout and "fits tiny: NO" in r.stdout
+
+
+def test_validate_tflite_lists_problems_without_raising(add_model: Path, tmp_path: Path) -> None:
+    from atomnet.export import validate_tflite
+
+    assert validate_tflite(add_model) == []
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"nope")
+    assert validate_tflite(bad) == ["not a TFLite model (no 'TFL3' file identifier; 4 bytes)"]
+    assert validate_tflite(tmp_path / "missing.tflite") == ["cannot read the file (No such file or directory)"]

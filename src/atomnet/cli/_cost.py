@@ -39,6 +39,10 @@ def existing_db(args: argparse.Namespace) -> Any:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
+    if str(args.model).lower().endswith(".tflite"):  # validated, then what the file gives (cli/_verify.py)
+        from atomnet.cli._verify import cost_tflite
+
+        return cost_tflite(args)
     from atomnet.boards import get_board
     from atomnet.cost import cost_model
     from atomnet.spec import load_spec

@@ -175,3 +175,72 @@ def render_verify(d: dict[str, Any]) -> str:
     out.append("")
     out.append("OK: every check passed" if d["ok"] else "FAILED:\n" + "\n".join(f"  - {p}" for p in d["problems"]))
     return "\n".join(out)
+
+
+def cost_tflite(args: argparse.Namespace) -> int:
+    """``atomnet cost FILE.tflite``: what a validated full-integer int8 file gives without measurements — MACs,
+    weights, Flash (the file + runtime code) and the TFLite Micro arena of our ``tflm`` planner (which equals
+    TFLM's non-persistent head, see ``atomnet verify``); latency is not priced for ``.tflite`` files yet.
+    Exit status 1 when the model does not fit the board."""
+    from atomnet.boards import get_board
+    from atomnet.cost import flash_breakdown, get_planner
+    from atomnet.export import int8_problems, read_tflite
+
+    m = read_tflite(args.model)  # validates the file first (TFLiteError naming it and what is wrong: exit 2)
+    if args.runtime not in (None, "tflm"):
+        raise ValueError(f"--runtime {args.runtime}: a .tflite file is costed for TFLite Micro only (--runtime tflm)")
+    if args.plot:
+        raise ValueError(f"--plot: not supported for a .tflite file yet ({m.path}); cost a spec to plot it")
+    probs = int8_problems(m)
+    if probs:
+        more = f" and {len(probs) - 1} more" if len(probs) > 1 else ""
+        first = probs[0] if len(probs[0]) <= 160 else probs[0][:159] + "…"
+        raise ValueError(f"{m.path}: not a full-integer int8 model ({first}{more}); costing a "
+                         f".tflite is supported for int8 models only; use 'atomnet verify {m.path}'")
+    board = get_board(args.board)
+    graph = m.to_graph()
+    plan = get_planner("tflm").plan(graph)
+    code = flash_breakdown(graph, "tflm")["code"]
+    flash = m.file_bytes + code
+    fits_sram, fits_flash = plan.peak_bytes <= board.sram_bytes, flash <= board.flash_bytes
+    layers = [{"name": ly.name, "op": ly.tflite_op, "macs": m.op_macs(m.ops[i]),
+               "weights_bytes": _weights(m, i), "live_sram_bytes": int(plan.live_bytes[i])}
+              for i, ly in enumerate(graph.layers)]
+    d = {"model": m.path, "board": board.name, "runtime": "tflm", "ops": len(m.ops), "macs": m.macs,
+         "weights_bytes": m.weight_bytes, "const_bytes": m.const_bytes, "file_bytes": m.file_bytes,
+         "code_bytes": code, "flash_bytes": flash, "peak_sram_bytes": int(plan.peak_bytes), "latency_ms": None,
+         "board_sram_bytes": board.sram_bytes, "board_flash_bytes": board.flash_bytes, "fits_sram": fits_sram,
+         "fits_flash": fits_flash, "feasible": fits_sram and fits_flash, "layers": layers}
+    if args.json:
+        print_json(d)
+    else:
+        print(_render_cost_tflite(d, not args.no_layers))
+    return 0 if d["feasible"] else 1
+
+
+def _weights(m: Any, i: int) -> int:
+    op = m.ops[i]
+    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return int(m.tensors[op.inputs[1]].const_bytes)
+    return 0
+
+
+def _render_cost_tflite(d: dict[str, Any], layers: bool) -> str:
+    from atomnet.units import fmt_bytes
+
+    out = []
+    if layers:
+        rows = [(ly["name"], ly["op"], ly["macs"], ly["weights_bytes"], ly["live_sram_bytes"]) for ly in d["layers"]]
+        out += [table(["layer", "operator", "MACs", "weights B", "live SRAM B"], rows, align="llrrr"), ""]
+    over_f = "" if d["fits_flash"] else f"   ** OVER the board's {fmt_bytes(d['board_flash_bytes'])} **"
+    over_s = "" if d["fits_sram"] else f"   ** OVER the board's {fmt_bytes(d['board_sram_bytes'])} **"
+    out += [f"model {d['model']} on {d['board']} (tflm; {d['ops']} operators read from the file)",
+            f"  MACs            {d['macs'] / 1e6:.2f} M   weights {d['weights_bytes']:,} B   "
+            f"constant data {d['const_bytes']:,} B",
+            "  latency         not priced for a .tflite file yet (cost its spec for latency)",
+            f"  Flash           {fmt_bytes(d['flash_bytes'])} = file {fmt_bytes(d['file_bytes'])} + runtime code "
+            f"{fmt_bytes(d['code_bytes'])}{over_f}",
+            f"  peak SRAM       {fmt_bytes(d['peak_sram_bytes'])} ({d['peak_sram_bytes']:,} B): TFLite Micro "
+            f"non-persistent arena, tflm planner (persistent allocations: atomnet verify){over_s}",
+            f"  fits {d['board']}: {'yes' if d['feasible'] else 'NO'}"]
+    return "\n".join(out)
