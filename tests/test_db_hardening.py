@@ -510,3 +510,18 @@ def test_measure_bar_only_on_a_terminal_and_refused_values(tmp_path: Path) -> No
     p.communicate(timeout=600)
     tty_err = b"".join(chunks).decode(errors="replace")
     assert p.returncode == 1 and "measure host" in tty_err and "meas" in tty_err
+
+
+# --- 7. other silently wrong numbers ---------------------------------------------------------------------------
+
+def test_same_measurements_in_another_file_are_not_doubled(small_db: Path, shared_dir: Path, tmp_path: Path) -> None:
+    """atomdb_v0.csv holds the same 54,078 measurements as atomdb.csv (other header, other order, other SHA-256):
+    importing it after the current file used to double every count (n = 110 for the 55 repeats of 80→480)."""
+    r = _atomnet("--db", str(small_db), "db", "import", str(shared_dir / "atomdb/stm32h743/atomdb_v0.csv"),
+                 "--board", "stm32h743", tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{shared_dir / 'atomdb/stm32h743/atomdb_v0.csv'}: already imported for board "
+                               f"stm32h743 (the same measurements as ")
+    with AtomDB(small_db, readonly=True) as db:
+        assert db.stats("stm32h743")["boards"]["stm32h743"]["rows"] == 54078 + 534
+        assert db.lookup(Op.pointwise(80, 7, 7, 480), "stm32h743").n == 55  # type: ignore[union-attr]

@@ -113,8 +113,7 @@ def stored_board(name_or_file: str) -> str:
     try:
         board = get_board(name_or_file)
     except KeyError as e:
-        raise KeyError(f"--board: {e.args[0]}; describe a new board in a .toml/.json file "
-                       "(name, core, clock_mhz, sram, flash, runtime) and pass --board FILE") from None
+        raise KeyError(f"--board: {e.args[0]}") from None
     if board.is_scaled:
         raise ValueError(f"--board {board.name}: this board is priced from the measurements of "
                          f"{board.reference!r} (scaled ×{board.time_scale:.3g}); rows stored under {board.name!r} "
@@ -146,7 +145,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         if r.already_imported:
-            print(f"{r.path}: already imported for board {r.board} (same SHA-256); nothing added")
+            why = f"the same measurements as {r.same_as}" if r.same_as else "same SHA-256"
+            print(f"{r.path}: already imported for board {r.board} ({why}); nothing added")
             continue
         kinds = ", ".join(f"{k} {v:,}" for k, v in r.rows_by_kind.items())
         print(f"{r.path}: {r.added:,} rows imported for {r.board} ({kinds})")

@@ -22,6 +22,7 @@ processes importing the same file at once import it once.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 import operator
 import os
@@ -112,6 +113,8 @@ class ImportResult:
     skipped_by_type: dict[str, int]
     already_imported: bool
     rows_by_kind: dict[str, int]
+    #: already imported as another file with the same measurements (another revision or row order): its path
+    same_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -277,9 +280,10 @@ class AtomDB:
                     counts[r.op.kind] = counts.get(r.op.kind, 0) + 1
                 exists = self.conn.execute("SELECT id FROM sources WHERE board=? AND sha256=?",
                                            (board, pf.sha256)).fetchone()
-                if exists:
+                same = None if exists else self._same_content(board, pf.rows)
+                if exists or same is not None:  # (the same rows twice would double every count, silently)
                     results.append(ImportResult(str(pf.path), board, pf.fmt, 0, pf.skipped_empty,
-                                                pf.skipped_by_type, True, counts))
+                                                pf.skipped_by_type, True, counts, same))
                     continue
                 source_id = self.add_source(board=board, runtime=runtime, runtime_version=runtime_version,
                                             clock_mhz=clock_mhz, fmt=pf.fmt, path=str(pf.path), sha256=pf.sha256,
@@ -291,6 +295,20 @@ class AtomDB:
             if kinds:
                 self._refresh_stats(board, kinds)
         return results
+
+    def _same_content(self, board: str, rows: Sequence[ParsedRow]) -> str | None:
+        """Path of an imported source of ``board`` holding exactly these measurements in any order, else None."""
+        if not rows:
+            return None
+        mine = _content_hash((*r.op.key, r.macc, r.flash_bytes, r.sram_bytes, r.latency_ms) for r in rows)
+        for sid, path in self.conn.execute("SELECT id, path FROM sources WHERE board=? AND rows=?",
+                                           (board, len(rows))).fetchall():
+            theirs = _content_hash(self.conn.execute(
+                f"SELECT kind, {_KEYCOLS}, macc, flash_bytes, sram_bytes, latency_ms FROM measurements"
+                " WHERE source_id=?", (sid,)))
+            if theirs == mine:
+                return str(path)
+        return None
 
     def add_source(self, *, board: str, runtime: str, runtime_version: str, clock_mhz: float | None, fmt: str,
                    path: str, sha256: str, rows: int = 0, skipped: int = 0) -> int:
@@ -485,6 +503,14 @@ class OpTable:
 
     def keys(self) -> list[tuple[int, ...]]:
         return list(self._lat)
+
+
+def _content_hash(rows: Iterable[tuple[Any, ...]]) -> str:
+    """Order-independent fingerprint of measured rows (kind, key, macc, flash, sram, latency)."""
+    h = hashlib.sha256()
+    for r in sorted(tuple(-1 if v is None else v for v in row) for row in rows):
+        h.update(repr(r).encode())
+    return h.hexdigest()
 
 
 def _count_ok(v: object) -> bool:
