@@ -19,7 +19,10 @@ def add_parser(sub: Any) -> None:
                     "graph and, with --spec (or --run), on the spec; MACs and int8 weights against the spec; int8 "
                     "top-1 on --data, and float top-1 of the run's model with --run. Exit status 1 when the file "
                     "does not load in TFLM, is not full-integer int8, or an estimate is off; 2 when it cannot be "
-                    "read. Example: atomnet verify demo.tflite --run runs/demo")
+                    "read, fails validation (buffer sizes, shapes, strides, tensor and operator indices, "
+                    "quantization arrays: every problem is named), or crashes TFLite Micro (the interpreter "
+                    "runs in a child process; the message names the signal). "
+                    "Example: atomnet verify demo.tflite --run runs/demo")
     p.add_argument("model", metavar="MODEL", help=".tflite file")
     p.add_argument("--spec", help="zoo name, spec file or 'demo' to compare with (default: the run's spec)")
     p.add_argument("--data", help="'fashion-mnist' or an image-folder root: int8 top-1 on its validation split "
@@ -78,7 +81,7 @@ def verify_model(model: str, *, spec_name: str | None = None, data: str | None =
         raise ValueError(f"--samples: expected a non-negative number, got {samples}")
     if max_drop is not None and run is None:
         raise ValueError("--max-drop compares int8 with float top-1: give the training run with --run")
-    m = read_tflite(model)  # a missing, truncated or corrupt file: ValueError naming it (exit 2)
+    m = read_tflite(model)  # missing, truncated, corrupt or inconsistent: TFLiteError naming it (exit 2)
     run_path = Path(run) if run else None
     spec = resolve_spec(spec_name) if spec_name else (_run_spec(run_path) if run_path else None)
     if data is None and run_path is not None:
