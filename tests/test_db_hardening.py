@@ -235,11 +235,11 @@ def test_failure_in_the_second_file_rolls_back_the_first(tmp_path: Path, shared_
     calls = []
     real = db._insert_rows
 
-    def second_fails(source_id, board, rows, campaign_keys=None):  # type: ignore[no-untyped-def]
+    def second_fails(source_id: int, board: str, rows: list[ParsedRow], campaign_keys: object = None) -> None:
         calls.append(len(rows))
         if len(calls) == 2:
             raise sqlite3.OperationalError("disk I/O error (simulated, while writing the second file)")
-        real(source_id, board, rows, campaign_keys)
+        real(source_id, board, rows, campaign_keys)  # type: ignore[arg-type]
 
     monkeypatch.setattr(db, "_insert_rows", second_fails)
     with pytest.raises(sqlite3.OperationalError):
