@@ -178,6 +178,31 @@ def test_board_file_size_without_unit(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.startswith(f"atomnet: error: {p}: ")
     assert "sram: '256' has no unit; write 256KB (262,144 B) or 256B" in r.stderr
 
+    assert f"{p}: {p}" not in r.stderr  # the file is named once
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--repeats", "0"), "--repeats: expected a finite number >= 1, got 0"),
+    (("--timeout", "nan"), "--timeout: expected a finite number > 0, got nan"),
+    (("--min-repeat-ms", "-5"), "--min-repeat-ms: expected a finite number >= 0, got -5.0"),
+    (("--retries", "-1"), "--retries: expected a finite number >= 0, got -1"),
+])
+def test_db_measure_numbers_refused_by_name(argv: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    ops = tmp_path / "ops.jsonl"
+    ops.write_text("")
+    r = _run("db", "measure", str(ops), "--board", "host", *argv, tmp=tmp_path)
+    assert (r.returncode, r.stderr.strip()) == (2, f"atomnet: error: {message}")
+    assert not (tmp_path / "xdg").exists()  # refused before any database is created
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--label-smoothing", "2"), "label_smoothing: expected a number in [0, 1), got 2.0"),
+    (("--lr", "inf"), "lr: expected a finite non-negative number, got inf"),
+])
+def test_train_numbers_refused_by_name(argv: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    r = _run("train", "demo", "--data", "fashion-mnist", "--out", str(tmp_path / "run"), *argv, tmp=tmp_path)
+    assert (r.returncode, r.stderr.strip()) == (2, f"atomnet: error: {message}")
+
 
 _BUG = """
 import sys

@@ -73,6 +73,29 @@ def add_subparsers(dsub: Any) -> None:
     s.set_defaults(func=cmd_additivity)
 
 
+#: numeric options of the db subcommands: attribute → (flag, smallest allowed value, whether it may equal it)
+_NUMBER_OPTIONS = {
+    "limit": ("--limit", 0, True), "repeats": ("--repeats", 1, True), "warmup": ("--warmup", 0, True),
+    "min_repeat_ms": ("--min-repeat-ms", 0, True), "baud": ("--baud", 1, True), "timeout": ("--timeout", 0, False),
+    "retries": ("--retries", 0, True),
+}
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse negative, zero-where-meaningless, NaN and infinite option values by name (argparse only checks
+    the type)."""
+    import math
+
+    for attr, (flag, low, inclusive) in _NUMBER_OPTIONS.items():
+        v = getattr(args, attr, None)
+        if v is None:
+            continue
+        ok = math.isfinite(v) and (v >= low if inclusive else v > low)
+        if not ok:
+            rel = ">=" if inclusive else ">"
+            raise ValueError(f"{flag}: expected a finite number {rel} {low}, got {v!r}")
+
+
 def _board_name(args: argparse.Namespace) -> str:
     """``--board``: a built-in board or a board file (``.toml``/``.json``, rows stored under the name inside
     it); an unknown name is refused with the known boards (see :func:`atomnet.cli._db.stored_board`)."""
@@ -100,6 +123,7 @@ def _runner(args: argparse.Namespace) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     from atomnet.measure import sweep, write_sweep
     from atomnet.search import get_space
 
@@ -126,6 +150,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     from atomnet.measure import read_sweep, write_models
 
     entries = read_sweep(args.ops)[: args.limit]
@@ -135,6 +160,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     from atomnet.cli._db import open_db
     from atomnet.measure import read_sweep, run_campaign
 
@@ -161,6 +187,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_additivity(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     from atomnet.measure import additivity
     from atomnet.spec import load_spec
 

@@ -50,8 +50,11 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
         for name in ("lr", "weight_decay", "momentum", "label_smoothing", "warmup_epochs"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0 or math.isnan(v):
-                raise ValueError(f"{name}: expected a non-negative number, got {v!r}")
+            if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+                raise ValueError(f"{name}: expected a finite non-negative number, got {v!r}")
+        for name in ("momentum", "label_smoothing"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
