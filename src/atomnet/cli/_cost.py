@@ -12,7 +12,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("cost", help="latency, Flash and peak SRAM of a model on a board",
                        description="Price a model by its atom operators (exact AtomDB medians, else predictors). "
                                    "MODEL is a zoo name (atomnet zoo list) or a spec file (atomnet spec JSON, "
-                                   "AtomNet stage config, or once-for-all/MCUNet JSON). "
+                                   "AtomNet stage config, or once-for-all/MCUNet JSON) or an int8 .tflite file "
+                                   "(validated; MACs, Flash and the TFLM arena, latency not priced yet). "
                                    "Example: atomnet cost atomnet-256kb --board stm32h743 --plot cost.png",
                        epilog="Exit status: 0 the model fits the board; 1 it does not fit (peak SRAM or Flash over "
                               "the board's; the report is printed first, and --json says fits: false with the "

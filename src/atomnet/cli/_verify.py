@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ def verify_model(model: str, *, spec_name: str | None = None, data: str | None =
 
     if samples < 0:
         raise ValueError(f"--samples: expected a non-negative number, got {samples}")
+    if max_drop is not None and not (math.isfinite(max_drop) and max_drop >= 0):
+        raise ValueError(f"--max-drop: expected a finite number of points >= 0, got {max_drop!r}")
     if max_drop is not None and run is None:
         raise ValueError("--max-drop compares int8 with float top-1: give the training run with --run")
     m = read_tflite(model)  # missing, truncated, corrupt or inconsistent: TFLiteError naming it (exit 2)
