@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -182,7 +183,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         out = run_search(space, board, lm, limits, runtime=runtime, strategy=args.strategy, seed=seed,
                          journal=args.journal, progress=bars, tables=tables,
-                         db_path=str(db.path) if db is not None else None, **options)
+                         db_path=os.path.abspath(db.path) if db is not None else None, **options)
     finally:
         bars.close()
     out.table_seconds = table_seconds

@@ -37,7 +37,9 @@ def _canon(obj: Any) -> bytes:
 
 
 def space_fingerprint(space: Space) -> dict[str, Any]:
-    return {"name": space.name, "sha256": _sha(_canon(space.to_dict()))}
+    d = space.to_dict()
+    d.pop("num_classes")  # recorded on its own, so a change is named as such
+    return {"name": space.name, "sha256": _sha(_canon(d))}
 
 
 def board_fingerprint(board: Board) -> dict[str, Any]:
@@ -108,7 +110,7 @@ def _show(key: str, v: Any) -> str:
     if key in ("space", "board") and isinstance(v, dict):
         return f"{key} {v.get('name')} (definition {str(v.get('sha256'))[:12]}…)"
     if key == "limits" and isinstance(v, dict):
-        return "limits " + ", ".join(f"{k}={'none' if x is None else f'{x:g}'}" for k, x in v.items()
+        return "limits " + ", ".join(f"{k}={'none' if x is None else f'{x:.12g}'}" for k, x in v.items()
                                      if isinstance(x, (int, float)) or x is None)
     if key == "tables_sha256":
         return f"cost tables {str(v)[:12]}…"
@@ -132,11 +134,17 @@ def describe_mismatch(where: str, old: Mapping[str, Any], new: Mapping[str, Any]
                                                                                             JOURNAL_VERSION):
         return (f"journal {where} was written by another atomnet version (no provenance header of format "
                 f"{JOURNAL_FORMAT} v{JOURNAL_VERSION}): use a new journal")
+    if len(diff) > 1 and "tables_sha256" in diff:
+        diff.remove("tables_sha256")  # follows from the other differences; named only when it is the only one
     parts = []
     for k in diff:
+        a, b = old.get(k), new.get(k)
+        if k in ("limits", "options") and isinstance(a, dict) and isinstance(b, dict):  # only what changed
+            sub = [x for x in sorted(set(a) | set(b)) if a.get(x) != b.get(x)]
+            a, b = {x: a.get(x) for x in sub}, {x: b.get(x) for x in sub}
         hint = ""
         if k == "tables_sha256":
             hint = " (same space, board and latency source: the cost model changed, another atomnet version?)"
-        parts.append(f"{_show(k, old.get(k))}; this run uses {_show(k, new.get(k))}{hint}")
+        parts.append(f"{_show(k, a)}; this run uses {_show(k, b)}{hint}")
     fix = "the same database" if diff[0] == "latency_source" else "the same options"
     return f"journal {where} was written with " + "; and with ".join(parts) + f": use a new journal or {fix}"
