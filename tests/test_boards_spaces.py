@@ -53,7 +53,8 @@ def test_user_space_file(tmp_path: Path) -> None:
 
 
 def test_search_on_fresh_install_uses_embedded_predictors(tmp_path: Path) -> None:
-    env = {**os.environ, "ATOMNET_DB": str(tmp_path / "none.sqlite")}
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}  # a fresh install: no default database
+    env.pop("ATOMNET_DB", None)
     r = subprocess.run([sys.executable, "-m", "atomnet", "search", "--board", "stm32h743", "--sram", "256KB",
                         "--flash", "1MB", "--latency", "275ms", "--space", "hybrid", "--strategy", "exhaustive",
                         "--json", "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
@@ -63,4 +64,4 @@ def test_search_on_fresh_install_uses_embedded_predictors(tmp_path: Path) -> Non
     c = d["cost"]
     assert c["ops_exact"] == 0 and c["latency_ms"] <= 275 and c["peak_sram_bytes"] <= 256 * 1024
     assert c["flash_bytes"] <= 1024 * 1024 and c["macs"] > 78_750_000
-    assert not (tmp_path / "none.sqlite").exists()
+    assert not (tmp_path / "xdg").exists()
