@@ -198,7 +198,7 @@ def test_train_num_classes_auto_adapts_the_head_and_saves_it(tmp_path: Path) -> 
     assert saved["num_classes"] == 10 and saved["name"] == "tiny-1000"
     assert saved["provenance"]["num_classes_adapted"] == {"from": 1000, "to": 10, "data": "fashion-mnist"}
     loaded = load_run(run)
-    assert loaded.spec.num_classes == 10 and loaded.model(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
+    assert loaded.spec.num_classes == 10 and loaded.build_model()(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
     # the saved spec is what export / verify / cost see: its classifier is 8×10 + 10, not 8×1000 + 1000
     from atomnet.spec import spec_params
 

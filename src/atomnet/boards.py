@@ -128,6 +128,26 @@ def get_board(name_or_path: str) -> Board:
     raise KeyError(f"unknown board {name_or_path!r}; known boards: {known} (or pass a .toml/.json board file)")
 
 
+def measured_board_name(name_or_path: str, field: str = "board") -> str:
+    """The board name measurements of ``name_or_path`` are stored under: a built-in board or a board file's
+    name, measured itself. A scaled board (priced from another board's rows) is refused: rows stored under
+    its name would never be used. ``field`` names the option or field in the messages.
+
+    >>> measured_board_name("stm32h743")
+    'stm32h743'
+    """
+    try:
+        board = get_board(name_or_path)
+    except KeyError as e:
+        raise KeyError(f"{field}: {e.args[0]}") from None
+    if board.is_scaled:
+        raise ValueError(f"{field} {board.name}: this board is priced from the measurements of "
+                         f"{board.reference!r} (scaled ×{board.time_scale:.3g}); rows stored under {board.name!r} "
+                         f"would never be used. Store them under {board.reference!r}, or describe the board in a "
+                         f".toml/.json file without 'reference' and pass {field} FILE")
+    return board.name
+
+
 def load_board_file(path: str | Path) -> Board:
     """Read a user board from TOML or JSON; unknown keys and missing fields are errors naming the file."""
     p = Path(path)

@@ -44,8 +44,8 @@ def _ints(text: str, field: str) -> list[int]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from atomnet.analyze import run_analysis
     from atomnet.boards import get_board
-    from atomnet.cli._cost import existing_db
-    from atomnet.report._analysis import write_analysis_report
+    from atomnet.cli._common import existing_db
+    from atomnet.report import write_analysis_report
     from atomnet.spec import load_spec
     from atomnet.units import parse_bytes, parse_ms
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from atomnet.cli._render import print_json, table
+from atomnet.cli._common import existing_db
+from atomnet.cli._render import over_limits, print_json, render_cost, table
+
+# existing_db and render_cost are imported from here by cli/_search.py (another module's owner moves that import
+# to cli/_common and cli/_render); over_limits: the JSON field of show_cost
+__all__ = ["add_parser", "cmd_cost", "existing_db", "over_limits", "render_cost", "show_cost"]
 
 
 def add_parser(sub: Any) -> None:
@@ -30,20 +35,9 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_cost)
 
 
-def existing_db(args: argparse.Namespace) -> Any:
-    """The user's AtomDB opened read-only (never created, never write-locked), or None on a fresh install (no
-    --db, no $ATOMNET_DB and no default file: the embedded predictors price). A --db or $ATOMNET_DB path that
-    does not exist is an error (``atomnet.db.open_user_db``)."""
-    from atomnet.db import open_user_db
-
-    return open_user_db(args.db, readonly=True, missing_ok=True)
-
-
 def cmd_cost(args: argparse.Namespace) -> int:
-    if str(args.model).lower().endswith(".tflite"):  # validated, then what the file gives (cli/_verify.py)
-        from atomnet.cli._verify import cost_tflite
-
-        return cost_tflite(args)
+    if str(args.model).lower().endswith(".tflite"):  # validated, then what the file gives
+        return cmd_cost_tflite(args)
     from atomnet.boards import get_board
     from atomnet.cost import cost_model
     from atomnet.spec import load_spec
@@ -69,50 +63,44 @@ def show_cost(rep: Any, args: argparse.Namespace) -> int:
     return 0 if rep.feasible else 1
 
 
-_LABELS = {"peak_sram": "peak SRAM", "flash": "Flash"}
 
 
-def over_limits(rep: Any) -> list[dict[str, Any]]:
-    """What of the report exceeds the board: ``[{"what": "peak_sram", "bytes", "limit_bytes", "message"}, …]``."""
-    from atomnet.units import fmt_bytes
+def cmd_cost_tflite(args: argparse.Namespace) -> int:
+    """``atomnet cost FILE.tflite``: :func:`atomnet.export.cost_tflite` (MACs, weights, Flash and the TFLM arena;
+    latency is not priced for ``.tflite`` files yet). Exit status 1 when the model does not fit the board."""
+    from atomnet.boards import get_board
+    from atomnet.cli import CliError
+    from atomnet.export import cost_tflite, read_tflite
 
-    out = []
-    for what, used, limit in (("peak_sram", rep.peak_sram_bytes, rep.board_sram_bytes),
-                              ("flash", rep.flash_bytes, rep.board_flash_bytes)):
-        label = _LABELS[what]
-        if used > limit:
-            out.append({"what": what, "bytes": used, "limit_bytes": limit,
-                        "message": f"{label} {fmt_bytes(used)} ({used:,} B) is over the board's {fmt_bytes(limit)} "
-                                   f"({limit:,} B) by {used - limit:,} B"})
-    return out
+    m = read_tflite(args.model)  # validates the file first (TFLiteError naming it and what is wrong: exit 2)
+    if args.runtime not in (None, "tflm"):
+        raise CliError(f"--runtime {args.runtime}: a .tflite file is costed for TFLite Micro only (--runtime tflm)")
+    if args.plot:
+        raise CliError(f"--plot: not supported for a .tflite file yet ({m.path}); cost a spec to plot it")
+    c = cost_tflite(m, get_board(args.board))
+    if args.json:
+        print_json(c.to_dict())
+    else:
+        print(_render_cost_tflite(c, not args.no_layers))
+    return 0 if c.feasible else 1
 
 
-def render_cost(rep: Any, layers: bool = True) -> str:
+def _render_cost_tflite(c: Any, layers: bool) -> str:
     from atomnet.units import fmt_bytes
 
     out = []
     if layers:
-        rows = [(ly.name, ly.op, ly.macs, ly.weights_bytes, ly.live_sram_bytes, ly.latency_ms, ly.source)
-                for ly in rep.layers]
-        out.append(table(["layer", "operator", "MACs", "weights B", "live SRAM B", "latency ms", "source"], rows,
-                         align="llrrrrl"))
-        out.append("")
-    scaled = " (scaled estimate from " + rep.predictor + ")" if rep.scaled else ""
-    out.append(f"model {rep.model} on {rep.board} ({rep.runtime}; latency from {rep.latency_runtime} "
-               f"measurements{scaled})")
-    out.append(f"  MACs            {rep.macs / 1e6:.2f} M   params {rep.params:,}")
-    out.append(f"  latency         {rep.latency_ms:.1f} ms   ({rep.ops_exact} ops exact, {rep.ops_predicted} predicted;"
-               f" predictor: {rep.predictor})")
-    fb = rep.flash_breakdown
-    flag_f = "" if rep.fits_flash else f"   ** OVER the board's {fmt_bytes(rep.board_flash_bytes)} **"
-    out.append(f"  Flash           {fmt_bytes(rep.flash_bytes)} = weights {fmt_bytes(fb['weights'])} + bias "
-               f"{fmt_bytes(fb['bias'])} + quant {fmt_bytes(fb['quant'])} + runtime code {fmt_bytes(fb['code'])}"
-               f"{flag_f}")
-    sb = rep.sram_breakdown
-    flag_s = "" if rep.fits_sram else f"   ** OVER the board's {fmt_bytes(rep.board_sram_bytes)} **"
-    out.append(f"  peak SRAM       {fmt_bytes(rep.peak_sram_bytes)} ({rep.peak_sram_bytes:,} B) = activations "
-               f"{fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])} + runtime "
-               f"{fmt_bytes(sb['runtime'])}{flag_s}   (MCUNet 'Act' metric: {rep.act_bytes:,} B)")
-    why = ", ".join(f"{_LABELS[o['what']]} over by {o['bytes'] - o['limit_bytes']:,} B" for o in over_limits(rep))
-    out.append(f"  fits {rep.board}: {'yes' if rep.feasible else 'NO (' + why + ')'}")
+        rows = [(ly.name, ly.op, ly.macs, ly.weights_bytes, ly.live_sram_bytes) for ly in c.layers]
+        out += [table(["layer", "operator", "MACs", "weights B", "live SRAM B"], rows, align="llrrr"), ""]
+    over_f = "" if c.fits_flash else f"   ** OVER the board's {fmt_bytes(c.board_flash_bytes)} **"
+    over_s = "" if c.fits_sram else f"   ** OVER the board's {fmt_bytes(c.board_sram_bytes)} **"
+    out += [f"model {c.model} on {c.board} (tflm; {c.ops} operators read from the file)",
+            f"  MACs            {c.macs / 1e6:.2f} M   weights {c.weights_bytes:,} B   "
+            f"constant data {c.const_bytes:,} B",
+            "  latency         not priced for a .tflite file yet (cost its spec for latency)",
+            f"  Flash           {fmt_bytes(c.flash_bytes)} = file {fmt_bytes(c.file_bytes)} + runtime code "
+            f"{fmt_bytes(c.code_bytes)}{over_f}",
+            f"  peak SRAM       {fmt_bytes(c.peak_sram_bytes)} ({c.peak_sram_bytes:,} B): TFLite Micro "
+            f"non-persistent arena, tflm planner (persistent allocations: atomnet verify){over_s}",
+            f"  fits {c.board}: {'yes' if c.feasible else 'NO'}"]
     return "\n".join(out)

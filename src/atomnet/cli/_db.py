@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
+from atomnet.cli._common import open_db, stored_board
 from atomnet.cli._render import print_json, table
 
 _QUERY_KINDS = ("pointwise", "depthwise", "conv", "pad", "eltwise", "affine", "dense", "se", "pool")
@@ -92,38 +91,8 @@ def add_parser(sub: Any) -> None:
         add_subparsers(dsub)
 
 
-def open_db(args: argparse.Namespace, *, write: bool = False, create: bool = False,
-            missing_ok: bool = False) -> Any:
-    """The AtomDB of ``--db`` / ``$ATOMNET_DB`` / the default path. Read-only unless ``write``; only ``create``
-    (db import, db measure) makes a new file, and says so on stderr; ``missing_ok``: None when the default
-    file does not exist (an explicit path must exist)."""
-    from atomnet.db import open_user_db
-
-    db = open_user_db(args.db, readonly=not write, create=create, missing_ok=missing_ok)
-    if db is not None and db.created:
-        print(f"created new AtomDB at {db.path}", file=sys.stderr)
-    return db
-
-
-def stored_board(name_or_file: str) -> str:
-    """The board name measurements are stored under: a built-in board or a board file's name, measured
-    itself (not priced by scaling another board's rows, which would leave these rows unused)."""
-    from atomnet.boards import get_board
-
-    try:
-        board = get_board(name_or_file)
-    except KeyError as e:
-        raise KeyError(f"--board: {e.args[0]}") from None
-    if board.is_scaled:
-        raise ValueError(f"--board {board.name}: this board is priced from the measurements of "
-                         f"{board.reference!r} (scaled ×{board.time_scale:.3g}); rows stored under {board.name!r} "
-                         f"would never be used. Store them under {board.reference!r}, or describe the board in a "
-                         f".toml/.json file without 'reference' and pass --board FILE")
-    return board.name
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    from atomnet.db import parse_atomnet_csv, parse_atomnet_se_csv
+    from atomnet.db import is_se_csv, parse_atomnet_csv, parse_atomnet_se_csv
 
     if not args.file and not args.se:
         raise ValueError("db import: give an atomdb.csv file and/or --se atomdb_se.csv")
@@ -135,7 +104,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if path:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"{path}: no such file")
-            se = se or _is_se_file(Path(path))  # an SE table given as FILE: recognised by its header
+            se = se or is_se_csv(path)  # an SE table given as FILE: recognised by its header
             parsed.append(parse_atomnet_se_csv(path) if se else parse_atomnet_csv(path))
     db = open_db(args, write=True, create=True)
     results = db.import_files(parsed, board=board, runtime=args.runtime, runtime_version=args.runtime_version,
@@ -155,13 +124,6 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  skipped {r.skipped_empty:,} empty rows ({detail})")
     print(f"database: {db.path}")
     return 0
-
-
-def _is_se_file(path: Path) -> bool:
-    from atomnet.db._import_csv import SE_HEADER
-
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        return tuple(h.strip() for h in f.readline().split(",")) == SE_HEADER
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -220,91 +182,53 @@ def _query_op(args: argparse.Namespace) -> Any:
 def cmd_query(args: argparse.Namespace) -> int:
     from atomnet.boards import get_board
     from atomnet.cost import load_latency_model
+    from atomnet.db import query_op
 
     op = _query_op(args)
     board = get_board(args.board)
     db = open_db(args, missing_ok=True)  # no database yet: the embedded predictors answer
-    out: dict[str, Any] = {"board": board.name, "op": op.to_dict(), "macc": op.macc, "flash_bytes": op.flash_bytes}
-    stat = db.lookup(op, board.measured_board) if db is not None else None
-    if stat is not None:
-        lat = {"median": stat.median_ms, "min": stat.min_ms, "max": stat.max_ms}[args.aggregate]
-        out.update(source="exact", aggregate=args.aggregate, latency_ms=lat * board.time_scale, n=stat.n,
-                   median_ms=stat.median_ms, min_ms=stat.min_ms, max_ms=stat.max_ms, spread=stat.spread,
-                   repeats_ms=db.raw_latencies(op, board.measured_board))
-        if board.is_scaled:
-            out["source"] = "exact+scaled"
-    else:
-        model = load_latency_model(board, db)
-        lat_ms, src = model.price_ops([op])
-        out.update(source=src[0], latency_ms=float(lat_ms[0]), predictor=model.predictor_origin)
+    q = query_op(db, board, op, aggregate=args.aggregate, predictor=lambda: load_latency_model(board, db))
     if args.json:
-        print_json(out)
+        print_json(q.to_dict())
         return 0
     print(op.describe(), f"on {board.name}: MACC {op.macc:,}, Flash {op.flash_bytes:,} B")
+    stat = q.stat
     if stat is not None:
-        print(f"  {args.aggregate} latency {out['latency_ms']:.3f} ms ({out['source']}: {stat.n} measurement"
+        print(f"  {args.aggregate} latency {q.latency_ms:.3f} ms ({q.source}: {stat.n} measurement"
               f"{'s' if stat.n != 1 else ''}, {stat.min_ms:.3f}–{stat.max_ms:.3f} ms, "
               f"spread (max-min)/median {100 * stat.spread:.1f} %)")
     else:
-        print(f"  latency {out['latency_ms']:.3f} ms ({out['source']}, no measurement of this key; "
-              f"predictor: {out['predictor']})")
+        print(f"  latency {q.latency_ms:.3f} ms ({q.source}, no measurement of this key; "
+              f"predictor: {q.predictor})")
     return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from atomnet.db._cv import cross_validate
-    from atomnet.db._predict import fit_predictors
+    from atomnet.db import fit_board
 
     db = open_db(args, write=True)
-    if not db.has_board(args.board):
-        raise ValueError(f"db fit: no measurements for board {args.board!r} in {db.path}; "
-                         f"boards there: {', '.join(db.boards()) or 'none'} (import with 'atomnet db import')")
-    samples = _samples(db, args.board)
+    fit = fit_board(db, args.board, cv=args.cv, folds=args.folds, seed=args.seed)
     result: dict[str, Any] = {"board": args.board, "db": db.path}
     if args.cv:
-        cv = cross_validate(samples, args.cv, folds=args.folds, seed=args.seed)
-        result["scheme"] = args.cv
-        result["folds"] = args.folds
-        result["kinds"] = {k: {key: r.to_dict()[key] for key in ("mape", "median_ape", "max_ape", "keys", "folds")}
-                           for k, r in cv.items()}  # to_dict: NaN (kind not cross-validable) -> null
-    sources = [{"path": s["path"], "sha256": s["sha256"], "format": s["format"]} for s in db.sources(args.board)]
-    runtime = db.sources(args.board)[0]["runtime"]
-    prov: dict[str, Any] = {"runtime": runtime, "sources": sources}
-    if args.cv:
-        prov["cross_validation"] = {"scheme": args.cv, "folds": args.folds, "seed": args.seed,
-                                    "kinds": result["kinds"]}
-    pset = fit_predictors(samples, board=args.board, provenance=prov)
-    text = json.dumps(pset.to_dict(), separators=(",", ":"))
-    db.save_predictors(args.board, text)
+        result.update(scheme=fit.scheme, folds=fit.folds, kinds=fit.cv)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        Path(args.out).write_text(fit.predictors_json + "\n")
         result["out"] = args.out
     if args.json:
         print_json(result)
         return 0
-    print(f"fitted predictors for {args.board} from {sum(len(s['latency_ms']) for s in samples.values()):,} "
-          f"keys ({', '.join(samples)}); stored in {db.path}" + (f" and {args.out}" if args.out else ""))
+    print(f"fitted predictors for {args.board} from {fit.keys:,} keys ({', '.join(fit.keys_by_kind)}); stored in "
+          f"{db.path}" + (f" and {args.out}" if args.out else ""))
     if args.cv:
         print(f"\ncross-validation, {args.folds} folds holding out whole {args.cv} groups "
               "(absolute percentage error on held-out keys):")
-        rows = [(k, v["keys"], v["mape"], v["median_ape"], v["max_ape"]) for k, v in result["kinds"].items()]
+        rows = [(k, v["keys"], v["mape"], v["median_ape"], v["max_ape"]) for k, v in fit.cv.items()]
         print(table(["kind", "keys", "MAPE %", "median APE %", "max APE %"], rows))
     return 0
 
 
-def _samples(db: Any, board: str) -> dict[str, Any]:
-    from atomnet.ops import KINDS
-
-    out = {}
-    for kind in KINDS:
-        s = db.samples(board, kind)
-        if len(s["latency_ms"]):
-            out[kind] = s
-    return out
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from atomnet.db._export import export_atomnet_csv
+    from atomnet.db import export_atomnet_csv
 
     db = open_db(args)
     paths = export_atomnet_csv(db, args.board, Path(args.out))

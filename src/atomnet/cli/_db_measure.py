@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from atomnet.cli._render import print_json
+from atomnet.cli._common import open_db, stored_board
+from atomnet.cli._render import print_json, table
 
 
 def add_subparsers(dsub: Any) -> None:
@@ -96,14 +97,6 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag}: expected a finite number {rel} {low}, got {v!r}")
 
 
-def _board_name(args: argparse.Namespace) -> str:
-    """``--board``: a built-in board or a board file (``.toml``/``.json``, rows stored under the name inside
-    it); an unknown name is refused with the known boards (see :func:`atomnet.cli._db.stored_board`)."""
-    from atomnet.cli._db import stored_board
-
-    return stored_board(args.board)
-
-
 def _runner(args: argparse.Namespace) -> Any:
     from atomnet.boards import get_board
     from atomnet.measure import get_runner
@@ -129,9 +122,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     db, board = None, None
     if args.board:
-        board = _board_name(args)
-        from atomnet.cli._db import open_db
-
+        board = stored_board(args.board)
         db = open_db(args, missing_ok=True)  # read-only; no database yet: nothing is measured
     if args.missing_only and not args.board:
         raise ValueError("db sweep: --missing-only needs --board (the board whose database is checked)")
@@ -161,11 +152,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_measure(args: argparse.Namespace) -> int:
     _check_numbers(args)
-    from atomnet.cli._db import open_db
     from atomnet.measure import read_sweep, run_campaign
 
     entries = read_sweep(args.ops)
-    board = _board_name(args)
+    board = stored_board(args.board)
     runner = _runner(args)
     db = open_db(args, write=True, create=True)
     info = getattr(getattr(runner, "client", None), "info", None)
@@ -197,8 +187,6 @@ def cmd_additivity(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rep.to_dict())
         return 0
-    from atomnet.cli._render import table
-
     rows = [[x["name"], x["tflite_op"], x["op"], f"{x['latency_ms']:.4f}", f"{100 * x['share']:.1f}"]
             for x in rep.layers]
     print(table(["layer", "tflite op", "operator", "alone ms", "share %"], rows))

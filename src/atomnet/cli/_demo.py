@@ -39,7 +39,7 @@ def latency_source(rep: Any, lm: Any, db: Any) -> str:
 
 
 def _render(rep: Any, lm: Any, db: Any) -> str:
-    from atomnet.cli._cost import render_cost
+    from atomnet.cli._render import render_cost
 
     out = []
     for line in render_cost(rep, layers=False).splitlines():
@@ -55,8 +55,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import json
 
     from atomnet.boards import get_board
-    from atomnet.cli._cost import existing_db
-    from atomnet.cli._search import _Bars
+    from atomnet.cli._common import existing_db
+    from atomnet.cli._progress import Bars
     from atomnet.cost import cost_model, load_latency_model
     from atomnet.report import plot_cost
     from atomnet.search import Limits, get_space, run_search
@@ -74,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sram, flash = int(limits.peak_sram_bytes), int(limits.flash_bytes)  # drawn on the plots: the search's budget
     plot_cost(ref, out / "atomnet-256kb.png", sram_budget_bytes=sram, flash_budget_bytes=flash)
     print("\n== 2. exhaustive search of the hybrid space: most MACs under SRAM 256 KB, Flash 1 MB, latency 275 ms")
-    bars = _Bars(True)
+    bars = Bars(True)
     res = run_search(get_space("hybrid"), board, lm, limits, progress=bars)
     bars.close()
     print(f"evaluated {res.evaluated:,} architectures in {res.search_seconds:.1f} s "

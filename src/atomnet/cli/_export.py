@@ -39,25 +39,23 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from atomnet.cli import CliError
+    from atomnet.cli._common import need_ml_stack, set_threads
+
     if args.int8 and args.format == "onnx":
-        raise ValueError("--int8 and --format onnx contradict each other: the ONNX export is float")
+        raise CliError("--int8 and --format onnx contradict each other: the ONNX export is float")
     if args.calib < 1:
-        raise ValueError(f"--calib: expected a positive number of images, got {args.calib}")
+        raise CliError(f"--calib: expected a positive number of images, got {args.calib}")
     if args.qat_epochs < 0:
-        raise ValueError(f"--qat-epochs: expected a non-negative number, got {args.qat_epochs}")
+        raise CliError(f"--qat-epochs: expected a non-negative number, got {args.qat_epochs}")
     if args.qat_epochs and args.format == "onnx":
-        raise ValueError("--qat-epochs applies to the int8 export, not to --format onnx")
+        raise CliError("--qat-epochs applies to the int8 export, not to --format onnx")
     run = Path(args.run)
     if not (run / "spec.json").is_file():
         raise FileNotFoundError(f"{run}: not a training run folder (no spec.json); create one with "
                                 "'atomnet train SPEC --data DATA --out RUN'")
     out = Path(args.out) if args.out else run / ("model.onnx" if args.format == "onnx" else "model.tflite")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ValueError("exporting needs the ML stack: .venv/bin/pip install -r requirements-ml.txt") from None
-    from atomnet.cli._train import set_threads
-
+    need_ml_stack("exporting")
     set_threads(args.threads)
     total = 2 if args.format == "onnx" else 4 if args.qat_epochs else 5
     stages = Stages("export", total, enabled=not args.no_progress)
@@ -72,29 +70,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def export(run: Path, out: Path, fmt: str, calib: int, qat_epochs: float, qat_lr: float | None,
            stages: Stages | None = None) -> dict[str, Any]:
-    """Export and summarize (plain data for rendering); ``stages`` shows the steps on a terminal."""
+    """Read the run once, export it (``atomnet.export.export_run`` or ``export_run_qat``) and summarize it as
+    plain data for rendering; ``stages`` shows the steps on a terminal."""
     import time
 
-    from atomnet.export import ExportError, export_run
+    from atomnet.cli import CliError
+    from atomnet.export import ExportError, export_run, export_run_qat
+    from atomnet.train import Run
 
     t0 = time.perf_counter()
     qat: dict[str, Any] | None = None
+    if stages is not None and (fmt == "onnx" or not qat_epochs):
+        stages(f"loading the run {run}")
+    r = Run.load(run)
     try:
         if fmt == "onnx":
-            path = export_run(run, out, fmt="onnx", on_stage=stages)
+            path = export_run(r, out, fmt="onnx", on_stage=stages)
             return {"path": str(path), "format": "onnx", "file_bytes": Path(str(path)).stat().st_size,
                     "seconds": round(time.perf_counter() - t0, 1)}
         if qat_epochs > 0:
-            from atomnet.export._qat import export_run_qat
-
             if stages is not None:
                 stages(f"quantization-aware fine-tuning, {qat_epochs:g} epoch(s)")
-            res, qat = export_run_qat(run, out, epochs=qat_epochs, lr=qat_lr, calib=calib,
+            res, qat = export_run_qat(r, out, epochs=qat_epochs, lr=qat_lr, calib=calib,
                                       log=stages.note if stages is not None else None, on_stage=stages)
         else:
-            res = export_run(run, out, calib=calib, on_stage=stages)
+            res = export_run(r, out, calib=calib, on_stage=stages)
     except ExportError as e:
-        raise ValueError(f"export of {run} failed: {e}") from None
+        raise CliError(f"export of {run} failed: {e}") from None
+    assert not isinstance(res, Path)  # tflite
     m = res.model
     d: dict[str, Any] = {
         "path": str(res.path), "format": "tflite-int8", "file_bytes": m.file_bytes, "ops": len(m.ops),

@@ -48,3 +48,30 @@ class Stages:
     def _write(self, line: str) -> None:
         if self.enabled:
             print(line, file=self.stream, flush=True)
+
+
+class Bars:
+    """tqdm progress bars on stderr, one per phase (silent when stderr is not a terminal): ``bars(phase, done,
+    total)`` is the ``progress`` callback of :func:`atomnet.search.run_search`."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and is_terminal(sys.stderr)
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(phase)
+        if bar is None:
+            desc = {"tables": "cost tables", "search": "search"}.get(phase, phase)
+            bar = self.bars[phase] = tqdm(total=total, desc=desc, unit="", leave=False, file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for b in self.bars.values():
+            b.close()

@@ -8,10 +8,8 @@ import os
 import sys
 from typing import Any
 
+from atomnet.cli._common import need_ml_stack, resolve_spec, set_threads
 from atomnet.cli._render import print_json, table
-
-#: SPEC names that are not zoo models: the built-in demo architecture (atomnet.nn.demo_spec)
-DEMO_NAMES = ("demo", "demo-hybrid-r32")
 
 
 def add_parser(sub: Any) -> None:
@@ -64,50 +62,19 @@ def _num_classes(v: str) -> int | str:
     return n
 
 
-def resolve_spec(name: str) -> Any:
-    """A zoo model, a spec file, or the built-in demo net."""
-    from atomnet.spec import load_spec
-    from atomnet.zoo import list_zoo
-
-    if name in DEMO_NAMES and name not in list_zoo():
-        from atomnet.nn import demo_spec
-
-        return demo_spec()
-    return load_spec(name)
-
-
-def set_threads(threads: int | None) -> int:
-    """Torch intra-op threads: ``threads``, else ``$OMP_NUM_THREADS``, else 1. One thread per process is the
-    measured fastest for these small nets on a shared 2-core CPU (docs/export.md: 2 threads were 10–50× slower
-    there); torchrun sets ``OMP_NUM_THREADS=1`` per process itself."""
-    import torch
-
-    n = threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS") or 1)
-    if n < 1:
-        raise ValueError(f"--threads: expected a positive integer, got {n}")
-    torch.set_num_threads(n)
-    return n
-
-
-def _ml_stack() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ValueError("training needs the ML stack: .venv/bin/pip install -r requirements-ml.txt") from None
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    _ml_stack()
+    need_ml_stack("training")
     import time
     from dataclasses import asdict
 
+    from atomnet.cli import CliError
     from atomnet.train import TrainConfig, train
 
     spec = resolve_spec(args.spec)
     threads = set_threads(args.threads)
     for opt, v in (("--workers", args.workers), ("--limit-train", args.limit_train), ("--limit-val", args.limit_val)):
         if v is not None and v < (0 if opt == "--workers" else 1):
-            raise ValueError(f"{opt}: expected a {'non-negative' if opt == '--workers' else 'positive'} integer, "
+            raise CliError(f"{opt}: expected a {'non-negative' if opt == '--workers' else 'positive'} integer, "
                              f"got {v}")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
                       label_smoothing=args.label_smoothing, warmup_epochs=args.warmup, seed=args.seed,

@@ -7,9 +7,12 @@
 """
 
 from atomnet.db._cv import CVResult, cross_validate
-from atomnet.db._import_csv import ImportFormatError, parse_atomnet_csv, parse_atomnet_se_csv
+from atomnet.db._export import export_atomnet_csv
+from atomnet.db._import_csv import ImportFormatError, is_se_csv, parse_atomnet_csv, parse_atomnet_se_csv
 from atomnet.db._paths import default_db_path, open_user_db, resolve_db_path, user_data_dir
 from atomnet.db._predict import NoPredictorError, PredictorSet, fit_predictors
+from atomnet.db._query import FitOutcome, OpPricer, OpQuery, board_samples, fit_board, query_op
+from atomnet.db._rows import ParsedRow
 from atomnet.db._sqlite import DatabaseBusyError
 from atomnet.db._store import SCHEMA_VERSION, AtomDB, ImportResult, NoDatabaseError, OpStat, OpTable, SchemaError
 
@@ -18,20 +21,29 @@ __all__ = [
     "AtomDB",
     "CVResult",
     "DatabaseBusyError",
+    "FitOutcome",
     "ImportFormatError",
     "ImportResult",
     "NoDatabaseError",
     "NoPredictorError",
+    "OpPricer",
+    "OpQuery",
     "OpStat",
     "OpTable",
+    "ParsedRow",
     "PredictorSet",
     "SchemaError",
+    "board_samples",
     "cross_validate",
     "default_db_path",
+    "export_atomnet_csv",
+    "fit_board",
     "fit_predictors",
+    "is_se_csv",
     "open_user_db",
     "parse_atomnet_csv",
     "parse_atomnet_se_csv",
+    "query_op",
     "resolve_db_path",
     "user_data_dir",
 ]

@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atomnet.db._rows import ParsedRow
 from atomnet.ops import Op
 
 CURRENT_HEADER = ("type", "conv_type", "groups", "c_in", "h_in", "w_in", "k1", "k2", "c_out", "h_out", "w_out",
@@ -73,16 +74,6 @@ class ImportFormatError(ValueError):
         where = f"{path}:{line}" + (f": column '{column}'" if column else "")
         super().__init__(f"{where}: {message}")
         self.path, self.line, self.column = str(path), line, column
-
-
-@dataclass(frozen=True)
-class ParsedRow:
-    line: int
-    op: Op
-    macc: int | None
-    flash_bytes: int | None
-    sram_bytes: int | None
-    latency_ms: float
 
 
 @dataclass
@@ -265,3 +256,9 @@ def parse_atomnet_se_csv(path: str | Path) -> ParsedFile:
             raise row.fail(str(e)) from None
         out.rows.append(ParsedRow(line, op, row.int("MACs"), row.int("Flash"), row.int("SRAM"), row.latency()))
     return out
+
+
+def is_se_csv(path: str | Path) -> bool:
+    """Whether ``path`` is an ``atomdb_se.csv`` table (whole SE modules), recognised by its header."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        return tuple(h.strip() for h in f.readline().split(",")) == SE_HEADER

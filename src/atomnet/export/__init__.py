@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from atomnet.export._check import ModelCheck, Top1, check_model
+from atomnet.export._costing import TFLiteCost, TFLiteLayerCost, cost_tflite
 from atomnet.export._errors import ExportError, TFLiteError
 from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite, validate_tflite
 from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec_weight_params, verify
@@ -19,13 +21,16 @@ from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec
 if TYPE_CHECKING:
     from atomnet.export._convert import ExportResult, export_int8, export_onnx
     from atomnet.export._isolate import TFLMResult, run_tflm_isolated
-    from atomnet.export._run import Top1, compare_top1, export_run, run_images
+    from atomnet.export._qat import QATResult, export_run_qat, fake_quantized, qat_finetune
+    from atomnet.export._run import as_run, compare_top1, dataset_images, export_run, run_images
     from atomnet.export._tflm import ArenaUsage, TFLMError, TFLMModel, tflm_arena
 
 _LAZY = {"ExportResult": "_convert", "export_int8": "_convert", "export_onnx": "_convert",
-         "Top1": "_run", "compare_top1": "_run", "export_run": "_run", "run_images": "_run",
+         "as_run": "_run", "dataset_images": "_run", "compare_top1": "_run", "export_run": "_run",
+         "run_images": "_run",
          "ArenaUsage": "_tflm", "TFLMError": "_tflm", "TFLMModel": "_tflm", "tflm_arena": "_tflm",
-         "TFLMResult": "_isolate", "run_tflm_isolated": "_isolate"}
+         "TFLMResult": "_isolate", "run_tflm_isolated": "_isolate",
+         "QATResult": "_qat", "export_run_qat": "_qat", "fake_quantized": "_qat", "qat_finetune": "_qat"}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,22 +45,33 @@ __all__ = [
     "ArenaUsage",
     "ExportError",
     "ExportResult",
+    "ModelCheck",
+    "QATResult",
     "TFLMError",
     "TFLMModel",
     "TFLMResult",
     "TFLOp",
     "TFLTensor",
+    "TFLiteCost",
     "TFLiteError",
+    "TFLiteLayerCost",
     "TFLiteModel",
     "Top1",
     "VerifyReport",
+    "as_run",
+    "check_model",
     "compare_top1",
+    "cost_tflite",
+    "dataset_images",
     "export_int8",
     "export_onnx",
     "export_run",
+    "export_run_qat",
+    "fake_quantized",
     "graph_diff",
     "int8_problems",
     "parse_tflite",
+    "qat_finetune",
     "read_tflite",
     "run_images",
     "run_tflm_isolated",

@@ -26,16 +26,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from atomnet.nn import ConvBNAct, SqueezeExcite, build_model
-from atomnet.nn._build import Block
+from atomnet.nn import Block, ConvBNAct, SqueezeExcite
 from atomnet.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from atomnet.train import Run
 
 
 class ActFakeQuant(nn.Module):
@@ -185,15 +187,22 @@ def qat_finetune(model: nn.Module, data: str, config: dict[str, Any], *, epochs:
                  val_samples: int = 1000, seed: int = 0, log: Any = None) -> QATResult:
     """Fine-tune ``model`` (a :class:`~atomnet.nn.SpecModel` with trained weights) in place for ``epochs``
     (fractions allowed) with fake quantization, on the training data of a run whose ``config.json`` is
-    ``config``. SGD with the run's momentum, weight decay and label smoothing, cosine decay from ``lr``
-    (default: the run's peak lr / 100). Returns fake-quantized val top-1 before and after."""
+    ``config``. The training loop of :func:`atomnet.train.train` (:class:`~atomnet.train.EpochLoop`) with the
+    run's momentum, weight decay and label smoothing, cosine decay from ``lr`` (default: the run's peak lr / 100)
+    without warm-up, batch-norm statistics frozen. Returns fake-quantized val top-1 before and after."""
     import time
 
-    from torch.utils.data import DataLoader
-
-    from atomnet.train._data import TensorImages, load_data, passthrough
-    from atomnet.train._dist import DistInfo, GlobalBatchSampler
-    from atomnet.train._loop import TrainConfig, _param_groups
+    from atomnet.train import (
+        DistInfo,
+        EpochLoop,
+        Schedule,
+        TrainConfig,
+        apply_limits,
+        load_data,
+        make_optimizer,
+        stack_samples,
+        train_loader,
+    )
 
     if not (epochs > 0 and math.isfinite(epochs)):
         raise ValueError(f"qat epochs: expected a positive number, got {epochs!r}")
@@ -205,73 +214,52 @@ def qat_finetune(model: nn.Module, data: str, config: dict[str, Any], *, epochs:
     if not isinstance(spec, ModelSpec):
         raise TypeError("qat_finetune: expected a model built by atomnet.nn.build_model (with .spec)")
     _, tr, va = load_data(data, spec.resolution, spec.in_channels)
-    if cfg.limit_train:
-        tr = tr.head(cfg.limit_train)
-    if cfg.limit_val:
-        va = va.head(cfg.limit_val)
+    tr, va = apply_limits(cfg, tr, va)
     nv = min(val_samples, len(va))
-    vx, vy = va.__getitems__(list(range(nv))) if isinstance(va, TensorImages) else _stack(va, nv)
-    batch = min(cfg.batch_size, len(tr))
-    sampler = GlobalBatchSampler(len(tr), batch, seed + 1, DistInfo())
-    kw: dict[str, Any] = {"collate_fn": passthrough} if isinstance(tr, TensorImages) else {}
-    loader = DataLoader(tr, batch_sampler=sampler, num_workers=0, **kw)
-    steps = max(1, round(epochs * len(sampler)))
+    vx, vy = stack_samples(va, range(nv))
+    sampler, loader = train_loader(tr, min(cfg.batch_size, len(tr)), seed + 1, DistInfo())
+    per_epoch = len(sampler)
+    steps = max(1, round(epochs * per_epoch))
     t0 = time.perf_counter()
     with fake_quantized(model):
-        # set the activation ranges on a few training batches before measuring or training
-        model.train()
-        _freeze_bn(model)
-        with torch.no_grad():
-            for k, (x, _) in enumerate(loader):
-                model(x)
-                if k == 3:
-                    break
+        _set_ranges(model, loader)
         before = _top1(model, vx, vy)
-        opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=lr, momentum=cfg.momentum,
-                              nesterov=cfg.momentum > 0)
-        crit = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        step = 0
-        epoch = 0
-        while step < steps:
+        loop = EpochLoop(model, make_optimizer(model, lr, cfg.weight_decay, cfg.momentum), Schedule(lr, steps),
+                         nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), torch.device("cpu"),
+                         torch.amp.GradScaler("cpu", enabled=False), on_train=_freeze_bn)
+        for epoch in range(math.ceil(steps / per_epoch)):
             sampler.set_epoch(epoch)
-            model.train()
-            _freeze_bn(model)
-            for x, y in loader:
-                for g in opt.param_groups:
-                    g["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
-                loss = crit(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                if step >= steps:
-                    break
-            epoch += 1
+            st = loop.run(loader, epoch, per_epoch, stop_step=steps)
             if log is not None:
-                log(f"qat epoch {epoch}: {step}/{steps} steps, loss {float(loss.detach()):.4f}")
+                log(f"qat epoch {epoch + 1}: {min(steps, (epoch + 1) * per_epoch)}/{steps} steps, "
+                    f"loss {st.last_loss:.4f}")
         after = _top1(model, vx, vy)
     model.eval()
     return QATResult(epochs, steps, lr, before, after, nv, time.perf_counter() - t0)
 
 
-def _stack(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*(ds[i] for i in range(n)))
-    return torch.stack(list(xs)), torch.as_tensor(ys)
+def _set_ranges(model: nn.Module, loader: Any, batches: int = 4) -> None:
+    """Set the activation ranges on a few training batches before measuring or training."""
+    model.train()
+    _freeze_bn(model)
+    with torch.no_grad():
+        for k, (x, _) in enumerate(loader):
+            model(x)
+            if k == batches - 1:
+                break
 
 
-def export_run_qat(run: str | Path, out_path: str | Path, *, epochs: float, lr: float | None = None,
+def export_run_qat(run: Run | str | Path, out_path: str | Path, *, epochs: float, lr: float | None = None,
                    calib: int = 200, log: Any = None, on_stage: Any = None) -> tuple[Any, dict[str, Any]]:
     """QAT-fine-tune a run's model (:func:`qat_finetune`), then export it as full-integer int8 TFLite
     calibrated on ``calib`` training images. Returns ``(ExportResult, QAT summary dict)``; the run folder
     is not changed."""
     from atomnet.export._convert import export_int8
-    from atomnet.export._run import run_images
-    from atomnet.train import load_run
+    from atomnet.export._run import as_run, run_images
 
-    r = load_run(run)
-    model = build_model(r.spec, padding=r.config.get("padding", "tflite"))
-    model.load_state_dict(r.model.state_dict())
-    q = qat_finetune(model, r.config["data"]["name"], r.config, epochs=epochs, lr=lr, log=log)
-    x, _ = run_images(run, calib, "train")
+    r = as_run(run)
+    model = r.build_model()
+    q = qat_finetune(model, r.data_name, r.config, epochs=epochs, lr=lr, log=log)
+    x, _ = run_images(r, calib, "train")
     res = export_int8(model.eval(), np.asarray(x), out_path, on_stage=on_stage)
     return res, q.to_dict()

@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from atomnet.db import AtomDB
-from atomnet.db._import_csv import ParsedRow
+from atomnet.db import AtomDB, ParsedRow
 from atomnet.measure._runners import Runner, flag_outliers
 from atomnet.measure._singleop import get_builder
 from atomnet.measure._sweep import SweepEntry

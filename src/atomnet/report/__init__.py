@@ -1,5 +1,15 @@
 """Tables and plots from computed results (rendering only; compute lives in cost/search/analyze)."""
 
+from typing import Any
+
 from atomnet.report._plots import plot_cost, plot_pareto
 
-__all__ = ["plot_cost", "plot_pareto"]
+__all__ = ["plot_cost", "plot_pareto", "write_analysis_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "write_analysis_report":  # lazily: it imports atomnet.analyze
+        from atomnet.report._analysis import write_analysis_report
+
+        return write_analysis_report
+    raise AttributeError(f"module 'atomnet.report' has no attribute {name!r}")

@@ -48,34 +48,96 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of a run (a line of ``metrics.jsonl``)."""
+
+    epoch: int
+    train_loss: float
+    train_top1: float
+    val_loss: float
+    val_top1: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Run:
-    """A loaded run folder: its spec, the model with the checkpoint's weights (eval mode), its config."""
+    """A training run folder, read once (:meth:`load`): its spec, configuration (``config.json``), the
+    checkpoint's weights (``weights_only=True``) and epoch, and the per-epoch metrics. Export and verify take
+    a ``Run``, so one command reads the folder once.
+
+    >>> r = Run.load("runs/demo")                                        # doctest: +SKIP
+    >>> r.build_model()(torch.zeros(1, 3, *r.spec.resolution)).shape    # doctest: +SKIP
+    torch.Size([1, 10])
+    """
 
     path: Path
     spec: ModelSpec
-    model: SpecModel
     config: dict[str, Any]
+    weights: dict[str, torch.Tensor]
     epoch: int
+    metrics: tuple[EpochRecord, ...]
+
+    @classmethod
+    def load(cls, run: str | Path) -> Run:
+        """Read ``spec.json``, ``config.json`` and ``checkpoint.pt`` of a folder written by
+        :func:`atomnet.train.train`; errors name the file and say what is wrong."""
+        root = Path(run)
+        if not (root / "spec.json").is_file():
+            raise FileNotFoundError(f"{root}: not a training run folder (no spec.json); create one with "
+                                    "'atomnet train SPEC --data DATA --out RUN'")
+        spec = _read_spec(root / "spec.json")
+        config = _read_config(root / "config.json")
+        state = load_checkpoint(root)
+        try:
+            metrics = tuple(EpochRecord(**r) for r in state.get("history", ()))
+            return cls(root, spec, config, state["model"], int(state["epoch"]), metrics)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{root / 'checkpoint.pt'}: not an atomnet checkpoint ({type(e).__name__}: {e})"
+                             ) from None
+
+    @property
+    def data_name(self) -> str:
+        """The training data (``"fashion-mnist"`` or an image-folder root) the run was trained on."""
+        return str(self.config["data"]["name"])
+
+    @property
+    def padding(self) -> str:
+        return str(self.config.get("padding", "tflite"))
+
+    def build_model(self) -> SpecModel:
+        """A fresh model of the spec with the checkpoint's weights, in eval mode."""
+        model = build_model(self.spec, padding=self.padding)
+        model.load_state_dict(self.weights)
+        return model.eval()
+
+
+def _read_spec(path: Path) -> ModelSpec:
+    try:
+        return ModelSpec.from_dict(json.loads(path.read_text()))
+    except SpecError as e:
+        raise SpecError(e.path, e.problem, str(path)) from None
+    except ValueError as e:  # not JSON
+        raise ValueError(f"{path}: cannot read the spec ({e})") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing; is {path.parent} a training run folder?") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: cannot read the run configuration ({e})") from None
+    if not isinstance(config, dict) or config.get("schema") != RUN_SCHEMA:
+        got = config.get("schema") if isinstance(config, dict) else type(config).__name__
+        raise ValueError(f"{path}: schema {got!r}, expected {RUN_SCHEMA!r}")
+    data = config.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ValueError(f"{path}: 'data.name' missing; expected the training data's name "
+                         "(written by atomnet train)")
+    return config
 
 
 def load_run(run: str | Path) -> Run:
-    """Load a training run folder written by :func:`atomnet.train.train`.
-
-    >>> r = load_run("runs/demo")                                  # doctest: +SKIP
-    >>> r.model(torch.zeros(1, 3, *r.spec.resolution)).shape     # doctest: +SKIP
-    torch.Size([1, 10])
-    """
-    root = Path(run)
-    try:
-        spec = ModelSpec.from_dict(json.loads((root / "spec.json").read_text()))
-        config = json.loads((root / "config.json").read_text())
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{e.filename}: missing; is {run} a training run folder?") from None
-    except SpecError as e:
-        raise SpecError(e.path, e.problem, str(root / "spec.json")) from None
-    if config.get("schema") != RUN_SCHEMA:
-        raise ValueError(f"{root / 'config.json'}: schema {config.get('schema')!r}, expected {RUN_SCHEMA!r}")
-    state = load_checkpoint(root)
-    model = build_model(spec, padding=config.get("padding", "tflite"))
-    model.load_state_dict(state["model"])
-    return Run(root, spec, model.eval(), config, int(state["epoch"]))
+    """:meth:`Run.load` (the run folder read once)."""
+    return Run.load(run)

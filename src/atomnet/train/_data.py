@@ -151,6 +151,14 @@ class TensorImages(Dataset):
         return x[0], int(y[0])
 
 
+def stack_samples(ds: TensorImages | ImageFolder, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images N×C×H×W, labels)`` of the samples ``indices`` of ``ds`` with its own transform."""
+    if isinstance(ds, TensorImages):
+        return ds.__getitems__(list(indices))
+    xs, ys = zip(*(ds[i] for i in indices), strict=True)
+    return torch.stack(list(xs)), torch.as_tensor(ys)
+
+
 def passthrough(batch: object) -> object:
     """``collate_fn`` for datasets whose ``__getitems__`` returns a ready batch."""
     return batch

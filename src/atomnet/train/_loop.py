@@ -20,9 +20,12 @@ from torch.utils.data import DataLoader
 
 from atomnet.nn import build_model
 from atomnet.spec import ModelSpec
-from atomnet.train._ckpt import RUN_SCHEMA, load_checkpoint, save_checkpoint, write_json
-from atomnet.train._data import DataSpec, TensorImages, load_data, passthrough
-from atomnet.train._dist import DistInfo, GlobalBatchSampler, all_sum, init_distributed, sync_batchnorm
+from atomnet.train._ckpt import RUN_SCHEMA, EpochRecord, load_checkpoint, save_checkpoint, write_json
+from atomnet.train._data import DataSpec, ImageFolder, TensorImages, load_data
+from atomnet.train._dist import DistInfo, all_sum, init_distributed, sync_batchnorm
+from atomnet.train._epoch import EpochLoop, Schedule, make_optimizer, train_loader, val_loader
+
+_DS = TensorImages | ImageFolder
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    train_top1: float
-    val_loss: float
-    val_top1: float
-    lr: float
-    seconds: float
-
-
-@dataclass(frozen=True)
 class TrainResult:
     run: Path
     data: DataSpec
@@ -86,21 +78,6 @@ class TrainResult:
     @property
     def best_top1(self) -> float:
         return max((r.val_top1 for r in self.history), default=0.0)
-
-
-def _param_groups(model: nn.Module, wd: float) -> list[dict[str, Any]]:
-    """No weight decay on BN parameters and biases (1-D tensors)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up to ``base`` over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * base * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, info: DistInfo,
@@ -175,12 +152,7 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
     True
     """
     out = Path(out)
-    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-    info = init_distributed(device.type)
-    if device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(device)
-    amp = device.type == "cuda"
+    device, info, amp = _device()
     say = log if log is not None else (lambda s: print(s, file=sys.stderr, flush=True))
     say = say if info.is_main else (lambda s: None)
 
@@ -188,98 +160,42 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
     spec, note = adapt_num_classes(spec, dinfo, num_classes, out)
     if note is not None and info.is_main:
         (warn or (lambda s: print(f"atomnet: {s}", file=sys.stderr, flush=True)))(note)
-    if config.limit_train:
-        train_ds = train_ds.head(config.limit_train)
-    if config.limit_val:
-        val_ds = val_ds.head(config.limit_val)
-    n_train, n_val = len(train_ds), len(val_ds)
-    if n_train < config.batch_size:
-        raise ValueError(f"batch size {config.batch_size} exceeds the {n_train} training samples")
-    tsampler = GlobalBatchSampler(n_train, config.batch_size, config.seed, info)
-    vsampler = GlobalBatchSampler(n_val, max(info.world, 256 - 256 % info.world), 0, info, shuffle=False,
-                                  drop_last=False)
-    # evaluation needs no augmentation seeds: strip them
-    vsampler_plain = [[i for i, _ in b] for b in vsampler if b]
-    kw: dict[str, Any] = {"num_workers": config.workers, "pin_memory": device.type == "cuda",
-                          "persistent_workers": config.workers > 0}
-    if isinstance(train_ds, TensorImages):  # builds whole batches itself
-        kw["collate_fn"] = passthrough
-    tloader = DataLoader(train_ds, batch_sampler=tsampler, **kw)
-    vloader = DataLoader(val_ds, batch_sampler=vsampler_plain, **kw)
-
-    model: nn.Module = build_model(spec, seed=config.seed, padding=config.padding)
-    if info.world > 1:
-        model = sync_batchnorm(model, device.type)
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum,
-                          nesterov=config.momentum > 0)
+    train_ds, val_ds = apply_limits(config, train_ds, val_ds)
+    if len(train_ds) < config.batch_size:
+        raise ValueError(f"batch size {config.batch_size} exceeds the {len(train_ds)} training samples")
+    pin = device.type == "cuda"
+    tsampler, tloader = train_loader(train_ds, config.batch_size, config.seed, info, workers=config.workers,
+                                     pin_memory=pin)
+    vloader = val_loader(val_ds, info, workers=config.workers, pin_memory=pin)
+    model = _model(spec, config, info, device)
+    opt = make_optimizer(model, config.lr, config.weight_decay, config.momentum)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    steps_per_epoch = len(tsampler)
-    total, warmup = config.epochs * steps_per_epoch, round(config.warmup_epochs * steps_per_epoch)
-    start, history = 0, []
+    steps = len(tsampler)
+    schedule = Schedule(config.lr, config.epochs * steps, round(config.warmup_epochs * steps))
+    start, history = 0, list[EpochRecord]()
     if resume:
-        state = load_checkpoint(out)
-        saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text())["train"])
-        if saved != config:
-            raise ValueError(f"{out}: --resume with a different configuration; saved {saved}, given {config}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start = int(state["epoch"])
-        history = [EpochRecord(**r) for r in state["history"]]
+        start, history = _resume(out, config, model, opt, scaler)
         say(f"resuming {out} after epoch {start}")
     elif info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "spec.json", spec.to_dict())
-        write_json(out / "config.json", {
-            "schema": RUN_SCHEMA, "spec": spec.name, "data": asdict(dinfo), "train": asdict(config),
-            "padding": config.padding, "processes": info.world, "device": device.type, "amp": amp,
-            "versions": {"python": platform.python_version(), "torch": torch.__version__}})
+        _write_run(out, spec, dinfo, config, info, device, amp)
     net: nn.Module = model
     if info.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    crit = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loop = EpochLoop(net, opt, schedule, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), device,
+                     scaler, amp)
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
     for epoch in range(start, end):
         t0 = time.perf_counter()
         tsampler.set_epoch(epoch)
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0.0
-        bar = _bar(tloader, f"epoch {epoch + 1}/{config.epochs}", progress and info.is_main)
-        for k, (x, y) in enumerate(bar):
-            step = epoch * steps_per_epoch + k
-            lr = lr_at(step, total, warmup, config.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=amp):
-                logits = net(x)
-                loss = crit(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += float((logits.argmax(1) == y).sum())
-            count += len(y)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_sum / count:.3f}", lr=f"{lr:.3g}")
-        loss_sum, correct, count = all_sum([loss_sum, correct, count], info)
+        st = loop.run(tloader, epoch, steps,
+                      progress=f"epoch {epoch + 1}/{config.epochs}" if progress and info.is_main else None)
+        loss_sum, correct, count = all_sum([st.loss_sum, st.correct, st.count], info)
         vloss, vtop1 = evaluate(model, vloader, device, info, amp)
         rec = EpochRecord(epoch + 1, loss_sum / count, correct / count, vloss, vtop1,
-                          lr_at((epoch + 1) * steps_per_epoch - 1, total, warmup, config.lr),
-                          time.perf_counter() - t0)
+                          schedule((epoch + 1) * steps - 1), time.perf_counter() - t0)
         history.append(rec)
         if info.is_main:
-            save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                  "scaler": scaler.state_dict(), "epoch": epoch + 1,
-                                  "history": [asdict(r) for r in history]})
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(asdict(rec)) + "\n")
+            _save(out, model, opt, scaler, history)
         say(f"epoch {rec.epoch}/{config.epochs}: train loss {rec.train_loss:.4f} top-1 {rec.train_top1:.4f} | "
             f"val loss {rec.val_loss:.4f} top-1 {rec.val_top1:.4f} | {rec.seconds:.1f} s")
     if info.world > 1:
@@ -287,9 +203,61 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
     return TrainResult(out, dinfo, tuple(history), spec)
 
 
-def _bar(it: Any, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return it
-    from tqdm import tqdm
+def apply_limits(config: TrainConfig, train_ds: _DS, val_ds: _DS) -> tuple[_DS, _DS]:
+    """The training and validation sets cut to ``config.limit_train`` / ``limit_val`` samples."""
+    if config.limit_train:
+        train_ds = train_ds.head(config.limit_train)
+    if config.limit_val:
+        val_ds = val_ds.head(config.limit_val)
+    return train_ds, val_ds
 
-    return tqdm(it, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+def _device() -> tuple[torch.device, DistInfo, bool]:
+    """(device, process group, mixed precision): this process's GPU under torchrun, else the CPU."""
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    info = init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return device, info, device.type == "cuda"
+
+
+def _model(spec: ModelSpec, config: TrainConfig, info: DistInfo, device: torch.device) -> nn.Module:
+    model: nn.Module = build_model(spec, seed=config.seed, padding=config.padding)
+    if info.world > 1:
+        model = sync_batchnorm(model, device.type)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model
+
+
+def _resume(out: Path, config: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer,
+            scaler: torch.amp.GradScaler) -> tuple[int, list[EpochRecord]]:
+    state = load_checkpoint(out)
+    saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text())["train"])
+    if saved != config:
+        raise ValueError(f"{out}: --resume with a different configuration; saved {saved}, given {config}")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    return int(state["epoch"]), [EpochRecord(**r) for r in state["history"]]
+
+
+def _write_run(out: Path, spec: ModelSpec, dinfo: DataSpec, config: TrainConfig, info: DistInfo,
+               device: torch.device, amp: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "spec.json", spec.to_dict())
+    write_json(out / "config.json", {
+        "schema": RUN_SCHEMA, "spec": spec.name, "data": asdict(dinfo), "train": asdict(config),
+        "padding": config.padding, "processes": info.world, "device": device.type, "amp": amp,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__}})
+
+
+def _save(out: Path, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+          history: list[EpochRecord]) -> None:
+    save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scaler": scaler.state_dict(), "epoch": history[-1].epoch,
+                          "history": [asdict(r) for r in history]})
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(asdict(history[-1])) + "\n")
