@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from atomnet.boards import get_board
 from atomnet.cli._demo import latency_source
 from atomnet.cost import cost_model, load_latency_model
@@ -16,6 +18,7 @@ from atomnet.db import AtomDB
 from atomnet.zoo import get_zoo
 
 
+@pytest.mark.slow  # > 20 s on 2 shared cores (pytest --durations)
 def test_demo_without_database_says_where_latency_comes_from(tmp_path: Path) -> None:
     # a new user: no $ATOMNET_DB, an empty data directory
     env = {**{k: v for k, v in os.environ.items() if k != "ATOMNET_DB"}, "XDG_DATA_HOME": str(tmp_path / "data"),

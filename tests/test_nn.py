@@ -43,8 +43,7 @@ def test_every_registered_block_builds_and_counts(block: str, stride: int, se: b
     if block == "conv":
         spec = _one_block_spec(block, stride, se=se, act="relu6")
     else:
-        spec = _one_block_spec(block, stride, se=se, act="hswish", kernel=5,
-                               expand_ratio=1 if block == "conv" else 3)
+        spec = _one_block_spec(block, stride, se=se, act="hswish", kernel=5, expand_ratio=3)
     model = build_model(spec, seed=1)
     stats = measure(model, (3, 20, 20))
     assert (stats.macs, stats.params) == (spec_macs(spec), spec_params(spec))

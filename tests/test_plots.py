@@ -48,6 +48,7 @@ def _text_box(t: Any, r: Any) -> Any:
     return Text.get_window_extent(t, r)
 
 
+@pytest.mark.slow  # > 20 s on 2 shared cores (pytest --durations)
 def test_pareto_labels_never_overlap(zoo_points: list[tuple[str, float, float, bool]], tmp_path: Path) -> None:
     fig, ax, texts = _pareto_figure(_front(), title="t", zoo=zoo_points, chosen=(275.0, 101.5e6), budget_ms=275.0)
     fig.canvas.draw()

@@ -219,9 +219,8 @@ def _sram_points(rows: dict[str, _Rows]) -> SramPoints | None:
 def analyze_operators(db: AtomDB, board: str) -> OperatorAnalysis:
     """Operator analysis of ``board`` from ``db`` (every kind present; absent kinds are listed in ``missing``).
 
-    >>> # doctest: +SKIP
-    >>> res = analyze_operators(AtomDB("atomdb.sqlite"), "stm32h743")
-    >>> round(res.kind("pointwise").median, -3)
+    >>> res = analyze_operators(AtomDB("atomdb.sqlite"), "stm32h743")  # doctest: +SKIP
+    >>> round(res.kind("pointwise").median, -3)  # doctest: +SKIP
     385000.0
     """
     rows = _load(db, board)

@@ -9,7 +9,7 @@ campaigns and the kernel-additivity check (issue 6; ``README.md`` "Build an Atom
 from atomnet.measure._additivity import AdditivityReport, additivity
 from atomnet.measure._campaign import CampaignResult, campaign_key, run_campaign
 from atomnet.measure._runners import Runner, Session, flag_outliers, get_runner, list_runners, register_runner
-from atomnet.measure._singleop import Variant, build_direct, get_builder, register_builder, write_models
+from atomnet.measure._singleop import Variant, build_direct, get_builder, list_builders, register_builder, write_models
 from atomnet.measure._sweep import SweepEntry, read_sweep, sweep, sweep_specs, write_sweep
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "flag_outliers",
     "get_builder",
     "get_runner",
+    "list_builders",
     "list_runners",
     "read_sweep",
     "register_builder",

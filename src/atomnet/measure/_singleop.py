@@ -223,6 +223,10 @@ def register_builder(name: str, fn: Callable[[Op, Variant | None, int], bytes]) 
     _BUILDERS[name] = fn
 
 
+def list_builders() -> list[str]:
+    return sorted(_BUILDERS)
+
+
 def get_builder(name: str) -> Callable[[Op, Variant | None, int], bytes]:
     try:
         return _BUILDERS[name]
