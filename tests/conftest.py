@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def public_db_path(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -
 
 
 @pytest.fixture()
-def public_db(public_db_path: Path) -> AtomDB:
+def public_db(public_db_path: Path) -> Iterator[AtomDB]:
     db = AtomDB(public_db_path)
     yield db
     db.close()

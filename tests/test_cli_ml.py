@@ -111,10 +111,11 @@ def test_qat_context_trains_and_leaves_a_plain_float_model() -> None:
         assert len(fqs) > 20 and all(bool(f.seen) for f in fqs)
         model.train()
         model(x).sum().backward()  # straight-through gradients reach the float weights
-        stem = next(m for m in model.stages[0][0].layers["conv"] if isinstance(m, torch.nn.Conv2d))
+        stem = next(m for m in model.get_submodule("stages.0.0.layers.conv").children()
+                    if isinstance(m, torch.nn.Conv2d))
         assert stem.weight.grad is not None and float(stem.weight.grad.abs().sum()) > 0
     assert not torch.equal(q, ref) and torch.allclose(q, ref, atol=0.1 * float(ref.abs().max()) + 1e-3)
-    assert list(model.state_dict()) == keys and "forward" not in vars(model.stages[0][0].layers["conv"])
+    assert list(model.state_dict()) == keys and "forward" not in vars(model.get_submodule("stages.0.0.layers.conv"))
     with torch.no_grad():
         assert torch.equal(model.eval()(x), ref)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,8 @@ def test_reimport_is_idempotent(public_db_path: Path, shared_dir: Path) -> None:
          "expected an integer like 1024 or 1,024 (thousands separated only as d{1,3}(,ddd)+), got 'five'"),
     ],
 )
-def test_corrupted_file_imports_nothing(tmp_path: Path, shared_dir: Path, mutate, column, needle) -> None:  # type: ignore[no-untyped-def]
+def test_corrupted_file_imports_nothing(tmp_path: Path, shared_dir: Path, mutate: Callable[[str], str],
+                                        column: str | None, needle: str) -> None:
     bad = tmp_path / "atomdb.csv"
     lines = (shared_dir / "atomdb/stm32h743/atomdb.csv").read_text().splitlines(keepends=True)
     # corrupt a row deep in the file, so that a non-atomic importer would already have written rows
@@ -109,11 +111,12 @@ def test_corrupted_file_imports_nothing(tmp_path: Path, shared_dir: Path, mutate
     assert db.conn.execute("SELECT count(*) FROM measurements").fetchone()[0] == 0
 
 
-def test_failure_inside_transaction_rolls_back(tmp_path: Path, shared_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_failure_inside_transaction_rolls_back(tmp_path: Path, shared_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure while writing (after rows were inserted) leaves the database unchanged."""
     db = AtomDB(tmp_path / "x.sqlite")
 
-    def boom(*a, **k):  # type: ignore[no-untyped-def]
+    def boom(*a: object, **k: object) -> None:
         raise sqlite3.OperationalError("disk full (simulated)")
 
     monkeypatch.setattr(db, "_refresh_stats", boom)

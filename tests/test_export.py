@@ -81,7 +81,8 @@ def test_tflm_arena_equals_our_planner_byte_for_byte(exported: dict[str, Path], 
     assert r.file_plan_bytes == r.tflm_head_bytes
     assert r.spec_plan_bytes == r.tflm_head_bytes
     assert r.macs == r.spec_macs and r.weight_bytes == r.spec_weight_bytes
-    assert r.tflm_total_bytes is not None and r.tflm_total_bytes > r.tflm_head_bytes
+    assert r.tflm_total_bytes is not None and r.tflm_head_bytes is not None
+    assert r.tflm_total_bytes > r.tflm_head_bytes
     assert r.ok, r.problems
 
 

@@ -90,7 +90,7 @@ def test_xcube_pad_conventions() -> None:
         if layer.op.kind == "pad":
             assert layer.op.h_out - layer.op.h_in in (2, 4, 6)
     # a non-stem k×k conv and 5×5 kernels get their own pad
-    spec = ModelSpec("k5", 32, 10, (StageSpec((BlockSpec("conv", 8, 2), BlockSpec("conv", 8, 1, 5))),
+    spec = ModelSpec("k5", (32, 32), 10, (StageSpec((BlockSpec("conv", 8, 2), BlockSpec("conv", 8, 1, 5))),
                                     StageSpec((BlockSpec("sep", 16, 2, 7),))))
     g = lower(spec, "xcube-ai")
     assert [layer.op.kind for layer in g.layers][:5] == ["conv", "pad", "conv", "pad", "depthwise"]

@@ -127,7 +127,8 @@ def test_import_runner_jsonl(tmp_path: Path) -> None:
     db = AtomDB(tmp_path / "b.sqlite")
     r = run_campaign(entries, get_runner("import", path=res_file), db, "myboard", repeats=3, progress=False)
     assert r.rows_added == 4 and len(r.failed) == 1 and "only 1 repeat" in r.failed[0]["error"]
-    assert db.lookup(ops[0], "myboard").median_ms == pytest.approx(0.51)
+    st = db.lookup(ops[0], "myboard")
+    assert st is not None and st.median_ms == pytest.approx(0.51)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"op": ops[0].to_dict(), "latency": 1}) + "\n")
     with pytest.raises(ValueError, match=r"bad.jsonl:1: unknown field"):

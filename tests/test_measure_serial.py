@@ -12,6 +12,7 @@ import sys
 import tty
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,7 +76,7 @@ def device(request: pytest.FixtureRequest) -> Iterator[int]:
 OPS = [Op.pointwise(16, 8, 8, 32), Op.conv(3, 16, 16, 8, 3, 2, padding=1), Op.dense(128, 20)]
 # Timeouts a loaded machine never reaches: a late answer costs only a harmless resend (the device answers a
 # repeated seq from its cache), so no outcome below depends on speed; corrupt answers are resent at once.
-GENEROUS = {"timeout_s": 10.0, "run_timeout_s": 30.0, "load_timeout_s": 30.0}
+GENEROUS: dict[str, Any] = {"timeout_s": 10.0, "run_timeout_s": 30.0, "load_timeout_s": 30.0}
 
 
 def _entries() -> list[SweepEntry]:

@@ -55,18 +55,18 @@ def test_every_registered_block_builds_and_counts(block: str, stride: int, se: b
 
 def test_residual_only_where_the_spec_has_one() -> None:
     spec = _one_block_spec("convnext", 1, expand_ratio=3, se=True, act="hswish")
-    blocks = [b for stage in build_model(spec).stages for b in stage]
+    blocks = [b for stage in build_model(spec).stages for b in stage.children()]
     assert [b.residual for b in blocks] == [False, True]
-    assert list(blocks[1].layers) == ["dw", "se", "expand", "project"]
+    assert [n for n, _ in blocks[1].get_submodule("layers").named_children()] == ["dw", "se", "expand", "project"]
 
 
 def test_sep_expansion_is_a_depthwise_channel_multiplier() -> None:
     """SEP with e > 1: Conv2d(c, c·e, k, groups=c) then pointwise c·e → c_out (AtomNet's MobileOneBlock)."""
     model = build_model(demo_spec())
-    dw = model.stages[2][0].layers["dw"]
-    conv = next(m for m in dw if isinstance(m, torch.nn.Conv2d))
+    dw = model.get_submodule("stages.2.0.layers.dw")
+    conv = next(m for m in dw.children() if isinstance(m, torch.nn.Conv2d))
     assert (conv.in_channels, conv.out_channels, conv.groups, conv.stride) == (16, 48, 16, (2, 2))
-    pw = next(m for m in model.stages[2][0].layers["pw"] if isinstance(m, torch.nn.Conv2d))
+    pw = next(m for m in model.get_submodule("stages.2.0.layers.pw").children() if isinstance(m, torch.nn.Conv2d))
     assert (pw.in_channels, pw.out_channels) == (48, 32)
 
 

@@ -85,12 +85,12 @@ def test_residual_rules() -> None:
     sites = list(spec.iter_blocks())
     assert [s.residual for s in sites] == [False, False, False, True, True]
     with pytest.raises(SpecError, match=r"stages\[1\]\.blocks\[0\]\.residual: a residual needs stride 1"):
-        ModelSpec("x", 32, 10, (StageSpec((BlockSpec("conv", 8, 2),)),
+        ModelSpec("x", (32, 32), 10, (StageSpec((BlockSpec("conv", 8, 2),)),
                                 StageSpec((BlockSpec("mbconv", 8, 2, 3, 3, residual=True),))))
     with pytest.raises(SpecError, match="sep blocks have no residual"):
-        ModelSpec("x", 32, 10, (StageSpec((BlockSpec("conv", 8, 2),)),
+        ModelSpec("x", (32, 32), 10, (StageSpec((BlockSpec("conv", 8, 2),)),
                                 StageSpec((BlockSpec("sep", 8, residual=True),))))
-    off = ModelSpec("x", 32, 10, (StageSpec((BlockSpec("conv", 8, 2),)),
+    off = ModelSpec("x", (32, 32), 10, (StageSpec((BlockSpec("conv", 8, 2),)),
                                   StageSpec((BlockSpec("mbconv", 8, 1, 3, 3, residual=False),))))
     assert not next(iter(list(off.iter_blocks())[1:])).residual
 

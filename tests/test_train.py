@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ from atomnet.train import (  # noqa: E402
 
 needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-labels-idx1-ubyte.gz").is_file(),
                                    reason="Debian package dataset-fashion-mnist is not installed")
-QUICK = {"epochs": 1, "batch_size": 64, "limit_train": 256, "limit_val": 128, "warmup_epochs": 0.0, "lr": 0.02}
+QUICK: dict[str, Any] = {"epochs": 1, "batch_size": 64, "limit_train": 256, "limit_val": 128, "warmup_epochs": 0.0,
+                         "lr": 0.02}
 
 
 @needs_fashion
@@ -39,10 +41,10 @@ def test_fashion_mnist_from_the_debian_package() -> None:
                                                                             [1000] * 10)
     info, tr, va = load_data("fashion-mnist", (32, 32))
     assert (info.num_classes, info.train_size, info.val_size) == (10, 60000, 10000)
-    x, y = tr.__getitems__([(0, 11), (1, 12)])
+    x, y = tr.__getitems__([(0, 11), (1, 12)])  # type: ignore[union-attr]
     assert x.shape == (2, 3, 32, 32) and x.min() >= -1 and x.max() <= 1 and y.tolist() == ytr[:2].tolist()
     assert torch.equal(tr[(0, 11)][0], x[0])  # one sample = its row of the batch (same seed, same crop)
-    xv, _ = va.__getitems__([0])
+    xv, _ = va.__getitems__([0])  # type: ignore[union-attr]
     assert torch.equal(xv[0, 0], xv[0, 2])  # grey repeated to 3 channels
 
 
