@@ -220,6 +220,9 @@ sys.exit(main(["cost", "atomnet-256kb"]))
     ("KeyError(33554432)", "KeyError: 33554432"),
     ("IndexError('list index out of range')", "IndexError: list index out of range"),
     ("ValueError('33554432')", "ValueError: 33554432"),
+    # a bare ValueError / KeyError is a bug even with a readable message: user errors are InputError (issue 11)
+    ("KeyError(\"unknown zoo model 'x'; known: a, b\")", "KeyError: \"unknown zoo model 'x'; known: a, b\""),
+    ("ValueError('stages: expected a list')", "ValueError: stages: expected a list"),
     ("ZeroDivisionError('division by zero')", "ZeroDivisionError: division by zero"),
 ])
 def test_bugs_say_so_with_exit_3(exc: str, shown: str, tmp_path: Path) -> None:
@@ -236,7 +239,10 @@ def test_bugs_say_so_with_exit_3(exc: str, shown: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("exc", "shown"), [
-    ("KeyError(\"unknown zoo model 'x'; known: a, b\")", "unknown zoo model 'x'; known: a, b"),
+    ("__import__('atomnet.errors', fromlist=['x']).UnknownNameError(\"unknown zoo model 'x'; known: a, b\")",
+     "unknown zoo model 'x'; known: a, b"),
+    ("__import__('atomnet.spec', fromlist=['x']).SpecError('stages[0]', 'expected a list', 'x.json')",
+     "x.json: stages[0]: expected a list"),
     ("FileNotFoundError(2, 'No such file or directory', 'spec.json')", "spec.json: No such file or directory"),
     ("PermissionError(13, 'Permission denied', 'out/best.json')", "out/best.json: Permission denied"),
     ("ModuleNotFoundError('No module named torch', name='torch')",

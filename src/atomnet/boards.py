@@ -28,6 +28,7 @@ from typing import Any
 
 import tomllib
 
+from atomnet.errors import InputError, UnknownNameError
 from atomnet.units import parse_bytes
 
 #: whole-model latency of AtomNet-256KB per board (ms), the calibration point of the scaling model
@@ -125,7 +126,7 @@ def get_board(name_or_path: str) -> Board:
     if p.suffix.lower() in (".toml", ".json") and p.exists():
         return load_board_file(p)
     known = ", ".join(b.name for b in list_boards())
-    raise KeyError(f"unknown board {name_or_path!r}; known boards: {known} (or pass a .toml/.json board file)")
+    raise UnknownNameError(f"unknown board {name_or_path!r}; known boards: {known} (or pass a .toml/.json board file)")
 
 
 def measured_board_name(name_or_path: str, field: str = "board") -> str:
@@ -139,9 +140,9 @@ def measured_board_name(name_or_path: str, field: str = "board") -> str:
     try:
         board = get_board(name_or_path)
     except KeyError as e:
-        raise KeyError(f"{field}: {e.args[0]}") from None
+        raise UnknownNameError(f"{field}: {e.args[0]}") from None
     if board.is_scaled:
-        raise ValueError(f"{field} {board.name}: this board is priced from the measurements of "
+        raise InputError(f"{field} {board.name}: this board is priced from the measurements of "
                          f"{board.reference!r} (scaled ×{board.time_scale:.3g}); rows stored under {board.name!r} "
                          f"would never be used. Store them under {board.reference!r}, or describe the board in a "
                          f".toml/.json file without 'reference' and pass {field} FILE")
@@ -155,13 +156,13 @@ def load_board_file(path: str | Path) -> Board:
         raw = p.read_text()
         data: dict[str, Any] = tomllib.loads(raw) if p.suffix.lower() == ".toml" else json.loads(raw)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{p}: cannot read board file: {e}") from e
+        raise InputError(f"{p}: cannot read board file: {e}") from e
     unknown = set(data) - _BOARD_FIELDS
     if unknown:
-        raise ValueError(f"{p}: unknown board field(s) {sorted(unknown)}; expected some of {sorted(_BOARD_FIELDS)}")
+        raise InputError(f"{p}: unknown board field(s) {sorted(unknown)}; expected some of {sorted(_BOARD_FIELDS)}")
     for req in ("name", "core", "clock_mhz"):
         if req not in data:
-            raise ValueError(f"{p}: missing field {req!r}")
+            raise InputError(f"{p}: missing field {req!r}")
     try:
         sram = parse_bytes(data.get("sram_bytes", data.get("sram", 0)), field="sram")
         flash = parse_bytes(data.get("flash_bytes", data.get("flash", 0)), field="flash")
@@ -175,7 +176,7 @@ def load_board_file(path: str | Path) -> Board:
                       str(data.get("runtime", "tflm")), str(data.get("reference", "")),
                       float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{p}: {e}") from e
+        raise InputError(f"{p}: {e}") from e
     if sram <= 0 or flash <= 0:
-        raise ValueError(f"{p}: 'sram' and 'flash' must be positive sizes such as '320KB' and '1MB'")
+        raise InputError(f"{p}: 'sram' and 'flash' must be positive sizes such as '320KB' and '1MB'")
     return board

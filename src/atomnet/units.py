@@ -14,19 +14,21 @@ unless ``allow_zero=True``; a library caller's number may be zero.
 >>> parse_bytes("256", field="--sram")
 Traceback (most recent call last):
 ...
-ValueError: --sram: '256' has no unit; write 256KB (262,144 B) or 256B
+atomnet.errors.InputError: --sram: '256' has no unit; write 256KB (262,144 B) or 256B
 >>> parse_ms("275ms"), parse_ms("0.5s"), parse_ms("250us"), parse_ms("275"), parse_ms(3)
 (275.0, 500.0, 0.25, 275.0, 3.0)
 >>> parse_ms("-5ms", field="--latency")
 Traceback (most recent call last):
 ...
-ValueError: --latency: expected a positive time, got '-5ms'
+atomnet.errors.InputError: --latency: expected a positive time, got '-5ms'
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+from atomnet.errors import InputError
 
 # a number (sign, decimals and exponent allowed, so that "-5ms" and "1e999ms" get a message naming what is wrong
 # rather than "cannot parse"), then an optional unit
@@ -47,17 +49,17 @@ def _split(value: str, field: str, what: str, example: str, allow_zero: bool) ->
     m = _NUMBER_RE.match(value)
     if not m:
         if _NON_FINITE_RE.match(value):
-            raise ValueError(f"{field}: expected a {kind} {what}, got {value!r}")
-        raise ValueError(f"{field}: cannot parse {what} {value!r}; expected e.g. {example}")
+            raise InputError(f"{field}: expected a {kind} {what}, got {value!r}")
+        raise InputError(f"{field}: cannot parse {what} {value!r}; expected e.g. {example}")
     number = float(m.group(1))
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ValueError(f"{field}: expected a {kind} {what}, got {value!r}")
+        raise InputError(f"{field}: expected a {kind} {what}, got {value!r}")
     return number, m.group(2)
 
 
 def _check_number(value: float, field: str, what: str) -> float:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{field}: expected a non-negative {what}, got {value!r}")
+        raise InputError(f"{field}: expected a non-negative {what}, got {value!r}")
     return float(value)
 
 
@@ -78,13 +80,13 @@ def parse_bytes(value: str | int | float, *, field: str = "size", allow_zero: bo
         return round(_check_number(value, field, "size"))
     number, unit = _split(value, field, "size", "'256KB', '1MB' or '262144B'", allow_zero)
     if unit == "":
-        raise ValueError(_no_unit_hint(value.strip(), number, field))
+        raise InputError(_no_unit_hint(value.strip(), number, field))
     scale = 1000 if unit == "kB" else _SIZE_UNITS.get(unit.lower())  # kB: the SI kilobyte of TinyEngine/MCUNet
     if scale is None:
-        raise ValueError(f"{field}: unknown size unit {unit!r} in {value!r}; use B, KB, MB or GB")
+        raise InputError(f"{field}: unknown size unit {unit!r} in {value!r}; use B, KB, MB or GB")
     n = round(number * scale)
     if n == 0 and not allow_zero:
-        raise ValueError(f"{field}: expected a positive size, got {value!r} (0 bytes)")
+        raise InputError(f"{field}: expected a positive size, got {value!r} (0 bytes)")
     return n
 
 
@@ -95,7 +97,7 @@ def parse_ms(value: str | int | float, *, field: str = "latency", allow_zero: bo
     number, unit = _split(value, field, "time", "'275ms', '0.3s' or '250us'", allow_zero)
     scale = _TIME_UNITS.get(unit.lower())
     if scale is None:
-        raise ValueError(f"{field}: unknown time unit {unit!r} in {value!r}; use ms, s, us or ns "
+        raise InputError(f"{field}: unknown time unit {unit!r} in {value!r}; use ms, s, us or ns "
                          "(a number without a unit is ms)")
     return number * scale
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from atomnet.boards import Board
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._report import CostReport, cost_model
+from atomnet.errors import InputError
 from atomnet.spec import ModelSpec
 
 DEFAULT_SPACES = ("sep", "convnext", "mbconv", "hybrid")
@@ -117,7 +118,7 @@ def compare_patterns(board: Board, lm: LatencyModel, *, sram_bytes: float, flash
         if resolutions is not None:
             keep = tuple(r for r in space.resolutions if r in set(resolutions))
             if not keep:
-                raise ValueError(f"--resolutions {','.join(map(str, resolutions))}: none is a resolution of space "
+                raise InputError(f"--resolutions {','.join(map(str, resolutions))}: none is a resolution of space "
                                  f"{name} ({', '.join(map(str, space.resolutions))})")
             space = dataclasses.replace(space, resolutions=keep)
         t0 = time.perf_counter()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atomnet.db import AtomDB
+from atomnet.errors import InputError
 from atomnet.ops import KINDS, Op
 
 #: figures the paper states (AtomNet, AAAI 2025) that the data can be checked against
@@ -121,7 +122,7 @@ class _Rows:
 def _load(db: AtomDB, board: str) -> dict[str, _Rows]:
     raw = db.export_rows(board)
     if not raw:
-        raise ValueError(f"board {board!r}: the database {db.path} has no measurements for it; import them with "
+        raise InputError(f"board {board!r}: the database {db.path} has no measurements for it; import them with "
                          f"'atomnet --db {db.path} db import FILE.csv --board {board}' (boards there: "
                          f"{', '.join(db.boards()) or 'none'})")
     arr = np.array([[np.nan if v is None else v for v in r] for r in raw], dtype=np.float64)

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 
 from atomnet import __version__
+from atomnet.errors import InputError
 
 #: command modules, each with add_parser(subparsers) setting args.func (imports stay light: heavy work is lazy)
 _COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_demo", "_train", "_export", "_verify", "_analyze")
@@ -47,8 +48,9 @@ _ML_MODULES = ("torch", "torchvision", "onnx", "onnx2tf", "onnxscript", "tflite_
                "ai_edge_litert")
 
 
-class CliError(Exception):
-    """An error for the user: printed without a traceback, exit status 2."""
+class CliError(InputError):
+    """An error in the command line (an option, a combination of options): printed as one line without a
+    traceback, exit status 2. Library code raises :class:`atomnet.errors.InputError` instead."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,33 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _readable(msg: str) -> bool:
-    """A message a user can act on: a sentence, not a bare key, index or number."""
-    return bool(re.search(r"[A-Za-z]", msg)) and bool(re.search(r"\s", msg.strip()))
-
-
 def _user_message(e: BaseException) -> str | None:
-    """The one-line message of a user error, or None when ``e`` is a bug in atomnet."""
-    if isinstance(e, CliError):
+    """The one-line message of a user error, or None when ``e`` is a bug in atomnet. User errors are exactly:
+    :class:`~atomnet.errors.InputError` (with :class:`CliError` and every library error about the input: spec,
+    board, units, CSV, schema, journal, .tflite, data …); an ``OSError`` about a file (with its filename, or
+    raised by atomnet with a message naming the file); SQLite errors of the file or its environment (locked,
+    read-only, corrupt, full); a missing module of the ML stack. Anything else (a bare ``ValueError``,
+    ``KeyError``, ``TypeError`` …) is a bug."""
+    if isinstance(e, InputError):
         return str(e)
-    if isinstance(e, KeyError):  # atomnet raises KeyError("unknown board 'x'; known boards: …"); a bare key is a bug
-        msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else ""
-        return msg if _readable(msg) else None
     if isinstance(e, OSError):
         if e.filename is not None and e.strerror:
             return f"{e.filename}: {e.strerror}"
-        return str(e) if _readable(str(e)) else None
+        if e.errno is None and len(e.args) == 1 and isinstance(e.args[0], str) and e.args[0].strip():
+            return e.args[0]  # raised by atomnet: FileNotFoundError("PATH: missing; …")
+        return None
     if isinstance(e, sqlite3.DatabaseError):
         if isinstance(e, (sqlite3.ProgrammingError, sqlite3.InterfaceError)) or not _SQLITE_USER.search(str(e)):
             return None
         return f"database: {e}"
     if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in _ML_MODULES:
         return f"this command needs the ML stack (no module {e.name!r}): .venv/bin/pip install -r requirements-ml.txt"
-    # ValueError and its library subclasses (SpecError, ImportFormatError, JournalMismatch, DataError); errors
-    # defined by atomnet itself (SchemaError, ExportError, TFLMError, NoPredictorError, serial ProtocolError …)
-    if isinstance(e, ValueError) or type(e).__module__.split(".")[0] == "atomnet":
-        msg = str(e)
-        return msg if _readable(msg) else None
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from atomnet.cli import CliError
 from atomnet.cli._progress import Stages, add_progress_flag
 
 
@@ -38,7 +39,7 @@ def _ints(text: str, field: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"{field} {text!r}: expected comma-separated integers, e.g. 160,128") from None
+        raise CliError(f"{field} {text!r}: expected comma-separated integers, e.g. 160,128") from None
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -53,7 +54,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     db = existing_db(args)
     if db is None or not db.has_board(board.measured_board):
         where = db.path if db is not None else "the default database"
-        raise ValueError(f"board {board.measured_board!r}: no measurements in {where}; the analysis reads measured "
+        raise CliError(f"board {board.measured_board!r}: no measurements in {where}; the analysis reads measured "
                          f"rows, import them first: atomnet --db FILE db import atomdb.csv --se atomdb_se.csv "
                          f"--board {board.measured_board}")
     models = [load_spec(m) for m in args.model]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from atomnet.cli import CliError
 from atomnet.cli._common import open_db, stored_board
 from atomnet.cli._render import print_json, table
 
@@ -95,10 +96,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from atomnet.db import is_se_csv, parse_atomnet_csv, parse_atomnet_se_csv
 
     if not args.file and not args.se:
-        raise ValueError("db import: give an atomdb.csv file and/or --se atomdb_se.csv")
+        raise CliError("db import: give an atomdb.csv file and/or --se atomdb_se.csv")
     board = stored_board(args.board)
     if not (math.isfinite(args.clock_mhz) and 0 < args.clock_mhz < 1e6):
-        raise ValueError(f"--clock-mhz: expected a positive clock in MHz, e.g. 400, got {args.clock_mhz:g}")
+        raise CliError(f"--clock-mhz: expected a positive clock in MHz, e.g. 400, got {args.clock_mhz:g}")
     parsed = []  # every file is parsed before anything is written: an error in any imports nothing
     for path, se in ((args.file, False), (args.se, True)):
         if path:
@@ -163,7 +164,7 @@ def _query_op(args: argparse.Namespace) -> Any:
     k = args.kind
     need_cout = k in ("pointwise", "conv", "dense")
     if need_cout and not args.c_out:
-        raise ValueError(f"db query {k}: --c-out is required")
+        raise CliError(f"db query {k}: --c-out is required")
     if k == "pointwise":
         return Op.pointwise(args.c_in, args.h_in, w_in, args.c_out)
     if k == "depthwise":
@@ -172,7 +173,7 @@ def _query_op(args: argparse.Namespace) -> Any:
         return Op.conv(args.c_in, args.h_in, w_in, args.c_out, args.kernel, args.stride, args.padding)
     if k == "pad":
         if not args.h_out:
-            raise ValueError("db query pad: --h-out (the padded size) is required")
+            raise CliError("db query pad: --h-out (the padded size) is required")
         return Op.pad(args.c_in, args.h_in, w_in, args.h_out, args.h_out)
     if k == "dense":
         return Op.dense(args.c_in, args.c_out)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from atomnet.cli import CliError
 from atomnet.cli._common import open_db, stored_board
 from atomnet.cli._render import print_json, table
 
@@ -94,7 +95,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         ok = math.isfinite(v) and (v >= low if inclusive else v > low)
         if not ok:
             rel = ">=" if inclusive else ">"
-            raise ValueError(f"{flag}: expected a finite number {rel} {low}, got {v!r}")
+            raise CliError(f"{flag}: expected a finite number {rel} {low}, got {v!r}")
 
 
 def _runner(args: argparse.Namespace) -> Any:
@@ -125,7 +126,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         board = stored_board(args.board)
         db = open_db(args, missing_ok=True)  # read-only; no database yet: nothing is measured
     if args.missing_only and not args.board:
-        raise ValueError("db sweep: --missing-only needs --board (the board whose database is checked)")
+        raise CliError("db sweep: --missing-only needs --board (the board whose database is checked)")
     entries = sweep(get_space(args.space), limit=args.limit or None, seed=args.seed, resolutions=args.resolutions,
                     runtime=args.runtime, db=db, board=board, missing_only=args.missing_only)
     n = write_sweep(entries, args.out)

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from atomnet.db._predict import SPECS, fit_kind
+from atomnet.errors import InputError
 from atomnet.ops import KIND_ID, KINDS
 
 Scheme = Literal["channels", "resolution", "random"]
@@ -60,7 +61,7 @@ def _groups(cols: Mapping[str, np.ndarray], scheme: str) -> np.ndarray:
         return np.asarray(cols["h_in"])
     if scheme == "random":
         return np.arange(len(cols["latency_ms"]))
-    raise ValueError(f"cross_validate: scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    raise InputError(f"cross_validate: scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
 
 
 def fold_ids(groups: np.ndarray, folds: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -80,7 +81,7 @@ def cross_validate(samples: Mapping[str, Mapping[str, np.ndarray]], scheme: Sche
     result does not depend on which other kinds are present).
     """
     if folds < 2:
-        raise ValueError(f"cross_validate: folds must be at least 2, got {folds}")
+        raise InputError(f"cross_validate: folds must be at least 2, got {folds}")
     out: dict[str, CVResult] = {}
     for kind in sorted(samples, key=lambda k: KIND_ID.get(k, len(KINDS))):
         if kind not in SPECS:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from atomnet.db._import_csv import CURRENT_HEADER, SE_HEADER
+from atomnet.errors import InputError
 from atomnet.ops import KINDS, Op
 
 
@@ -36,7 +37,7 @@ def export_atomnet_csv(db: Any, board: str, out: Path) -> list[tuple[Path, int]]
     Kinds the AtomNet format cannot hold (``pool``) are left out and reported by the count."""
     rows = db.export_rows(board)
     if not rows:
-        raise ValueError(f"db export: no measurements for board {board!r} in {db.path}")
+        raise InputError(f"db export: no measurements for board {board!r} in {db.path}")
     se_path = out.with_name(out.stem + "_se" + out.suffix)
     main, se = [], []
     for r in rows:

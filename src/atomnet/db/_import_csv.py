@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atomnet.db._rows import ParsedRow
+from atomnet.errors import InputError
 from atomnet.ops import Op
 
 CURRENT_HEADER = ("type", "conv_type", "groups", "c_in", "h_in", "w_in", "k1", "k2", "c_out", "h_out", "w_out",
@@ -67,7 +68,7 @@ _INT_FORM = "an integer like 1024 or 1,024 (thousands separated only as d{1,3}(,
 _FLOAT_FORM = "milliseconds with a '.' decimal point, e.g. 0.006 or 1.5e-3, no comma"
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(InputError):
     """A malformed input file: names the file, line (1-based, header = line 1) and column."""
 
     def __init__(self, path: str | Path, line: int, column: str | None, message: str) -> None:

@@ -42,6 +42,7 @@ import atomnet
 from atomnet.db._predict_features import DEFAULT_CONSTS, LINEAR_FEATURES, Cols, linear_matrix, tree_matrix
 from atomnet.db._predict_fit import fit_guard, fit_linear, fit_trees
 from atomnet.db._predict_models import Guard, Trees, _expect_keys
+from atomnet.errors import InputError
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op, se_mid
 
 SCHEMA = "atomnet.predictors"
@@ -51,7 +52,7 @@ _KIND_OF = attrgetter("kind")
 _KEY_OF = attrgetter(*KEY_FIELDS)
 
 
-class NoPredictorError(LookupError):
+class NoPredictorError(InputError, LookupError):
     """A kind has neither measurements nor a fallback in this predictor set."""
 
 
@@ -126,13 +127,13 @@ class KindModel:
         _expect_keys(d, {"fallback", "features", "coef", "consts", "trees", "guard", "n_samples", "train_mape"}, what)
         unknown = [n for n in d["features"] if n not in LINEAR_FEATURES]
         if unknown:
-            raise ValueError(f"{what}.features: unknown feature(s) {unknown}; this file needs a newer atomnet"
+            raise InputError(f"{what}.features: unknown feature(s) {unknown}; this file needs a newer atomnet"
                              f" or was edited (known: {sorted(LINEAR_FEATURES)})")
         if len(d["coef"]) != len(d["features"]):
-            raise ValueError(f"{what}: {len(d['coef'])} coefficients for {len(d['features'])} features")
+            raise InputError(f"{what}: {len(d['coef'])} coefficients for {len(d['features'])} features")
         consts = {k: float(v) for k, v in d["consts"].items()}
         if set(consts) != set(DEFAULT_CONSTS):
-            raise ValueError(f"{what}.consts: expected keys {sorted(DEFAULT_CONSTS)}, got {sorted(consts)}")
+            raise InputError(f"{what}.consts: expected keys {sorted(DEFAULT_CONSTS)}, got {sorted(consts)}")
         return cls(kind, tuple(d["features"]), np.asarray(d["coef"], dtype=np.float64), consts,
                    None if d["trees"] is None else Trees.from_dict(d["trees"], f"{what}.trees"),
                    None if d["guard"] is None else Guard.from_dict(d["guard"], f"{what}.guard"),
@@ -257,7 +258,7 @@ class PredictorSet:
                 out += self._predict(part, pc, (*chain, kind))
             return out
         if kind not in KINDS:
-            raise ValueError(f"predict: unknown operator kind {kind!r}; expected one of {', '.join(KINDS)}")
+            raise InputError(f"predict: unknown operator kind {kind!r}; expected one of {', '.join(KINDS)}")
         raise NoPredictorError(f"board {self.board!r}: no measurements of {kind!r} operators and no fallback for them "
                        f"(predictors exist for {', '.join(self.kinds()) or 'nothing'}); import {kind} measurements"
                        " and refit")
@@ -288,20 +289,20 @@ class PredictorSet:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PredictorSet:
         if d.get("schema") != SCHEMA:
-            raise ValueError(f"not an atomnet predictor file: schema {d.get('schema')!r}, expected {SCHEMA!r}")
+            raise InputError(f"not an atomnet predictor file: schema {d.get('schema')!r}, expected {SCHEMA!r}")
         if d.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"predictor file schema_version {d.get('schema_version')!r} is not supported "
+            raise InputError(f"predictor file schema_version {d.get('schema_version')!r} is not supported "
                              f"(this atomnet reads {SCHEMA_VERSION}); refit the predictors")
         _expect_keys(dict(d), {"schema", "schema_version", "board", "provenance", "predictors"}, "predictor file")
         models: dict[str, KindModel] = {}
         fallbacks: dict[str, str] = {}
         for kind, p in d["predictors"].items():
             if kind not in KINDS:
-                raise ValueError(f"predictors: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+                raise InputError(f"predictors: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
             if p.get("fallback"):
                 _expect_keys(p, {"fallback", "rule", "uses"}, f"predictors.{kind}")
                 if kind not in FALLBACKS:
-                    raise ValueError(f"predictors.{kind}: this atomnet has no fallback rule for {kind!r}")
+                    raise InputError(f"predictors.{kind}: this atomnet has no fallback rule for {kind!r}")
                 fallbacks[kind] = FALLBACKS[kind][1]
             else:
                 models[kind] = KindModel.from_dict(kind, p)
@@ -325,7 +326,7 @@ class PredictorSet:
             with open(path) as f:
                 return cls.from_json(f.read())
         except (ValueError, KeyError) as e:
-            raise ValueError(f"{path}: {e}") from e
+            raise InputError(f"{path}: {e}") from e
 
 
 def samples_hash(samples: Mapping[str, Mapping[str, np.ndarray]]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from atomnet.db._predict_features import TREE_INPUTS, Cols, tree_matrix
+from atomnet.errors import InputError
 
 #: a split that is never taken (levels the fit could not split further)
 NEVER = float(np.finfo(np.float64).max)
@@ -33,9 +34,9 @@ def _expect_keys(d: dict[str, Any], required: set[str], what: str, optional: fro
     unknown = set(d) - required - optional
     missing = required - set(d)
     if unknown:
-        raise ValueError(f"{what}: unknown key(s) {sorted(unknown)}; expected {sorted(required | optional)}")
+        raise InputError(f"{what}: unknown key(s) {sorted(unknown)}; expected {sorted(required | optional)}")
     if missing:
-        raise ValueError(f"{what}: missing key(s) {sorted(missing)}")
+        raise InputError(f"{what}: missing key(s) {sorted(missing)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,15 +120,15 @@ class Trees:
         _expect_keys(d, {"inputs", "depth", "feature", "threshold", "leaf"}, what)
         unknown = [n for n in d["inputs"] if n not in TREE_INPUTS]
         if unknown:
-            raise ValueError(f"{what}.inputs: unknown input(s) {unknown}; known: {sorted(TREE_INPUTS)}")
+            raise InputError(f"{what}.inputs: unknown input(s) {unknown}; known: {sorted(TREE_INPUTS)}")
         depth = int(d["depth"])
         feature = np.asarray(d["feature"], dtype=np.intp).reshape(-1, depth)
         threshold = np.asarray(d["threshold"], dtype=np.float64).reshape(-1, depth)
         leaf = np.asarray(d["leaf"], dtype=np.float64).reshape(-1, 1 << depth)
         if not (len(feature) == len(threshold) == len(leaf)):
-            raise ValueError(f"{what}: feature, threshold and leaf must list the same number of trees")
+            raise InputError(f"{what}: feature, threshold and leaf must list the same number of trees")
         if feature.size and (feature.min() < 0 or feature.max() >= len(d["inputs"])):
-            raise ValueError(f"{what}.feature: indices must lie in [0, {len(d['inputs'])})")
+            raise InputError(f"{what}.feature: indices must lie in [0, {len(d['inputs'])})")
         return cls(tuple(d["inputs"]), feature, threshold, leaf)
 
 
@@ -151,9 +152,9 @@ class Guard:
     def from_dict(cls, d: dict[str, Any], what: str = "guard") -> Guard:
         _expect_keys(d, {"input", "tau", "threshold", "factor"}, what)
         if d["input"] != "h_in":
-            raise ValueError(f"{what}.input: only 'h_in' is supported, got {d['input']!r}")
+            raise InputError(f"{what}.input: only 'h_in' is supported, got {d['input']!r}")
         thr = np.asarray(d["threshold"], dtype=np.float64)
         fac = np.asarray(d["factor"], dtype=np.float64)
         if len(fac) != len(thr) + 1:
-            raise ValueError(f"{what}: expected len(factor) == len(threshold) + 1")
+            raise InputError(f"{what}: expected len(factor) == len(threshold) + 1")
         return cls(thr, fac, float(d["tau"]))

@@ -14,6 +14,7 @@ import numpy as np
 from atomnet.db._cv import cross_validate
 from atomnet.db._predict import fit_predictors
 from atomnet.db._store import AGGREGATES, AtomDB, OpStat
+from atomnet.errors import InputError
 from atomnet.ops import KINDS, Op
 
 
@@ -65,7 +66,7 @@ def query_op(db: AtomDB | None, board: Any, op: Op, *, aggregate: str = "median"
     ('predicted', 1.5)
     """
     if aggregate not in AGGREGATES:
-        raise ValueError(f"aggregate: expected one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        raise InputError(f"aggregate: expected one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     stat = db.lookup(op, board.measured_board) if db is not None else None
     if stat is not None:
         lat = {"median": stat.median_ms, "min": stat.min_ms, "max": stat.max_ms}[aggregate]
@@ -123,7 +124,7 @@ def fit_board(db: AtomDB, board: str, *, cv: str | None = None, folds: int = 5, 
     """Fit one predictor per kind from ``board``'s per-key medians (cross-validated first with ``cv``), record
     the sources, runtime and cross-validation in the predictors' provenance, and store them in ``db``."""
     if not db.has_board(board):
-        raise ValueError(f"db fit: no measurements for board {board!r} in {db.path}; "
+        raise InputError(f"db fit: no measurements for board {board!r} in {db.path}; "
                          f"boards there: {', '.join(db.boards()) or 'none'} (import with 'atomnet db import')")
     samples = board_samples(db, board)
     kinds: dict[str, dict[str, Any]] = {}

@@ -16,13 +16,15 @@ import os
 import sqlite3
 from pathlib import Path
 
+from atomnet.errors import InputError
+
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 TIMEOUT_ENV = "ATOMNET_DB_TIMEOUT"
 _WAL_WRITE_LOCK_BYTE = 120  # WALINDEX_LOCK_OFFSET + WAL_WRITE_LOCK (sqlite3 wal.c)
 _RESERVED_BYTE = 0x40000001  # PENDING_BYTE + 1 (rollback-journal mode)
 
 
-class DatabaseBusyError(RuntimeError, ValueError):
+class DatabaseBusyError(RuntimeError, InputError):
     """Another process held the database's write lock for longer than the busy timeout."""
 
 
@@ -38,7 +40,7 @@ def busy_timeout_s(explicit: float | None = None) -> float:
     except ValueError:
         v = float("nan")
     if not 0 <= v < 1e6:
-        raise ValueError(f"${TIMEOUT_ENV}={raw!r}: expected seconds to wait for a busy database, e.g. 30")
+        raise InputError(f"${TIMEOUT_ENV}={raw!r}: expected seconds to wait for a busy database, e.g. 30")
     return v
 
 

@@ -47,6 +47,7 @@ from atomnet.db._import_csv import (
 )
 from atomnet.db._sqlite import Transaction, busy_error, connect, is_busy
 from atomnet.db._sqlite import busy_timeout_s as _busy_timeout
+from atomnet.errors import InputError
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op
 
 SCHEMA_VERSION = 1
@@ -95,7 +96,7 @@ CREATE TABLE IF NOT EXISTS predictors (
 _TABLES = ("meta", "sources", "measurements", "op_stats", "predictors")
 
 
-class SchemaError(RuntimeError, ValueError):
+class SchemaError(RuntimeError, InputError):
     """The file is not an AtomDB, or has another schema version than this atomnet understands."""
 
 
@@ -315,9 +316,9 @@ class AtomDB:
         """Register a provenance record (call inside a transaction); returns its id, or the id of the record
         already there for the same board and SHA-256."""
         if clock_mhz is not None and not (math.isfinite(clock_mhz) and 0 < clock_mhz < 1e6):
-            raise ValueError(f"clock: expected a positive clock in MHz, got {clock_mhz!r}")
+            raise InputError(f"clock: expected a positive clock in MHz, got {clock_mhz!r}")
         if not board or not runtime:
-            raise ValueError("add_source: board and runtime must not be empty")
+            raise InputError("add_source: board and runtime must not be empty")
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.conn.execute(
             "INSERT INTO sources (board, runtime, runtime_version, clock_mhz, format, path, sha256, imported_at,"
@@ -416,7 +417,7 @@ class AtomDB:
     def table(self, board: str, aggregate: str = "median") -> OpTable:
         """All per-key aggregates of ``board`` in memory, for fast batch lookup."""
         if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
+            raise InputError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
         rows = self.conn.execute(f"SELECT kind, {_KEYCOLS}, {aggregate}_ms, n FROM op_stats WHERE board=?",
                                  (board,)).fetchall()
         return OpTable(board, aggregate, {tuple(r[:10]): (r[10], r[11]) for r in rows})
@@ -528,11 +529,11 @@ def check_row(r: ParsedRow) -> None:
     counts outside 0 … 2^63 - 1 (the ranges of :mod:`atomnet.db._import_csv`)."""
     lat = r.latency_ms
     if not (isinstance(lat, (int, float)) and math.isfinite(lat) and 0 < lat < LATENCY_MS_MAX):
-        raise ValueError(f"{r.op.describe()}: latency {lat!r} ms is outside the physical range 0 < latency < "
+        raise InputError(f"{r.op.describe()}: latency {lat!r} ms is outside the physical range 0 < latency < "
                          f"{LATENCY_MS_MAX:,.0f} ms (finite); not stored")
     big = [f"{f}={v}" for f, v in zip(KEY_FIELDS, r.op.key[1:]) if v > DIM_MAX]
     if big:
-        raise ValueError(f"{r.op.describe()}: {', '.join(big)} over the physical range 1 … {DIM_MAX:,}; not stored")
+        raise InputError(f"{r.op.describe()}: {', '.join(big)} over the physical range 1 … {DIM_MAX:,}; not stored")
     for name, v in (("macc", r.macc), ("flash_bytes", r.flash_bytes), ("sram_bytes", r.sram_bytes)):
         if v is not None and not _count_ok(v):
-            raise ValueError(f"{r.op.describe()}: {name} {v!r} is not an integer in 0 … {COUNT_MAX:,}; not stored")
+            raise InputError(f"{r.op.describe()}: {name} {v!r} is not an integer in 0 … {COUNT_MAX:,}; not stored")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atomnet.errors import InputError
 from atomnet.export._tflite import read_tflite
 from atomnet.export._verify import VerifyReport, verify
 from atomnet.spec import ModelSpec
@@ -92,7 +93,7 @@ def check_model(model: str | Path, spec: ModelSpec | None = None, *, run: Run | 
 
         shape = m.tensors[m.inputs[0]].shape  # NHWC
         if len(shape) != 4:
-            raise ValueError(f"{m.path}: input tensor shape {shape}, expected N×H×W×C")
+            raise InputError(f"{m.path}: input tensor shape {shape}, expected N×H×W×C")
         res, ch = (spec.resolution, spec.in_channels) if spec is not None else ((shape[1], shape[2]), shape[3])
         images, labels = dataset_images(data, tuple(res), ch, samples, "val")  # type: ignore[arg-type]
     rep = verify(model, spec, images=images, labels=labels)

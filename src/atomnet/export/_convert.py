@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from atomnet.errors import InputError
 from atomnet.export._errors import ExportError
 from atomnet.export._tflite import TFLiteModel, read_tflite
 from atomnet.export._verify import int8_problems
@@ -49,10 +50,10 @@ def _as_calib(calib_data: object, shape: tuple[int, ...]) -> np.ndarray:
     x = calib_data.detach().cpu().numpy() if isinstance(calib_data, torch.Tensor) else np.asarray(calib_data)
     if x.ndim != 4 or tuple(x.shape[1:]) != shape or x.shape[0] < 1:
         want = "×".join(str(d) for d in shape)
-        raise ValueError(f"calib_data: expected an array of N×{want} (NCHW) float images, got shape "
+        raise InputError(f"calib_data: expected an array of N×{want} (NCHW) float images, got shape "
                          f"{tuple(x.shape)}")
     if not np.isfinite(x).all():
-        raise ValueError("calib_data: contains NaN or infinite values")
+        raise InputError("calib_data: contains NaN or infinite values")
     return x.astype(np.float32)
 
 

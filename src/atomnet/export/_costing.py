@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from atomnet.errors import InputError
 from atomnet.export._tflite import TFLiteModel, read_tflite
 from atomnet.export._verify import int8_problems
 
@@ -77,7 +78,7 @@ def cost_tflite(model: TFLiteModel | str | Path, board: Any) -> TFLiteCost:
     if probs:
         more = f" and {len(probs) - 1} more" if len(probs) > 1 else ""
         first = probs[0] if len(probs[0]) <= 160 else probs[0][:159] + "…"
-        raise ValueError(f"{m.path}: not a full-integer int8 model ({first}{more}); costing a "
+        raise InputError(f"{m.path}: not a full-integer int8 model ({first}{more}); costing a "
                          f".tflite is supported for int8 models only; use 'atomnet verify {m.path}'")
     graph = m.to_graph()
     plan = get_planner("tflm").plan(graph)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 #: problems quoted in a :class:`TFLiteError` message (all of them stay in ``.problems``)
+from atomnet.errors import InputError
+
 SHOWN_PROBLEMS = 4
 
 
-class ExportError(RuntimeError):
+class ExportError(RuntimeError, InputError):
     """The conversion failed or produced a model that is not fully int8 (the message says which operator)."""
 
 
@@ -18,7 +20,7 @@ def one_line(text: str, limit: int = 300) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-class TFLiteError(ValueError):
+class TFLiteError(InputError):
     """A ``.tflite`` file that atomnet refuses: unreadable, corrupt, inconsistent (see
     :func:`atomnet.export.validate_tflite`), or one that crashed the TFLite Micro interpreter.
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atomnet.errors import InputError
 from atomnet.nn import Block, ConvBNAct, SqueezeExcite
 from atomnet.spec import ModelSpec
 
@@ -205,11 +206,11 @@ def qat_finetune(model: nn.Module, data: str, config: dict[str, Any], *, epochs:
     )
 
     if not (epochs > 0 and math.isfinite(epochs)):
-        raise ValueError(f"qat epochs: expected a positive number, got {epochs!r}")
+        raise InputError(f"qat epochs: expected a positive number, got {epochs!r}")
     cfg = TrainConfig.from_dict(config["train"])
     lr = cfg.lr / 100 if lr is None else lr
     if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"qat lr: expected a positive number, got {lr!r}")
+        raise InputError(f"qat lr: expected a positive number, got {lr!r}")
     spec = getattr(model, "spec", None)
     if not isinstance(spec, ModelSpec):
         raise TypeError("qat_finetune: expected a model built by atomnet.nn.build_model (with .spec)")

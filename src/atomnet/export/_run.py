@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from atomnet.errors import InputError
 from atomnet.export._check import Top1
 from atomnet.export._convert import ExportResult, export_int8, export_onnx
 from atomnet.train import Run, load_data
@@ -32,7 +33,7 @@ def dataset_images(data: str, resolution: tuple[int, int], in_channels: int, n: 
     """``n`` images (all when None) of ``data`` at ``resolution`` with the evaluation transform, and their
     labels: the first ``n`` of the validation split, or a seeded random sample of the training split."""
     if split not in ("train", "val"):
-        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+        raise InputError(f"split: expected 'train' or 'val', got {split!r}")
     _, tr, va = load_data(data, tuple(resolution), in_channels)  # type: ignore[arg-type]
     if split == "train":
         tr.train = False  # calibration sees the evaluation transform
@@ -51,7 +52,7 @@ def export_run(run: Run | str | Path, out_path: str | Path, *, calib: int = 200,
     ``fmt="onnx"`` → float ONNX. ``on_stage(text)`` is called as each step starts (tflite: 5, onnx: 2)."""
     stage = on_stage if on_stage is not None else (lambda text: None)
     if fmt not in ("tflite", "onnx"):
-        raise ValueError(f"format: expected 'tflite' or 'onnx', got {fmt!r}")
+        raise InputError(f"format: expected 'tflite' or 'onnx', got {fmt!r}")
     if not isinstance(run, Run):
         stage(f"loading the run {run}")
     r = as_run(run)

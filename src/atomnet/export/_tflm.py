@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.errors import InputError
+
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _HEAD = re.compile(r"Arena allocation head (\d+) bytes")
 _TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
 _LINE = re.compile(r"'([^']+)' used (\d+) bytes with alignment overhead \(requested (\d+) bytes for (\d+) ")
 
 
-class TFLMError(RuntimeError):
+class TFLMError(RuntimeError, InputError):
     """TFLite Micro refused the model; the message carries the interpreter's own explanation."""
 
 

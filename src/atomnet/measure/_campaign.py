@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atomnet.db import AtomDB, ParsedRow
+from atomnet.errors import InputError
 from atomnet.measure._runners import Runner, flag_outliers
 from atomnet.measure._singleop import get_builder
 from atomnet.measure._sweep import SweepEntry
@@ -94,7 +95,7 @@ def run_campaign(entries: Sequence[SweepEntry], runner: Runner, db: AtomDB, boar
     from tqdm import tqdm
 
     if repeats < 1:
-        raise ValueError(f"repeats: expected at least 1, got {repeats}")
+        raise InputError(f"repeats: expected at least 1, got {repeats}")
     todo = list(entries[:limit] if limit is not None else entries)
     seen_keys: set[tuple[int, ...]] = set()
     todo = [e for e in todo if not (e.op.key in seen_keys or seen_keys.add(e.op.key))]  # type: ignore[func-returns-value]

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from atomnet.errors import InputError, UnknownNameError
 from atomnet.measure._runners import register_runner
 from atomnet.measure._singleop import Variant
 from atomnet.ops import Op
@@ -44,14 +45,14 @@ def read_results(path: str | Path) -> dict[tuple[int, ...], dict[str, Any]]:
                 d = json.loads(line)
                 unknown = set(d) - _JSON_KEYS
                 if unknown:
-                    raise ValueError(f"unknown field(s) {sorted(unknown)}; expected {sorted(_JSON_KEYS)}")
+                    raise InputError(f"unknown field(s) {sorted(unknown)}; expected {sorted(_JSON_KEYS)}")
                 op = Op.from_dict(d["op"])
                 lat = d["latency_ms"]
                 lats = [float(v) for v in (lat if isinstance(lat, list) else [lat])]
                 if not lats or min(lats) <= 0:
-                    raise ValueError("latency_ms: expected positive milliseconds")
+                    raise InputError("latency_ms: expected positive milliseconds")
             except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
-                raise ValueError(f"{p}:{i}: {e}") from None
+                raise InputError(f"{p}:{i}: {e}") from None
             ent = out.setdefault(op.key, {"latency_ms": [], "sram_bytes": None, "flash_bytes": None})
             ent["latency_ms"] += lats
             ent["sram_bytes"] = d.get("sram_bytes", ent["sram_bytes"])
@@ -94,13 +95,13 @@ class ImportRunner:
     def __init__(self, path: str | Path | None = None, runtime: str = "tflm", runtime_version: str = "unknown",
                  clock_mhz: float | None = None, cycle: bool = False) -> None:
         if path is None:
-            raise ValueError("runner import: give the results file (--from FILE: AtomNet CSV or JSON lines)")
+            raise InputError("runner import: give the results file (--from FILE: AtomNet CSV or JSON lines)")
         self.results = read_results(path)
         self.runtime, self.runtime_version, self.clock_mhz, self.cycle = runtime, runtime_version, clock_mhz, cycle
 
     def open(self, model: bytes, op: Op | None = None, variant: Variant | None = None) -> _ReplaySession:
         if op is None or op.key not in self.results:
-            raise KeyError(f"no result for {op.describe() if op else 'this model'} in the results file")
+            raise UnknownNameError(f"no result for {op.describe() if op else 'this model'} in the results file")
         return _ReplaySession(self.results[op.key], self.cycle)
 
 

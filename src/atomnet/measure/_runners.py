@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from atomnet.errors import InputError
 from atomnet.measure._singleop import Variant
 from atomnet.ops import Op
 
@@ -76,7 +77,7 @@ def get_runner(name: str, **options: Any) -> Runner:
     try:
         factory = _RUNNERS[name]
     except KeyError:
-        raise ValueError(f"runner: unknown {name!r}; known: {', '.join(sorted(_RUNNERS))}") from None
+        raise InputError(f"runner: unknown {name!r}; known: {', '.join(sorted(_RUNNERS))}") from None
     return factory(**options)
 
 
@@ -148,7 +149,7 @@ class TFLMHostRunner:
 
     def __init__(self, min_repeat_ms: float = 2.0, seed: int = 0, clock: str = "cpu") -> None:
         if clock not in ("cpu", "wall"):
-            raise ValueError(f"clock: expected 'cpu' or 'wall', got {clock!r}")
+            raise InputError(f"clock: expected 'cpu' or 'wall', got {clock!r}")
         self.clock = clock
         from importlib import metadata
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from atomnet.errors import InputError
 from atomnet.measure._protocol import (
     ACK,
     BOOT,
@@ -45,11 +46,11 @@ from atomnet.measure._singleop import Variant
 from atomnet.ops import Op
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(RuntimeError, InputError):
     """The board did not answer correctly within the retries (message says what was asked)."""
 
 
-class DeviceError(RuntimeError):
+class DeviceError(RuntimeError, InputError):
     """The board answered with an error status."""
 
     def __init__(self, status: int, message: str = "") -> None:
@@ -88,7 +89,7 @@ def open_port(path: str, baud: int = 115200) -> int:
     fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(fd)
     if baud not in _BAUD:
-        raise ValueError(f"baud: {baud} unsupported here; one of {sorted(_BAUD)}")
+        raise InputError(f"baud: {baud} unsupported here; one of {sorted(_BAUD)}")
     attr = termios.tcgetattr(fd)
     attr[4] = attr[5] = _BAUD[baud]
     termios.tcsetattr(fd, termios.TCSANOW, attr)
@@ -270,7 +271,7 @@ class SerialRunner:
                  gap_s: float = 0.25) -> None:
         if fd is None:
             if not port:
-                raise ValueError("runner serial: give the port (--port /dev/ttyACM0)")
+                raise InputError("runner serial: give the port (--port /dev/ttyACM0)")
             fd = open_port(port, baud)
         self.client = SerialClient(fd, timeout_s=timeout_s, retries=retries, load_timeout_s=load_timeout_s,
                                    gap_s=gap_s)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.errors import InputError
 from atomnet.ops import Op
 
 #: activation → TFLite fused activation name
@@ -177,7 +178,7 @@ def build_direct(op: Op, variant: Variant | None = None, seed: int = 0) -> bytes
         if v.tflite_op == "HARD_SWISH":
             return b.finish("HARD_SWISH", [x], [y], [x], "HardSwishOptions", s.HardSwishOptionsT())
         if v.tflite_op not in ("ADD", "MUL"):
-            raise ValueError(f"eltwise op {op.describe()}: variant {v.tflite_op!r}; expected ADD, MUL or HARD_SWISH")
+            raise InputError(f"eltwise op {op.describe()}: variant {v.tflite_op!r}; expected ADD, MUL or HARD_SWISH")
         # the SE multiply scales a C×H×W map by a C×1×1 gate (broadcast); ADD is a residual of two full maps
         x2 = b.act("input2", (1, 1, 1, op.c_in) if v.tflite_op == "MUL" and op.h_in * op.w_in > 1 else shape,
                    0.04, 2)
@@ -185,7 +186,7 @@ def build_direct(op: Op, variant: Variant | None = None, seed: int = 0) -> bytes
         oa.fusedActivationFunction = fused
         return b.finish(v.tflite_op, [x, x2], [y], [x, x2], "AddOptions" if v.tflite_op == "ADD" else "MulOptions",
                         oa)
-    raise ValueError(f"op kind {k!r} has no single-op TFLite model in the tflm lowering (it has no {k} operator)")
+    raise InputError(f"op kind {k!r} has no single-op TFLite model in the tflm lowering (it has no {k} operator)")
 
 
 def build_export(op: Op, variant: Variant | None = None, seed: int = 0) -> bytes:
@@ -206,7 +207,7 @@ def build_export(op: Op, variant: Variant | None = None, seed: int = 0) -> bytes
                                                  groups=groups), act)
         shape = (op.c_in, op.h_in, op.w_in)
     else:
-        raise ValueError(f"the export builder makes conv, pointwise and depthwise ops; {op.kind} needs 'direct'")
+        raise InputError(f"the export builder makes conv, pointwise and depthwise ops; {op.kind} needs 'direct'")
     calib = torch.rand(8, *shape) * 2 - 1
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "op.tflite"
@@ -231,7 +232,7 @@ def get_builder(name: str) -> Callable[[Op, Variant | None, int], bytes]:
     try:
         return _BUILDERS[name]
     except KeyError:
-        raise ValueError(f"builder: unknown {name!r}; known: {', '.join(sorted(_BUILDERS))}") from None
+        raise InputError(f"builder: unknown {name!r}; known: {', '.join(sorted(_BUILDERS))}") from None
 
 
 register_builder("direct", build_direct)

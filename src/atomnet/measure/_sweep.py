@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.errors import InputError
 from atomnet.measure._singleop import Variant
 from atomnet.ops import Op
 
@@ -48,11 +49,11 @@ class SweepEntry:
     def from_dict(cls, d: dict[str, Any], where: str = "entry") -> SweepEntry:
         unknown = set(d) - _ENTRY_KEYS
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(_ENTRY_KEYS)}")
+            raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(_ENTRY_KEYS)}")
         if d.get("schema", SWEEP_SCHEMA) != SWEEP_SCHEMA:
-            raise ValueError(f"{where}: sweep schema {d.get('schema')!r}; this atomnet reads {SWEEP_SCHEMA}")
+            raise InputError(f"{where}: sweep schema {d.get('schema')!r}; this atomnet reads {SWEEP_SCHEMA}")
         if "op" not in d:
-            raise ValueError(f"{where}: missing field 'op' (an object with kind, c_in, h_in, …)")
+            raise InputError(f"{where}: missing field 'op' (an object with kind, c_in, h_in, …)")
         op = Op.from_dict(d["op"])
         v = d.get("variant") or {}
         return cls(op, Variant(str(v.get("tflite_op", "")), str(v.get("act", "none"))), int(d.get("count", 1)),
@@ -69,12 +70,12 @@ def space_specs(space: Any, *, limit: int | None, seed: int = 0, resolutions: Se
     if resolutions:
         bad = [r for r in resolutions if r not in space.resolutions]
         if bad:
-            raise ValueError(f"--resolutions: {bad} not in space {space.name!r} ({list(space.resolutions)})")
+            raise InputError(f"--resolutions: {bad} not in space {space.name!r} ({list(space.resolutions)})")
         res_idx = [space.resolutions.index(r) for r in resolutions]
     total = space.size() // len(space.resolutions) * len(res_idx)
     if limit is None:
         if total > 100_000:
-            raise ValueError(f"space {space.name!r} has {total:,} architectures; pass --limit N to sample N")
+            raise InputError(f"space {space.name!r} has {total:,} architectures; pass --limit N to sample N")
         pairs = [(r, c) for r, c in space.iter_all() if r in res_idx]
     else:
         rng = np.random.default_rng(seed)
@@ -148,7 +149,7 @@ def read_sweep(path: str | Path) -> list[SweepEntry]:
         try:
             out.append(SweepEntry.from_dict(json.loads(line), f"{p}:{i}"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{i}: not JSON ({e.msg})") from None
+            raise InputError(f"{p}:{i}: not JSON ({e.msg})") from None
         except (TypeError, ValueError) as e:
-            raise ValueError(str(e) if str(e).startswith(str(p)) else f"{p}:{i}: {e}") from None
+            raise InputError(str(e) if str(e).startswith(str(p)) else f"{p}:{i}: {e}") from None
     return out

@@ -14,6 +14,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from atomnet.errors import InputError
 from atomnet.nn._layers import ConvBNAct, SqueezeExcite, make_act
 from atomnet.spec import BlockSite, ModelSpec, Prim
 
@@ -30,11 +31,11 @@ class Block(nn.Module):
         for i, p in enumerate(site.prims):
             if p.kind == "add":
                 if i != len(site.prims) - 1:
-                    raise ValueError(f"{site.name}: a residual add must be the block's last layer")
+                    raise InputError(f"{site.name}: a residual add must be the block's last layer")
                 self.residual = True
                 continue
             if p.part in layers:
-                raise ValueError(f"{site.name}: two layers named {p.part!r}")
+                raise InputError(f"{site.name}: two layers named {p.part!r}")
             layers[p.part] = _prim_module(site.name, p, (h, w), padding)
             h, w = p.out_hw(h, w)
         self.layers = nn.ModuleDict(layers)
@@ -51,7 +52,7 @@ def _prim_module(where: str, p: Prim, hw: tuple[int, int], padding: str) -> nn.M
         return ConvBNAct(p.c_in, p.c_out, p.kernel, p.stride, act=p.act, hw=hw, padding=padding)
     if p.kind == "dw":
         if p.c_out % p.c_in:
-            raise ValueError(f"{where}.{p.part}: depthwise output channels {p.c_out} are not a multiple of "
+            raise InputError(f"{where}.{p.part}: depthwise output channels {p.c_out} are not a multiple of "
                              f"its input channels {p.c_in}")
         return ConvBNAct(p.c_in, p.c_out, p.kernel, p.stride, groups=p.c_in, act=p.act, hw=hw, padding=padding)
     if p.kind == "pw":

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atomnet.errors import InputError
 from atomnet.ops import se_mid
 
 #: padding conventions of :func:`atomnet.nn.build_model`
@@ -37,7 +38,7 @@ def make_act(act: str) -> nn.Module:
         return nn.Hardswish(inplace=True)
     if act == "none":
         return nn.Identity()
-    raise ValueError(f"act: unknown activation {act!r}; expected relu, relu6, hswish or none")
+    raise InputError(f"act: unknown activation {act!r}; expected relu, relu6, hswish or none")
 
 
 def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -62,7 +63,7 @@ class ConvBNAct(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: str = "none",
                  *, hw: tuple[int, int] | None = None, padding: str = "tflite") -> None:
         if padding not in PADDINGS:
-            raise ValueError(f"padding: expected one of {', '.join(PADDINGS)}, got {padding!r}")
+            raise InputError(f"padding: expected one of {', '.join(PADDINGS)}, got {padding!r}")
         layers: list[nn.Module] = []
         p = kernel // 2
         if padding == "tflite" and hw is not None:

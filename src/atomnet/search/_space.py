@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.errors import InputError, UnknownNameError
+
 RESOLUTIONS = (256, 224, 192, 160, 128, 92, 80, 64, 48)
 
 
@@ -106,9 +108,9 @@ class Space:
     def stage_config(self, res_index: int, choices: Sequence[int], name: str = "") -> dict[str, Any]:
         """The architecture as an AtomNet stage configuration (the ``zoo/atomnet/*.json`` format)."""
         if len(choices) != len(self.stages):
-            raise ValueError(f"space {self.name}: expected {len(self.stages)} stage choices, got {len(choices)}")
+            raise InputError(f"space {self.name}: expected {len(self.stages)} stage choices, got {len(choices)}")
         stages = []
-        for s, j in zip(self.stages, choices):
+        for s, j in zip(self.stages, choices, strict=True):
             c = s.choices[int(j)]
             stages.append({"block": c.block, "depth": c.depth, "out_channels": c.width, "stride": s.stride,
                            "kernel": c.kernel, "expand_ratio": c.expand, "se": c.se, "act": s.act})
@@ -116,25 +118,6 @@ class Space:
         return {"name": name or f"{self.name}-r{res}-" + "-".join(str(int(j)) for j in choices),
                 "source": f"atomnet search space {self.name!r}", "input_resolution": res,
                 "num_classes": self.num_classes, "stages": stages}
-
-    def locate(self, config: dict[str, Any]) -> tuple[int, tuple[int, ...]] | None:
-        """Inverse of :meth:`stage_config`: the indices of an AtomNet stage config, or None if outside."""
-        try:
-            r = self.resolutions.index(int(config["input_resolution"]))
-        except ValueError:
-            return None
-        st = config["stages"]
-        if len(st) != len(self.stages):
-            return None
-        out = []
-        for s, c in zip(self.stages, st):
-            want = StageChoice(_block_name(c["block"]), int(c["out_channels"]), int(c["depth"]),
-                               float(c.get("expand_ratio", 1)), bool(c.get("se", False)), int(c.get("kernel", 3)))
-            hits = [j for j, ch in enumerate(s.choices) if ch == want]
-            if not hits or c.get("stride", s.stride) != s.stride:
-                return None
-            out.append(hits[0])
-        return r, tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "resolutions": list(self.resolutions),
@@ -171,7 +154,8 @@ def get_space(name_or_path: str) -> Space:
     p = Path(name_or_path)
     if p.suffix.lower() in (".json", ".yaml", ".yml"):
         return load_space_file(p)
-    raise KeyError(f"unknown search space {name_or_path!r}; known: {', '.join(_SPACES)} (or a .json/.yaml file)")
+    raise UnknownNameError(f"unknown search space {name_or_path!r}; known: {', '.join(_SPACES)} "
+                           "(or a .json/.yaml file)")
 
 
 def load_space_file(path: str | Path) -> Space:
@@ -187,9 +171,9 @@ def load_space_file(path: str | Path) -> Space:
         else:
             data = json.loads(text)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{p}: cannot read search space: {e}") from e
+        raise InputError(f"{p}: cannot read search space: {e}") from e
     except ImportError:
-        raise ValueError(f"{p}: YAML spaces need PyYAML ('pip install pyyaml'), or write the space as JSON") from None
+        raise InputError(f"{p}: YAML spaces need PyYAML ('pip install pyyaml'), or write the space as JSON") from None
     return space_from_dict(data, where=str(p))
 
 
@@ -197,7 +181,7 @@ def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
     allowed = {"name", "description", "resolutions", "num_classes", "stages"}
     unknown = set(data) - allowed
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(allowed)}")
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(allowed)}")
     stages = []
     for i, s in enumerate(data.get("stages") or []):
         at = f"{where}: stages[{i}]"
@@ -213,16 +197,16 @@ def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
                                             s["widths"], s.get("depths", [1]), s.get("expands", [1]),
                                             bool(s.get("se", False)), s.get("kernels", [3])))
         except KeyError as e:
-            raise ValueError(f"{at}: missing field {e.args[0]!r}") from None
+            raise InputError(f"{at}: missing field {e.args[0]!r}") from None
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{at}: {e}") from None
+            raise InputError(f"{at}: {e}") from None
     if not stages:
-        raise ValueError(f"{where}: 'stages' must list at least one stage")
+        raise InputError(f"{where}: 'stages' must list at least one stage")
     if stages[0].choices[0].block != "conv":
-        raise ValueError(f"{where}: stages[0] must be the 'conv' stem")
+        raise InputError(f"{where}: stages[0] must be the 'conv' stem")
     n_cls = data.get("num_classes", 1000)
     if isinstance(n_cls, bool) or not isinstance(n_cls, int) or not 1 <= n_cls <= 65_536:
-        raise ValueError(f"{where}: num_classes: expected an integer from 1 to 65536, got {n_cls!r}")
+        raise InputError(f"{where}: num_classes: expected an integer from 1 to 65536, got {n_cls!r}")
     return Space(str(data.get("name", Path(where).stem)), tuple(stages),
                  tuple(int(r) for r in data.get("resolutions", RESOLUTIONS)), int(data.get("num_classes", 1000)),
                  str(data.get("description", "")))

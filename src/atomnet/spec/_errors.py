@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from atomnet.errors import InputError
 
-class SpecError(ValueError):
+
+class SpecError(InputError):
     """An invalid architecture description.
 
     ``path`` is the field path inside the document (``stages[3].blocks[0].out_channels``), ``source`` the file

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from atomnet.errors import InputError
 from atomnet.nn import SpecModel, build_model
 from atomnet.spec import ModelSpec, SpecError
 
@@ -43,7 +44,7 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
     try:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{path}: cannot load this checkpoint ({type(e).__name__}: {e})") from None
+        raise InputError(f"{path}: cannot load this checkpoint ({type(e).__name__}: {e})") from None
     return state
 
 
@@ -93,7 +94,7 @@ class Run:
             metrics = tuple(EpochRecord(**r) for r in state.get("history", ()))
             return cls(root, spec, config, state["model"], int(state["epoch"]), metrics)
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{root / 'checkpoint.pt'}: not an atomnet checkpoint ({type(e).__name__}: {e})"
+            raise InputError(f"{root / 'checkpoint.pt'}: not an atomnet checkpoint ({type(e).__name__}: {e})"
                              ) from None
 
     @property
@@ -118,7 +119,7 @@ def _read_spec(path: Path) -> ModelSpec:
     except SpecError as e:
         raise SpecError(e.path, e.problem, str(path)) from None
     except ValueError as e:  # not JSON
-        raise ValueError(f"{path}: cannot read the spec ({e})") from None
+        raise InputError(f"{path}: cannot read the spec ({e})") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -127,13 +128,13 @@ def _read_config(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: missing; is {path.parent} a training run folder?") from None
     except ValueError as e:
-        raise ValueError(f"{path}: cannot read the run configuration ({e})") from None
+        raise InputError(f"{path}: cannot read the run configuration ({e})") from None
     if not isinstance(config, dict) or config.get("schema") != RUN_SCHEMA:
         got = config.get("schema") if isinstance(config, dict) else type(config).__name__
-        raise ValueError(f"{path}: schema {got!r}, expected {RUN_SCHEMA!r}")
+        raise InputError(f"{path}: schema {got!r}, expected {RUN_SCHEMA!r}")
     data = config.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ValueError(f"{path}: 'data.name' missing; expected the training data's name "
+        raise InputError(f"{path}: 'data.name' missing; expected the training data's name "
                          "(written by atomnet train)")
     return config
 

@@ -18,6 +18,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
+from atomnet.errors import InputError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -59,7 +61,7 @@ class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
     def __init__(self, n: int, batch_size: int, seed: int, info: DistInfo, shuffle: bool = True,
                  drop_last: bool = True) -> None:
         if batch_size % info.world:
-            raise ValueError(f"batch size {batch_size} is not divisible by the {info.world} processes")
+            raise InputError(f"batch size {batch_size} is not divisible by the {info.world} processes")
         self.n, self.batch_size, self.seed, self.info = n, batch_size, seed, info
         self.shuffle, self.drop_last, self.epoch = shuffle, drop_last, 0
 

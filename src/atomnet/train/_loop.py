@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from atomnet.errors import InputError
 from atomnet.nn import build_model
 from atomnet.spec import ModelSpec
 from atomnet.train._ckpt import RUN_SCHEMA, EpochRecord, load_checkpoint, save_checkpoint, write_json
@@ -50,21 +51,21 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+                raise InputError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
         for name in ("lr", "weight_decay", "momentum", "label_smoothing", "warmup_epochs"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
-                raise ValueError(f"{name}: expected a finite non-negative number, got {v!r}")
+                raise InputError(f"{name}: expected a finite non-negative number, got {v!r}")
         for name in ("momentum", "label_smoothing"):
             if getattr(self, name) >= 1:
-                raise ValueError(f"{name}: expected a number in [0, 1), got {getattr(self, name)!r}")
+                raise InputError(f"{name}: expected a number in [0, 1), got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+            raise InputError(f"unknown training option(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**d)
 
 
@@ -116,14 +117,14 @@ def adapt_num_classes(spec: ModelSpec, data: DataSpec, num_classes: int | str | 
     have, want = spec.num_classes, data.num_classes
     if num_classes is None:
         if have != want:
-            raise ValueError(f"{spec.name} has {have} classes, {data.name} has {want}: pass --num-classes auto "
+            raise InputError(f"{spec.name} has {have} classes, {data.name} has {want}: pass --num-classes auto "
                              "to size the classifier head to the data set, or set the spec's num_classes")
         return spec, None
     if num_classes != "auto":
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"--num-classes: expected 'auto' or a positive integer, got {num_classes!r}")
+            raise InputError(f"--num-classes: expected 'auto' or a positive integer, got {num_classes!r}")
         if num_classes != want:
-            raise ValueError(f"--num-classes {num_classes}: {data.name} has {want} classes; use "
+            raise InputError(f"--num-classes {num_classes}: {data.name} has {want} classes; use "
                              f"--num-classes {want} or auto")
     if have == want:
         return spec, None
@@ -162,7 +163,7 @@ def train(spec: ModelSpec, data: str, config: TrainConfig, out: str | Path, *, r
         (warn or (lambda s: print(f"atomnet: {s}", file=sys.stderr, flush=True)))(note)
     train_ds, val_ds = apply_limits(config, train_ds, val_ds)
     if len(train_ds) < config.batch_size:
-        raise ValueError(f"batch size {config.batch_size} exceeds the {len(train_ds)} training samples")
+        raise InputError(f"batch size {config.batch_size} exceeds the {len(train_ds)} training samples")
     pin = device.type == "cuda"
     tsampler, tloader = train_loader(train_ds, config.batch_size, config.seed, info, workers=config.workers,
                                      pin_memory=pin)
@@ -237,7 +238,7 @@ def _resume(out: Path, config: TrainConfig, model: nn.Module, opt: torch.optim.O
     state = load_checkpoint(out)
     saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text())["train"])
     if saved != config:
-        raise ValueError(f"{out}: --resume with a different configuration; saved {saved}, given {config}")
+        raise InputError(f"{out}: --resume with a different configuration; saved {saved}, given {config}")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])

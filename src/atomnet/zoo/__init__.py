@@ -22,6 +22,7 @@ from functools import cache, lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
+from atomnet.errors import UnknownNameError
 from atomnet.spec import ModelSpec, SpecError
 from atomnet.zoo._aliases import ALIAS_TO_NAME, ALIASES
 
@@ -61,7 +62,7 @@ def get_zoo(name: str) -> ModelSpec:
     named by its canonical name)."""
     canon = resolve_zoo(name)
     if canon is None:
-        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(_names())} (aliases: atomnet zoo list)")
+        raise UnknownNameError(f"unknown zoo model {name!r}; known: {', '.join(_names())} (aliases: atomnet zoo list)")
     return _load(canon)
 
 

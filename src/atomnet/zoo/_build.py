@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from atomnet.errors import InputError
 from atomnet.spec import ModelSpec, from_ofa, from_stage_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,7 +56,7 @@ def build_specs(shared: Path) -> list[ModelSpec]:
         rel = f"zoo/atomnet/{name}.json"
         d, extra = _read(shared / rel)
         if d["name"] != name:
-            raise ValueError(f"{shared / rel}: expected model {name!r}, found {d['name']!r}")
+            raise InputError(f"{shared / rel}: expected model {name!r}, found {d['name']!r}")
         specs.append(from_stage_config(d, provenance={"file": f"../shared/{rel}", **extra}))
     for name, (fname, source) in MCUNET.items():
         rel = f"zoo/mcunet/{fname}"
