@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from _common import public_db
 from atomnet.boards import get_board
 from atomnet.cost import load_latency_model
-from atomnet.search import Limits, TableEvaluator, build_tables, evolution, exhaustive, get_space, run_search
+from atomnet.search import Evolution, Exhaustive, Limits, TableEvaluator, build_tables, get_space, run_search
 
 
 def main() -> None:
@@ -33,15 +31,16 @@ def main() -> None:
     print(f"  winner: {out.cost.macs / 1e6:.2f} M MACs, {out.cost.latency_ms:.1f} ms, "
           f"SRAM {out.cost.peak_sram_bytes / 1024:.0f} KB, Flash {out.cost.flash_bytes / 1024:.0f} KB")
     tables = build_tables(space, lm, "xcube-ai")
-    ev = TableEvaluator(space, tables)
     for lim in (limits, Limits(150.0, 1024 * 1024, 320 * 1024), Limits(500.0, 2 * 1024 * 1024, 512 * 1024)):
-        best = exhaustive(ev, lim).fitness
-        assert best is not None
+        ev = TableEvaluator(space, tables, lim)
+        exact = Exhaustive().run(ev).best
+        assert exact is not None
+        best = exact.fitness
         reach = []
         t = time.perf_counter()
         for seed in range(5):
-            r = evolution(ev, lim, np.random.default_rng(seed), cycles=20_000)
-            reach.append((r.fitness or 0) / best)
+            r = Evolution(seed=seed, cycles=20_000).run(ev).best
+            reach.append((r.fitness if r else 0) / best)
         dt = (time.perf_counter() - t) / 5
         print(f"evolution, 20,000 evaluations, limits {lim.latency_ms:g} ms / {lim.peak_sram_bytes // 1024} KB / "
               f"{lim.flash_bytes // 1024} KB: reach of the exact optimum per seed 0-4 = "

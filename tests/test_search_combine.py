@@ -6,8 +6,7 @@ import itertools
 
 import numpy as np
 
-from atomnet.search._combine import Limits, combine, minima
-from atomnet.search._tables import MACS, ResolutionTables, StageTable
+from atomnet.search import Limits, ResolutionTables, StageTable, combine, minima
 
 
 def _random_tables(rng: np.random.Generator) -> ResolutionTables:
@@ -29,16 +28,16 @@ def test_combine_matches_brute_force() -> None:
         t = _random_tables(rng)
         lim = Limits(latency_ms=22.0, flash_bytes=24.0, peak_sram_bytes=8.5)
         all_choices = np.array(list(itertools.product(*[range(s.n_choice) for s in t.stages])))
-        m = t.evaluate(all_choices)
+        m = t.evaluate(all_choices)  # columns: latency, Flash, peak SRAM, MACs
         valid = ~np.isnan(m).any(axis=1)
         feas = valid & (m[:, 0] <= 22.0) & (m[:, 1] <= 24.0) & (m[:, 2] <= 8.5)
         res = combine(t, lim)
         assert res.evaluated == int(valid.sum())
         assert len(res.metrics) == int(feas.sum())
         if feas.any():
-            best = m[feas][:, MACS].max()
-            assert res.metrics[:, MACS].max() == best
+            best = m[feas][:, 3].max()
+            assert res.metrics.macs.max() == best
             # the choices returned re-evaluate to the same metrics
-            np.testing.assert_allclose(t.evaluate(res.choices.astype(np.int64)), res.metrics)
+            np.testing.assert_allclose(t.evaluate(res.choices.astype(np.int64)), res.metrics.as_columns())
         mins = minima(t)
-        np.testing.assert_allclose(mins, np.nanmin(m[valid], axis=0))
+        np.testing.assert_allclose(mins.as_list(), np.nanmin(m[valid], axis=0))

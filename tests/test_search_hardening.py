@@ -20,20 +20,22 @@ from atomnet.cli import main
 from atomnet.cost import load_latency_model
 from atomnet.db import AtomDB
 from atomnet.search import (
+    Evolution,
+    Exhaustive,
     Journal,
+    JournaledEvaluator,
     JournalMismatch,
     Limits,
+    RandomSearch,
+    ResolutionTables,
+    StageTable,
     TableEvaluator,
     build_tables,
-    evolution,
-    exhaustive,
     get_space,
+    get_strategy,
     latency_source,
-    random_search,
     run_search,
-    strategy_info,
 )
-from atomnet.search._tables import ResolutionTables, StageTable
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVO = ["search", "--strategy", "evolution", "--cycles", "400", "--population", "50", "--seed", "3",
@@ -203,20 +205,27 @@ def _tiny_evaluator() -> TableEvaluator:
     return TableEvaluator(space, tabs)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), cycles=0), "cycles: expected a positive integer"),
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), cycles=-5), "cycles: expected a positive"),
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), population=0), "population: expected a positive"),
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), cycles=10, population=20),
-     "population 20 exceeds cycles 10"),
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), penalty=float("nan")), "penalty: expected"),
-    (lambda ev: evolution(ev, Limits(), np.random.default_rng(0), local_moves=1.5), "local_moves: expected a prob"),
-    (lambda ev: random_search(ev, Limits(), np.random.default_rng(0), samples=0), "samples: expected a positive"),
-    (lambda ev: exhaustive(ev, Limits(), top_k=0), "top_k: expected a positive integer"),
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: Evolution(cycles=0), "cycles: expected a positive integer, got 0"),
+    (lambda: Evolution(cycles=-5), "cycles: expected a positive"),
+    (lambda: Evolution(cycles=2.5), "cycles: expected a positive integer, got 2.5"),
+    (lambda: Evolution(population=0), "population: expected a positive"),
+    (lambda: Evolution(cycles=10, population=20), "population 20 exceeds cycles 10"),
+    (lambda: Evolution(penalty=float("nan")), "penalty: expected a finite number >= 0, got nan"),
+    (lambda: Evolution(local_moves=1.5), "local_moves: expected a probability from 0 to 1, got 1.5"),
+    (lambda: Evolution(extra_mutation=True), "extra_mutation: expected a probability"),
+    (lambda: Evolution(samples=5), r"samples does not apply to strategy 'evolution' \(its options: cycles, "),
+    (lambda: Evolution(seed=-1), "seed: expected an integer >= 0, got -1"),
+    (lambda: Evolution(seed=True), "seed: expected an integer >= 0, got True"),
+    (lambda: RandomSearch(samples=0), "samples: expected a positive"),
+    (lambda: RandomSearch(cycles=5), "cycles does not apply to strategy 'random'"),
+    (lambda: Exhaustive(top_k=0), "top_k: expected a positive integer"),
+    (lambda: Exhaustive(seed=0), "seed does not apply to strategy 'exhaustive'"),
 ])
-def test_strategies_validate_their_options(call: Any, message: str) -> None:
+def test_strategies_validate_their_options(make: Any, message: str) -> None:
+    """In the constructor: nothing runs with an option that is unknown, inapplicable or out of range."""
     with pytest.raises(ValueError, match=message):
-        call(_tiny_evaluator())
+        make()
 
 
 def test_run_search_refuses_inapplicable_options() -> None:
@@ -228,16 +237,21 @@ def test_run_search_refuses_inapplicable_options() -> None:
         run_search(space, board, none, Limits(), strategy="evolution", samples=5)
     with pytest.raises(ValueError, match="takes no custom fitness"):
         run_search(space, board, none, Limits(), strategy="exhaustive", fitness=lambda cfg: 1.0)
-    with pytest.raises(ValueError, match="does not keep a journal"):
+    with pytest.raises(ValueError, match=r"strategy 'random' does not keep a journal \(resumable strategies: "
+                                         r"evolution\)"):
         run_search(space, board, none, Limits(), strategy="random", journal="x.jsonl")
+    with pytest.raises(ValueError, match="seed does not apply to strategy 'exhaustive'"):
+        run_search(space, board, none, Limits(), strategy="exhaustive", seed=0)
     with pytest.raises(ValueError, match="seed: expected an integer >= 0"):
         run_search(space, board, none, Limits(), strategy="random", seed=-1)
     with pytest.raises(KeyError, match="unknown search strategy 'annealing'"):
         run_search(space, board, none, Limits(), strategy="annealing")
-    info = strategy_info("evolution")
-    assert info.options({"cycles": 500})["population"] == 100 and info.options({})["cycles"] == 20_000
+    evo = get_strategy("evolution")
+    assert evo.check_options({"cycles": 500})["population"] == 100 and evo.check_options({})["cycles"] == 20_000
     with pytest.raises(ValueError, match="population 100 exceeds cycles 50"):
-        info.options({"cycles": 50})
+        evo.check_options({"cycles": 50})
+    with pytest.raises(ValueError, match="--population 100 exceeds --cycles 50"):
+        evo.check_options({"cycles": 50}, lambda n: "--" + n)
 
 
 def test_limits_validate() -> None:
@@ -345,7 +359,7 @@ def test_num_classes_changes_the_head_cost(public_db_path: Path) -> None:
     small = dataclasses.replace(space, num_classes=10)
     t1000 = build_tables(dataclasses.replace(space, resolutions=(128,)), lm, "xcube-ai")[0]
     t10 = build_tables(dataclasses.replace(small, resolutions=(128,)), lm, "xcube-ai")[0]
-    for a, b in zip(t1000.stages[:-1], t10.stages[:-1]):
+    for a, b in zip(t1000.stages[:-1], t10.stages[:-1], strict=True):
         np.testing.assert_array_equal(a.cost, b.cost)  # only the last stage holds the head
     last_w = np.array([c.width for c in space.stages[-1].choices], dtype=float)
     # the dense head: c_last × N weights, so MACs differ by c_last × 990 for every (input, choice)
@@ -360,7 +374,7 @@ def test_journal_replay_divergence_is_named(tmp_path: Path) -> None:
     ev = _tiny_evaluator()
     p = tmp_path / "evo.jsonl"
     with Journal(p, {"seed": 4}) as j:
-        evolution(ev, Limits(), np.random.default_rng(4), cycles=60, population=20, journal=j)
+        Evolution(seed=4, cycles=60, population=20).run(JournaledEvaluator(ev, j))
     lines = p.read_text().splitlines()
     e = json.loads(lines[8])
     e["res"] = (e["res"] + 1) % len(ev.space.resolutions)
@@ -368,7 +382,7 @@ def test_journal_replay_divergence_is_named(tmp_path: Path) -> None:
     p.write_text("\n".join(lines) + "\n")
     with Journal(p, {"seed": 4}) as j, pytest.raises(ValueError, match=rf"journal {re.escape(str(p))}: evaluation 7 "
                                                                       r"was architecture .* use a new journal"):
-        evolution(ev, Limits(), np.random.default_rng(4), cycles=60, population=20, journal=j)
+        Evolution(seed=4, cycles=60, population=20).run(JournaledEvaluator(ev, j))
 
 
 def test_space_file_num_classes_validated() -> None:

@@ -1,27 +1,43 @@
-"""``atomnet search``: the best architecture of a space that fits a board's SRAM, Flash and latency."""
+"""``atomnet search``: the best architecture of a space that fits a board's SRAM, Flash and latency.
+
+The command parses its options, calls :func:`atomnet.search.run_search` once, and renders the outcome (text,
+JSON, the winner's spec file, the Pareto plot). The strategies and their flags come from the registry."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from atomnet.cli._render import print_json, table
+from atomnet.cli import CliError
+from atomnet.cli._render import print_json, render_cost, table
 
-#: the CLI options of each strategy (library names), with their defaults when not given
-_STRATEGY_FLAGS: dict[str, dict[str, int]] = {
-    "exhaustive": {},
-    "evolution": {"cycles": 20_000, "population": 100},
-    "random": {"samples": 1_000_000},
-}
 _EXIT = "exit status: 0 found, 1 nothing fits the limits, 2 usage/input error"
+
+
+def _strategies() -> dict[str, Any]:
+    from atomnet.search import get_strategy, list_strategies
+
+    return {n: get_strategy(n) for n in list_strategies()}
+
+
+def _cli_options() -> dict[str, list[tuple[str, Any]]]:
+    """Option name → the (strategy, Option) pairs that give it a flag."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for name, cls in _strategies().items():
+        for opt_name, opt in cls.options_spec.items():
+            if opt.cli:
+                out.setdefault(opt_name, []).append((name, opt))
+    return out
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def add_parser(sub: Any) -> None:
@@ -44,14 +60,17 @@ def add_parser(sub: Any) -> None:
                    help="classifier outputs; its Flash and latency count (default: the space's, 1000 for the "
                         "built-in spaces). The --out spec carries it, e.g. 10 for 'atomnet train --data "
                         "fashion-mnist'")
-    p.add_argument("--strategy", choices=tuple(_STRATEGY_FLAGS), default="exhaustive",
-                   help="exhaustive (exact, default), evolution or random")
-    p.add_argument("--seed", help="evolution, random: seed of the random generator (default 0)")
-    p.add_argument("--cycles", help="evolution: evaluations, the initial population included (default 20000)")
-    p.add_argument("--population", help="evolution: population size (default 100)")
-    p.add_argument("--samples", help="random: architectures sampled (default 1000000)")
+    strategies = _strategies()
+    p.add_argument("--strategy", choices=tuple(strategies), default="exhaustive",
+                   help=f"{', '.join(strategies)} (default exhaustive: exact)")
+    seeded = [n for n, c in strategies.items() if c.seeded]
+    p.add_argument("--seed", help=f"{', '.join(seeded)}: seed of the random generator (default 0)")
+    for name, owners in _cli_options().items():
+        p.add_argument(_flag(name), dest=name,
+                       help="; ".join(f"{s}: {o.help} (default {o.default})" for s, o in owners))
+    resumable = " or ".join(n for n, c in strategies.items() if c.resumable)
     p.add_argument("--journal", metavar="FILE.jsonl",
-                   help="evolution: append-only journal; re-run the same command to resume (a journal written "
+                   help=f"{resumable}: append-only journal; re-run the same command to resume (a journal written "
                         "with other options or another database is refused)")
     p.add_argument("--out", metavar="SPEC.json", help="write the winner's spec (accepted by 'atomnet cost')")
     p.add_argument("--json", action="store_true",
@@ -70,10 +89,10 @@ def parse_macs(value: str, flag: str) -> float:
     """``"50e6"``, ``"50M"``, ``"1.5G"``, ``"200k"`` or ``"50000000"`` → MACs (finite, >= 0)."""
     m = _MACS_RE.match(value)
     if not m:
-        raise ValueError(f"{flag}: expected a number of MACs >= 0 such as 50e6 or 50M, got {value!r}")
+        raise CliError(f"{flag}: expected a number of MACs >= 0 such as 50e6 or 50M, got {value!r}")
     v = float(m.group(1) + (f"e{m.group(2)}" if m.group(2) else "")) * _MACS_UNITS[m.group(3).lower()]
     if not math.isfinite(v):
-        raise ValueError(f"{flag}: expected a finite number of MACs, got {value!r}")
+        raise CliError(f"{flag}: expected a finite number of MACs, got {value!r}")
     return v
 
 
@@ -88,8 +107,15 @@ def parse_count(value: str, flag: str, *, minimum: int = 1) -> int:
         v = int(f) if math.isfinite(f) and f.is_integer() else None
     if v is None or v < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{flag}: expected {what}, got {value!r}")
+        raise CliError(f"{flag}: expected {what}, got {value!r}")
     return int(v)
+
+
+def _parse_number(value: str, flag: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise CliError(f"{flag}: expected a number, got {value!r}") from None
 
 
 def _limits(args: argparse.Namespace, board: Any) -> Any:
@@ -98,11 +124,11 @@ def _limits(args: argparse.Namespace, board: Any) -> Any:
 
     lat = parse_ms(args.latency, field="--latency") if args.latency is not None else float("inf")
     if not lat > 0:
-        raise ValueError(f"--latency: expected a time > 0 such as 275ms, got {args.latency!r}")
+        raise CliError(f"--latency: expected a time > 0 such as 275ms, got {args.latency!r}")
     lo = parse_macs(args.min_macs, "--min-macs") if args.min_macs is not None else 0.0
     hi = parse_macs(args.max_macs, "--max-macs") if args.max_macs is not None else float("inf")
     if hi <= lo:
-        raise ValueError(f"--max-macs {args.max_macs}: must be greater than --min-macs {args.min_macs or 0}")
+        raise CliError(f"--max-macs {args.max_macs}: must be greater than --min-macs {args.min_macs or 0}")
     return Limits(latency_ms=lat,
                   flash_bytes=parse_bytes(args.flash, field="--flash") if args.flash is not None else board.flash_bytes,
                   peak_sram_bytes=parse_bytes(args.sram, field="--sram") if args.sram is not None
@@ -110,120 +136,104 @@ def _limits(args: argparse.Namespace, board: Any) -> Any:
                   min_macs=lo, max_macs=hi)
 
 
-def _strategy_options(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    """Seed and options of the chosen strategy; an option the strategy does not take is an error."""
-    from atomnet.search import strategy_info
+def _strategy_options(args: argparse.Namespace) -> tuple[int | None, dict[str, Any]]:
+    """Seed and options of the chosen strategy, checked with their flags' names; a flag the strategy does not
+    take is an error."""
 
-    mine = _STRATEGY_FLAGS[args.strategy]
-    for name in ("cycles", "population", "samples"):
-        if getattr(args, name) is not None and name not in mine:
-            takes = [s for s, f in _STRATEGY_FLAGS.items() if name in f]
-            raise ValueError(f"--{name} applies to --strategy {' or '.join(takes)}, not {args.strategy}")
-    info = strategy_info(args.strategy)
-    if args.seed is not None and not info.seeded:
-        raise ValueError(f"--seed does not apply to --strategy {args.strategy} (it is exact and uses no randomness)")
-    if args.journal is not None and not info.journal:
-        raise ValueError(f"--journal applies to --strategy evolution, not {args.strategy}")
-    seed = parse_count(args.seed, "--seed", minimum=0) if args.seed is not None else 0
-    given = {n: parse_count(getattr(args, n), f"--{n}") for n in mine if getattr(args, n) is not None}
-    info.options({**mine, **given}, lambda n: "--" + n.replace("_", "-"))  # cross-checks (population <= cycles)
-    return seed, {**mine, **given}
-
-
-class _Bars:
-    """tqdm progress bars on stderr, one per phase (silent when stderr is not a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        bar = self.bars.get(phase)
-        if bar is None:
-            desc = {"tables": "cost tables", "search": "search"}.get(phase, phase)
-            bar = self.bars[phase] = tqdm(total=total, desc=desc, unit="", leave=False, file=sys.stderr)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    def close(self) -> None:
-        for b in self.bars.values():
-            b.close()
+    cls = _strategies()[args.strategy]
+    given: dict[str, Any] = {}
+    for name, owners in _cli_options().items():
+        text = getattr(args, name)
+        if text is None:
+            continue
+        if name not in cls.options_spec or not cls.options_spec[name].cli:
+            raise CliError(f"{_flag(name)} applies to --strategy {' or '.join(s for s, _ in owners)}, "
+                           f"not {args.strategy}")
+        opt = cls.options_spec[name]
+        given[name] = parse_count(text, _flag(name)) if opt.kind == "count" else _parse_number(text, _flag(name))
+    if args.seed is not None and not cls.seeded:
+        raise CliError(f"--seed does not apply to --strategy {args.strategy} (it is exact and uses no randomness)")
+    if args.journal is not None and not cls.resumable:
+        resumable = " or ".join(n for n, c in _strategies().items() if c.resumable)
+        raise CliError(f"--journal applies to --strategy {resumable}, not {args.strategy}")
+    seed = parse_count(args.seed, "--seed", minimum=0) if args.seed is not None else None
+    cls.check_options(given, _flag)  # cross-checks in the flags' words (--population <= --cycles)
+    return seed, given
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from atomnet.boards import get_board
-    from atomnet.cli._cost import existing_db, render_cost
-    from atomnet.cost import load_latency_model
-    from atomnet.search import build_tables, get_space, run_search
+def _space(args: argparse.Namespace) -> Any:
+    import dataclasses
 
-    if args.plot and not args.pareto:
-        raise ValueError("--plot draws the Pareto front: add --pareto")
-    board = get_board(args.board)
+    from atomnet.search import get_space
+
     space = get_space(args.space)
     if args.num_classes is not None:
         n = parse_count(args.num_classes, "--num-classes")
         if n > 65_536:
-            raise ValueError(f"--num-classes: expected an integer from 1 to 65536, got {args.num_classes!r}")
+            raise CliError(f"--num-classes: expected an integer from 1 to 65536, got {args.num_classes!r}")
         space = dataclasses.replace(space, num_classes=n)
+    return space
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from atomnet.boards import get_board
+    from atomnet.cli._common import existing_db
+    from atomnet.cli._progress import Bars
+    from atomnet.cost import load_latency_model
+    from atomnet.search import run_search
+
+    if args.plot and not args.pareto:
+        raise CliError("--plot draws the Pareto front: add --pareto")
+    board = get_board(args.board)
+    space = _space(args)
     limits = _limits(args, board)
     seed, options = _strategy_options(args)
-    runtime = args.runtime or board.runtime
     db = existing_db(args)
-    lm = load_latency_model(board, db)
-    bars = _Bars(not args.no_progress)
-    t0 = time.perf_counter()
-    tables = build_tables(space, lm, runtime, progress=lambda d, t: bars("tables", d, t))
-    table_seconds = time.perf_counter() - t0
+    bars = Bars(not args.no_progress)
     try:
-        out = run_search(space, board, lm, limits, runtime=runtime, strategy=args.strategy, seed=seed,
-                         journal=args.journal, progress=bars, tables=tables,
-                         db_path=os.path.abspath(db.path) if db is not None else None, **options)
+        out = run_search(space, board, load_latency_model(board, db), limits, runtime=args.runtime,
+                         strategy=args.strategy, seed=seed, journal=args.journal, progress=bars,
+                         db_path=os.path.abspath(db.path) if db is not None else None, pareto=args.pareto,
+                         **options)
     finally:
         bars.close()
-    out.table_seconds = table_seconds
-    out.seconds += table_seconds
-    front = None
-    if args.pareto:
-        front = _pareto(space, tables, limits, board, runtime, lm, out, args.plot)
     if args.out and out.spec is not None:
         Path(args.out).write_text(json.dumps(out.spec.to_dict(), indent=1) + "\n")
+    if args.plot and out.pareto is not None:
+        _plot(out, args.plot)
     if args.json:
-        d = out.to_dict()
-        if front is not None:
-            d["pareto"] = front
-        print_json(d)
-        return 0 if out.found else _nothing_fits(out, args.out)
+        print_json(out.to_dict())
+    else:
+        _print(out, space, args)
+    return 0 if out.found else _nothing_fits(out, args.out)
+
+
+def _print(out: Any, space: Any, args: argparse.Namespace) -> None:
+    lim = out.limits
     print(f"space {space.name} ({space.num_classes} classes): {space.size():,} architectures; strategy "
-          f"{args.strategy}; board {board.name} "
-          f"({runtime}); limits: SRAM {_fmt_lim(limits.peak_sram_bytes, 'B')}, Flash "
-          f"{_fmt_lim(limits.flash_bytes, 'B')}, latency {_fmt_lim(limits.latency_ms, 'ms')}")
+          f"{out.strategy}; board {out.board} ({out.runtime}); limits: SRAM {_fmt_lim(lim.peak_sram_bytes, 'B')}, "
+          f"Flash {_fmt_lim(lim.flash_bytes, 'B')}, latency {_fmt_lim(lim.latency_ms, 'ms')}")
     rate = out.evaluated / out.search_seconds if out.search_seconds > 0 else float("inf")
     confirmed = (f"; winner confirmed with the full cost model after {out.confirmed_after} candidate(s)"
                  if out.found else "")
     print(f"evaluated {out.evaluated:,} architectures in {out.search_seconds:.2f} s ({rate:,.0f}/s; cost tables "
           f"{out.table_seconds:.1f} s); {out.feasible:,} met the table limits{confirmed}")
     if not out.found:
-        return _nothing_fits(out, args.out)
-    assert out.stage_config is not None and out.cost is not None
+        return
+    cfg = out.stage_config
     print()
-    print(f"winner: input {out.stage_config['input_resolution']}x{out.stage_config['input_resolution']}")
+    print(f"winner: input {cfg['input_resolution']}x{cfg['input_resolution']}")
     rows = [(i + 1, s["block"] + ("+SE" if s["se"] else ""), s["out_channels"], s["depth"], s["expand_ratio"],
-             s["stride"], s["act"]) for i, s in enumerate(out.stage_config["stages"])]
+             s["stride"], s["act"]) for i, s in enumerate(cfg["stages"])]
     print(table(["stage", "block", "width", "depth", "expand", "stride", "act"], rows))
     print()
     print(render_cost(out.cost, layers=False))
     if args.out:
-        print(f"\nspec written to {args.out} (check it with: atomnet cost {args.out} --board {board.name})")
-    if front is not None:
-        print(f"\nPareto front: {len(front)} points from {front[0]['latency_ms']:.1f} ms to "
-              f"{front[-1]['latency_ms']:.1f} ms" + (f"; plot written to {args.plot}" if args.plot else ""))
-    return 0
+        print(f"\nspec written to {args.out} (check it with: atomnet cost {args.out} --board {out.board})")
+    if out.pareto is not None:
+        front = out.pareto.front
+        print(f"\nPareto front: {len(front)} points from {front[0].latency_ms:.1f} ms to "
+              f"{front[-1].latency_ms:.1f} ms" + (f"; plot written to {args.plot}" if args.plot else ""))
 
 
 def _nothing_fits(out: Any, path: str | None) -> int:
@@ -235,8 +245,6 @@ def _nothing_fits(out: Any, path: str | None) -> int:
 
 
 def _fmt_lim(v: float, unit: str) -> str:
-    import math
-
     if math.isinf(v):
         return "none"
     if unit == "B":
@@ -244,29 +252,14 @@ def _fmt_lim(v: float, unit: str) -> str:
     return f"{v:g} ms"
 
 
-def _pareto(space: Any, tables: Any, limits: Any, board: Any, runtime: str, lm: Any, out: Any,
-            plot: str | None) -> list[dict[str, Any]]:
-    from atomnet.cost import cost_model
-    from atomnet.search import pareto_front
-    from atomnet.zoo import get_zoo, list_zoo
+def _plot(out: Any, path: str) -> None:
+    """The front with the zoo's ImageNet models on it (o fits the SRAM and Flash limits, x does not)."""
+    from atomnet.report import plot_pareto
 
-    front = pareto_front(space, tables, limits)
-    res = [{"latency_ms": p.latency_ms, "macs": p.macs, "stage_config": space.stage_config(p.res_index, p.choices)}
-           for p in front]
-    if plot:
-        from atomnet.report import plot_pareto
-
-        zoo = []
-        for name in list_zoo():
-            if "vww" in name:
-                continue
-            rep = cost_model(get_zoo(name), board, runtime=runtime, latency_model=lm)
-            fits = rep.peak_sram_bytes <= limits.peak_sram_bytes and rep.flash_bytes <= limits.flash_bytes
-            zoo.append((name, rep.latency_ms, float(rep.macs), fits))
-        chosen = (out.cost.latency_ms, float(out.cost.macs)) if out.cost else None
-        lat = limits.latency_ms if limits.latency_ms != float("inf") else None
-        plot_pareto([(p.latency_ms, p.macs) for p in front], plot, zoo=zoo, chosen=chosen, budget_ms=lat,
-                    title=f"{space.name} space on {board.name} ({runtime}): max MACs per latency under SRAM "
-                          f"{limits.peak_sram_bytes / 1024:g} KB, Flash {limits.flash_bytes / 1024:g} KB "
-                          "(o fits, x does not)")
-    return res
+    lim = out.limits
+    plot_pareto([(p.latency_ms, p.macs) for p in out.pareto.front], path,
+                zoo=[(r.name, r.latency_ms, r.macs, r.fits) for r in out.pareto.references],
+                chosen=(out.cost.latency_ms, float(out.cost.macs)) if out.cost else None,
+                budget_ms=lim.latency_ms if math.isfinite(lim.latency_ms) else None,
+                title=f"{out.space} space on {out.board} ({out.runtime}): max MACs per latency under SRAM "
+                      f"{lim.peak_sram_bytes / 1024:g} KB, Flash {lim.flash_bytes / 1024:g} KB (o fits, x does not)")

@@ -1,15 +1,28 @@
 """Search = space × strategy × evaluator, with constraints as separate predicates (DESIGN principle 5).
 
->>> from atomnet.search import get_space
+>>> from atomnet.search import get_space, list_strategies
 >>> get_space("hybrid").size()
 57153600
+>>> list_strategies()
+['exhaustive', 'random', 'evolution']
 """
 
 from atomnet.search._build import build_tables
-from atomnet.search._combine import Limits, combine, max_macs, minima
+from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
+from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
 from atomnet.search._journal import Journal, JournalMismatch
+from atomnet.search._pareto import ParetoPoint, ParetoStudy, ReferencePoint, pareto_front, pareto_study, zoo_references
 from atomnet.search._provenance import latency_source, search_header
-from atomnet.search._run import ParetoPoint, SearchOutcome, confirm, meets, pareto_front, run_search
+from atomnet.search._records import Candidate, Evaluation, MetricArrays, Metrics, SearchResult
+from atomnet.search._run import (
+    Confirmation,
+    JournaledEvaluator,
+    SearchOutcome,
+    confirm,
+    make_strategy,
+    meets,
+    run_search,
+)
 from atomnet.search._space import (
     RESOLUTIONS,
     Space,
@@ -22,25 +35,38 @@ from atomnet.search._space import (
     space_from_dict,
 )
 from atomnet.search._strategies import (
-    SearchResult,
-    StrategyInfo,
-    TableEvaluator,
-    evolution,
-    exhaustive,
+    Evolution,
+    Exhaustive,
+    Option,
+    RandomSearch,
+    Strategy,
     get_strategy,
     list_strategies,
-    random_search,
     register_strategy,
-    strategy_info,
 )
 from atomnet.search._tables import ResolutionTables, StageTable
 
 __all__ = [
     "RESOLUTIONS",
+    "Candidate",
+    "Combined",
+    "Confirmation",
+    "Evaluation",
+    "Evaluator",
+    "Evolution",
+    "Exhaustive",
+    "Fitness",
     "Journal",
     "JournalMismatch",
+    "JournaledEvaluator",
     "Limits",
+    "MetricArrays",
+    "Metrics",
+    "Option",
     "ParetoPoint",
+    "ParetoStudy",
+    "RandomSearch",
+    "ReferencePoint",
     "ResolutionTables",
     "SearchOutcome",
     "SearchResult",
@@ -48,28 +74,27 @@ __all__ = [
     "StageChoice",
     "StageDef",
     "StageTable",
-    "StrategyInfo",
+    "Strategy",
     "TableEvaluator",
     "build_tables",
     "combine",
     "confirm",
-    "evolution",
-    "exhaustive",
     "get_space",
     "get_strategy",
     "latency_source",
     "list_spaces",
     "list_strategies",
     "load_space_file",
+    "make_strategy",
     "max_macs",
     "meets",
     "minima",
     "pareto_front",
-    "random_search",
+    "pareto_study",
     "register_space",
     "register_strategy",
     "run_search",
     "search_header",
     "space_from_dict",
-    "strategy_info",
+    "zoo_references",
 ]

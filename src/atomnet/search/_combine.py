@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from atomnet.errors import InputError
+from atomnet.search._records import MetricArrays, Metrics
 from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables
 
 
@@ -31,11 +33,11 @@ class Limits:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or np.isnan(v) \
                     or v < 0:
-                raise ValueError(f"limits: {name} must be a number >= 0, got {v!r}")
+                raise InputError(f"limits: {name} must be a number >= 0, got {v!r}")
         if not np.isfinite(self.min_macs):
-            raise ValueError(f"limits: min_macs must be finite, got {self.min_macs!r}")
+            raise InputError(f"limits: min_macs must be finite, got {self.min_macs!r}")
         if self.max_macs < self.min_macs:
-            raise ValueError(f"limits: max_macs {self.max_macs:g} is below min_macs {self.min_macs:g}")
+            raise InputError(f"limits: max_macs {self.max_macs:g} is below min_macs {self.min_macs:g}")
 
     def to_dict(self) -> dict[str, float | None]:
         """JSON form; ``None`` where there is no bound."""
@@ -49,10 +51,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class Combined:
-    """Survivors of one resolution: metrics (m, 4) and choice indices (m, n_stages)."""
+    """Survivors of one resolution: their metrics (m of each), choice indices (m, n_stages), and the number of
+    architectures of the resolution (``evaluated``: a dropped prefix counts for all its completions)."""
 
     resolution: int
-    metrics: np.ndarray
+    metrics: MetricArrays
     choices: np.ndarray
     evaluated: int
 
@@ -93,7 +96,7 @@ def combine(tables: ResolutionTables, limits: Limits, keep_all: bool = False) ->
         metrics = new[pi, ci]
         choices = np.concatenate([choices[pi], ci[:, None].astype(np.int16)], axis=1)
         width = t.out_index[ci]
-    return Combined(tables.resolution, metrics, choices, _count(tables))
+    return Combined(tables.resolution, MetricArrays.from_columns(metrics), choices, _count(tables))
 
 
 def _count(tables: ResolutionTables) -> int:
@@ -120,7 +123,7 @@ def max_macs(tables: ResolutionTables) -> float:
     return max(best.values()) if best else 0.0
 
 
-def minima(tables: ResolutionTables) -> np.ndarray:
+def minima(tables: ResolutionTables) -> Metrics:
     """Smallest latency, Flash, peak SRAM and MACs any architecture of this resolution reaches (exact DP)."""
     base = tables.base.astype(np.float64)
     width_best = {0: base.copy()}  # per width index: the minimum of each metric separately
@@ -139,4 +142,4 @@ def minima(tables: ResolutionTables) -> np.ndarray:
                 o = int(t.out_index[j])
                 nxt[o] = np.minimum(nxt[o], v) if o in nxt else v
         width_best = nxt
-    return np.min(np.stack(list(width_best.values())), axis=0)
+    return MetricArrays.from_columns(np.stack(list(width_best.values()))).smallest()

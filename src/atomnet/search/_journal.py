@@ -3,9 +3,12 @@
 The first line is a header describing the run: everything its evaluations depend on (space, limits,
 board, runtime, strategy options, seed, latency source and its content fingerprint; see
 :mod:`atomnet.search._provenance`). Each further line is one evaluation in the order the strategy asked
-for it. Resuming re-runs the strategy from its seed and answers the first ``len(journal)`` evaluations
-from the journal instead of recomputing them: the seeded random decisions and the journaled results are
-the same, so the resumed run follows the uninterrupted one exactly (Optuna's ``JournalStorage`` idea).
+for it (an :class:`~atomnet.search.Evaluation`: ``i``, ``res``, ``choices``, ``metrics``, ``feasible``,
+``fitness``; lines written before also carry a ``score``, ignored). Resuming re-runs the strategy from its
+seed; the runner's evaluator (:class:`~atomnet.search.JournaledEvaluator`) answers the first
+``len(journal)`` evaluations from the journal instead of recomputing them: the seeded random decisions and
+the journaled results are the same, so the resumed run follows the uninterrupted one exactly (Optuna's
+``JournalStorage`` idea).
 A journal whose header differs from this run's is refused, naming what changed. A line cut by a kill is
 discarded; blank lines are skipped; any other line that is not an evaluation is an error naming it.
 """
@@ -14,28 +17,37 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from atomnet.errors import InputError
 from atomnet.search._provenance import describe_mismatch
-
-#: fields of one evaluation line written by the evolution strategy
-ENTRY_KEYS = frozenset({"i", "res", "choices", "metrics", "feasible", "fitness", "score"})
+from atomnet.search._records import EVALUATION_KEYS, Evaluation
 
 
-class JournalMismatch(ValueError):
-    """The journal on disk belongs to another run configuration, or is not a journal."""
+def _evaluation(entry: dict[str, Any]) -> None:
+    Evaluation.from_json(entry)
+
+
+class JournalMismatch(InputError):
+    """The journal on disk belongs to another run configuration, is not a journal, or was written by code that
+    asks for other evaluations."""
 
 
 class Journal:
-    """``Journal(path, header)`` opens (or creates) the journal at ``path``; ``path=None`` keeps it in memory."""
+    """``Journal(path, header)`` opens (or creates) the journal at ``path``; ``path=None`` keeps it in memory.
+
+    Lines are :class:`~atomnet.search.Evaluation` objects by default (``entry_keys`` and ``check``, which
+    raises on a line it refuses, say otherwise)."""
 
     def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any],
-                 entry_keys: Collection[str] = ENTRY_KEYS) -> None:
+                 entry_keys: Collection[str] = EVALUATION_KEYS,
+                 check: Callable[[dict[str, Any]], None] | None = _evaluation) -> None:
         self.path = Path(path) if path else None
         self.header = json.loads(json.dumps(header, sort_keys=True))  # as it reads back from disk
         self.entry_keys = frozenset(entry_keys)
+        self.check = check
         self.entries: list[dict[str, Any]] = []
         self._cursor = 0
         self._fh: Any = None
@@ -83,12 +95,23 @@ class Journal:
                 what = f"missing {', '.join(missing)}" if missing else f"got {_clip(line)}"
                 raise JournalMismatch(f"{self.path}:{n}: not an evaluation (expected an object with "
                                       f"{', '.join(sorted(self.entry_keys))}; {what}); use a new --journal file")
+            if self.check is not None:
+                try:
+                    self.check(e)
+                except (TypeError, ValueError) as err:
+                    raise JournalMismatch(f"{self.path}:{n}: not an evaluation ({err}); use a new --journal file"
+                                          ) from None
             if "i" in self.entry_keys and e["i"] != len(self.entries):
                 raise JournalMismatch(f"{self.path}:{n}: evaluation number {e['i']!r}, expected "
                                       f"{len(self.entries)} (lines out of order or duplicated); use a new --journal "
                                       "file")
             self.entries.append(e)
         return True
+
+    @property
+    def position(self) -> int:
+        """Number of the next evaluation (replayed or appended)."""
+        return self._cursor
 
     @property
     def replaying(self) -> bool:

@@ -4,42 +4,111 @@ space × strategy × evaluator, constraints as separate predicates (DESIGN princ
 searches the per-stage tables; its best candidates are then confirmed, in order, with the full cost
 model (:func:`atomnet.cost.cost_model`) — the first that meets every limit wins. The reported cost is
 that full cost report, so ``atomnet cost`` on the written spec gives the same figures.
+
+The runner, not the strategy, keeps the journal: a resumable strategy asks its evaluator for one
+evaluation at a time, and :class:`JournaledEvaluator` answers the first ones from the journal, then
+computes and appends (Optuna's ``JournalStorage`` idea).
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from atomnet.boards import Board
-from atomnet.cost._latency import LatencyModel
-from atomnet.cost._report import CostReport, cost_model
+from atomnet.cost import CostReport, LatencyModel, cost_model
+from atomnet.errors import InputError
 from atomnet.search._build import build_tables
-from atomnet.search._combine import Limits, combine, max_macs, minima
-from atomnet.search._journal import Journal
+from atomnet.search._combine import Combined, Limits, max_macs
+from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
+from atomnet.search._journal import Journal, JournalMismatch
+from atomnet.search._pareto import ParetoStudy, pareto_study
 from atomnet.search._provenance import latency_source, search_header
+from atomnet.search._records import Candidate, Evaluation, MetricArrays, Metrics, SearchResult
 from atomnet.search._space import Space
-from atomnet.search._strategies import Fitness, SearchResult, TableEvaluator, feasible_mask, strategy_info
-from atomnet.search._tables import LAT, MACS, ResolutionTables
+from atomnet.search._strategies import Strategy, get_strategy, list_strategies
+from atomnet.search._tables import ResolutionTables
 from atomnet.spec import ModelSpec, from_stage_config
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-@dataclass
+class JournaledEvaluator:
+    """An evaluator that answers :meth:`evaluate` from ``journal`` first (checking that the run asks for
+    the same architectures in the same order), then asks ``base`` and appends each new evaluation."""
+
+    def __init__(self, base: Evaluator, journal: Journal) -> None:
+        self.base, self.journal = base, journal
+
+    @property
+    def space(self) -> Space:
+        return self.base.space
+
+    @property
+    def limits(self) -> Limits:
+        return self.base.limits
+
+    @property
+    def resolutions(self) -> int:
+        return self.base.resolutions
+
+    @property
+    def has_custom_fitness(self) -> bool:
+        return self.base.has_custom_fitness
+
+    def metrics(self, res_idx: np.ndarray, choices: np.ndarray) -> MetricArrays:
+        return self.base.metrics(res_idx, choices)
+
+    def judge(self, res_index: int, choices: tuple[int, ...], metrics: Metrics) -> Candidate:
+        return self.base.judge(res_index, choices, metrics)
+
+    def combine(self, res_index: int) -> Combined:
+        return self.base.combine(res_index)
+
+    def minima(self) -> Metrics:
+        return self.base.minima()
+
+    def evaluate(self, res_index: int, choices: tuple[int, ...]) -> Candidate:
+        if self.journal.replaying:
+            e = Evaluation.from_json(self.journal.next_replayed())
+            if e.candidate.architecture != (res_index, choices):
+                c = e.candidate
+                raise JournalMismatch(f"journal {self.journal.path}: evaluation {e.index} was architecture (res "
+                                 f"{c.resolution_index}, {list(c.choices)}) but this run asks for (res {res_index}, "
+                                 f"{list(choices)}): the journal was written by different code; use a new journal")
+            return e.candidate
+        cand = self.base.evaluate(res_index, choices)
+        self.journal.append(Evaluation(self.journal.position, cand).to_json())
+        return cand
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The first candidate whose full cost meets every limit (``spec`` None when none did), and how many
+    candidates were costed to find it."""
+
+    spec: ModelSpec | None
+    stage_config: dict[str, Any] | None
+    cost: CostReport | None
+    checked: int
+
+
+@dataclass(frozen=True)
 class SearchOutcome:
+    """A search run: the winner confirmed with the full cost model (or why nothing fits), with counts,
+    timings, the strategy's own result and, when asked, the Pareto front."""
+
     space: str
     strategy: str
     board: str
     runtime: str
     limits: Limits
-    seed: int
+    seed: int | None  # None for a strategy without randomness
     spec: ModelSpec | None
     stage_config: dict[str, Any] | None
     cost: CostReport | None
@@ -48,19 +117,20 @@ class SearchOutcome:
     confirmed_after: int  # candidates checked with the full cost model until one met every limit
     table_seconds: float
     search_seconds: float
-    seconds: float
-    minima: dict[str, float] | None = None
+    seconds: float  # tables, search and confirmation (not the Pareto front)
+    minima: Metrics | None = None  # when nothing was found
     result: SearchResult | None = field(default=None, repr=False)
     num_classes: int = 1000
     reason: str | None = None  # why nothing was found (which limit binds), when not found
     options: dict[str, Any] = field(default_factory=dict)  # the strategy's options, defaults filled in
+    pareto: ParetoStudy | None = field(default=None, repr=False)
 
     @property
     def found(self) -> bool:
         return self.spec is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "space": self.space, "strategy": self.strategy, "options": self.options, "board": self.board,
             "runtime": self.runtime, "num_classes": self.num_classes, "seed": self.seed,
             "limits": self.limits.to_dict(),
@@ -71,8 +141,11 @@ class SearchOutcome:
             "evaluated": self.evaluated, "feasible": self.feasible, "confirmed_after": self.confirmed_after,
             "seconds": self.seconds, "table_seconds": self.table_seconds, "search_seconds": self.search_seconds,
             "architectures_per_s": self.evaluated / self.search_seconds if self.search_seconds > 0 else None,
-            "minima": self.minima,
+            "minima": self.minima.to_dict() if self.minima else None,
         }
+        if self.pareto is not None:
+            d["pareto"] = self.pareto.to_list()
+        return d
 
 
 def meets(report: CostReport, limits: Limits) -> bool:
@@ -80,101 +153,98 @@ def meets(report: CostReport, limits: Limits) -> bool:
             and report.peak_sram_bytes <= limits.peak_sram_bytes and limits.min_macs <= report.macs <= limits.max_macs)
 
 
-def confirm(space: Space, candidates: list[tuple[int, tuple[int, ...], np.ndarray, float]], board: Board,
-            runtime: str, lm: LatencyModel, limits: Limits
-            ) -> tuple[ModelSpec | None, dict[str, Any] | None, CostReport | None, int]:
+def confirm(space: Space, candidates: Sequence[Candidate], board: Board, runtime: str, lm: LatencyModel,
+            limits: Limits) -> Confirmation:
     """First candidate (best first) whose full cost meets every limit."""
-    for n, (r, c, _m, _f) in enumerate(candidates, start=1):
-        cfg = space.stage_config(r, c)
+    for n, cand in enumerate(candidates, start=1):
+        cfg = space.stage_config(cand.resolution_index, cand.choices)
         spec = from_stage_config(cfg)
         rep = cost_model(spec, board, runtime=runtime, latency_model=lm)
         if meets(rep, limits):
-            return spec, cfg, rep, n
-    return None, None, None, len(candidates)
+            return Confirmation(spec, cfg, rep, n)
+    return Confirmation(None, None, None, len(candidates))
+
+
+def make_strategy(strategy: str | Strategy, *, seed: int | None = None, fitness: Fitness | None = None,
+                  journal: object = None, **options: Any) -> Strategy:
+    """The strategy a run uses, its options and seed checked, and refused when it cannot use the given
+    custom ``fitness`` or ``journal``."""
+    if isinstance(strategy, Strategy):
+        if options or seed is not None:
+            raise ValueError("give the seed and options to the strategy's constructor, not with an instance")
+        strat = strategy
+    else:
+        strat = get_strategy(strategy)(seed=seed, **options)
+    if fitness is not None and not strat.custom_fitness:
+        raise InputError(f"strategy {strat.name!r} maximizes MACs and takes no custom fitness; "
+                         f"use {' or '.join(_names(lambda s: s.custom_fitness))}")
+    if journal is not None and not strat.resumable:
+        raise InputError(f"strategy {strat.name!r} does not keep a journal (resumable strategies: "
+                         f"{', '.join(_names(lambda s: s.resumable))})")
+    return strat
+
+
+def _names(has: Callable[[type[Strategy]], bool]) -> list[str]:
+    return [n for n in list_strategies() if has(get_strategy(n))]
 
 
 def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, runtime: str | None = None,
-               strategy: str = "exhaustive", seed: int = 0, fitness: Fitness | None = None,
+               strategy: str | Strategy = "exhaustive", seed: int | None = None, fitness: Fitness | None = None,
                journal: Journal | str | os.PathLike[str] | None = None, progress: Progress | None = None,
-               tables: list[ResolutionTables] | None = None, db_path: str | None = None,
+               tables: list[ResolutionTables] | None = None, db_path: str | None = None, pareto: bool = False,
                **options: Any) -> SearchOutcome:
-    """Search ``space`` with ``strategy`` (its ``options`` are checked: unknown or invalid ones are errors).
+    """Search ``space`` with ``strategy`` (its ``seed`` and ``options`` are checked: unknown or invalid ones
+    are errors), then confirm the best candidates with the full cost model.
 
     ``journal`` — a path (or an open :class:`Journal`) makes a resumable run: the journal's header records
     what the evaluations depend on (see :func:`atomnet.search.search_header`) and resuming with anything
-    different is refused. ``db_path`` only names the database in those messages."""
-    info = strategy_info(strategy)
-    opts = info.options(options)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    if fitness is not None and not info.fitness:
-        raise ValueError(f"strategy {strategy!r} maximizes MACs and takes no custom fitness; "
-                         "use evolution or random")
-    if journal is not None and not info.journal:
-        raise ValueError(f"strategy {strategy!r} does not keep a journal (only evolution does)")
+    different is refused. ``db_path`` only names the database in those messages. ``pareto`` also computes
+    the exact MACs-vs-latency front with the zoo's ImageNet models beside it (``outcome.pareto``)."""
+    strat = make_strategy(strategy, seed=seed, fitness=fitness, journal=journal, **options)
     t0 = time.perf_counter()
     rt = runtime or board.runtime
     if tables is None:
         tables = build_tables(space, lm, rt, progress=(lambda d, t: progress("tables", d, t)) if progress else None)
     t1 = time.perf_counter()
-    own_journal = journal is not None and not isinstance(journal, Journal)
-    if own_journal:
-        fit = "macs" if fitness is None else f"custom:{getattr(fitness, '__qualname__', type(fitness).__name__)}"
-        header = search_header(space=space, board=board, runtime=rt, limits=limits, strategy=strategy, seed=seed,
-                               options=opts, latency=latency_source(lm, db_path), tables=tables, fitness=fit)
-        journal = Journal(journal, header)
-    ev = TableEvaluator(space, tables)
-    kw: dict[str, Any] = dict(opts)
-    if fitness is not None:
-        kw["fitness"] = fitness
-    if journal is not None:
-        kw["journal"] = journal
+    ev: Evaluator = TableEvaluator(space, tables, limits, fitness)
+    own = journal is not None and not isinstance(journal, Journal)
+    if journal is not None and not isinstance(journal, Journal):
+        journal = Journal(journal, _header(strat, space, board, rt, limits, lm, db_path, tables, fitness))
     try:
-        res = info.run(ev, limits, np.random.default_rng(seed),
-                       progress=(lambda d, t: progress("search", d, t)) if progress else None, **kw)
+        if journal is not None:
+            ev = JournaledEvaluator(ev, journal)
+        res = strat.run(ev, (lambda d, t: progress("search", d, t)) if progress else None)
     finally:
-        if own_journal:
+        if own and journal is not None:
             journal.close()
     t2 = time.perf_counter()
-    spec = cfg = rep = None
-    checked = 0
-    if res.candidates:
-        spec, cfg, rep, checked = confirm(space, res.candidates, board, rt, lm, limits)
+    ok = confirm(space, res.candidates, board, rt, lm, limits) if res.candidates else Confirmation(None, None, None, 0)
     mins = reason = None
-    if spec is None:
-        m = res.minima if res.minima is not None else np.min(
-            np.stack([minima(t) for t in tables]), axis=0)
-        mins = {"latency_ms": float(m[0]), "flash_bytes": float(m[1]), "peak_sram_bytes": float(m[2]),
-                "macs": float(m[3])}
-        reason = _why_nothing(strategy, res, checked, mins, max(max_macs(t) for t in tables), limits)
-    return SearchOutcome(space.name, strategy, board.name, rt, limits, seed, spec, cfg, rep, res.evaluated,
-                         res.feasible, checked, t1 - t0, t2 - t1, time.perf_counter() - t0, mins, res,
-                         space.num_classes, reason, opts)
+    if ok.spec is None:
+        mins = res.minima if res.minima is not None else ev.minima()
+        reason = _why_nothing(strat.name, res, ok.checked, mins, max(max_macs(t) for t in tables), limits)
+    t3 = time.perf_counter()
+    study = pareto_study(space, tables, limits, board, lm, rt) if pareto else None
+    return SearchOutcome(space.name, strat.name, board.name, rt, limits, strat.seed, ok.spec, ok.stage_config,
+                         ok.cost, res.evaluated, res.feasible, ok.checked, t1 - t0, t2 - t1, t3 - t0, mins, res,
+                         space.num_classes, reason, dict(strat.options), study)
 
 
-def _why_nothing(strategy: str, res: SearchResult, checked: int, mins: dict[str, float], most_macs: float,
+def _header(strat: Strategy, space: Space, board: Board, runtime: str, limits: Limits, lm: LatencyModel,
+            db_path: str | None, tables: Sequence[ResolutionTables], fitness: Fitness | None) -> dict[str, Any]:
+    fit = "macs" if fitness is None else f"custom:{getattr(fitness, '__qualname__', type(fitness).__name__)}"
+    return search_header(space=space, board=board, runtime=runtime, limits=limits, strategy=strat.name,
+                         seed=strat.seed if strat.seed is not None else 0, options=strat.options,
+                         latency=latency_source(lm, db_path), tables=tables, fitness=fit)
+
+
+def _why_nothing(strategy: str, res: SearchResult, checked: int, mins: Metrics, most_macs: float,
                  limits: Limits) -> str:
     """Which limit binds when nothing was found: the limits no architecture meets even on its own first."""
     kb = 1024.0
-    alone = []
-    if mins["latency_ms"] > limits.latency_ms:
-        alone.append(f"latency: the fastest architecture takes {mins['latency_ms']:.1f} ms, over the "
-                     f"{limits.latency_ms:g} ms limit")
-    if mins["flash_bytes"] > limits.flash_bytes:
-        alone.append(f"Flash: the smallest architecture needs {mins['flash_bytes'] / kb:.0f} KB, over the "
-                     f"{limits.flash_bytes / kb:g} KB limit")
-    if mins["peak_sram_bytes"] > limits.peak_sram_bytes:
-        alone.append(f"peak SRAM: the smallest architecture needs {mins['peak_sram_bytes'] / kb:.0f} KB, over "
-                     f"the {limits.peak_sram_bytes / kb:g} KB limit")
-    if mins["macs"] > limits.max_macs:
-        alone.append(f"MACs: the smallest architecture has {mins['macs'] / 1e6:.2f} M, over --max-macs "
-                     f"{limits.max_macs / 1e6:g} M")
-    if most_macs < limits.min_macs:
-        alone.append(f"MACs: the largest architecture has {most_macs / 1e6:.2f} M, under --min-macs "
-                     f"{limits.min_macs / 1e6:g} M")
-    smallest = (f"The smallest any architecture reaches: latency {mins['latency_ms']:.1f} ms, Flash "
-                f"{mins['flash_bytes'] / kb:.0f} KB, peak SRAM {mins['peak_sram_bytes'] / kb:.0f} KB (each on its "
-                "own).")
+    smallest = (f"The smallest any architecture reaches: latency {mins.latency_ms:.1f} ms, Flash "
+                f"{mins.flash_bytes / kb:.0f} KB, peak SRAM {mins.peak_sram_bytes / kb:.0f} KB (each on its own).")
+    alone = _alone(mins, most_macs, limits)
     if alone:
         return "no architecture of the space meets the limits; " + "; ".join(alone) + ". " + smallest
     if res.feasible and checked:
@@ -187,35 +257,23 @@ def _why_nothing(strategy: str, res: SearchResult, checked: int, mins: dict[str,
             "relax one of them. " + smallest)
 
 
-@dataclass(frozen=True)
-class ParetoPoint:
-    latency_ms: float
-    macs: float
-    res_index: int
-    choices: tuple[int, ...]
-    metrics: np.ndarray
-
-
-def pareto_front(space: Space, tables: list[ResolutionTables], limits: Limits) -> list[ParetoPoint]:
-    """Exact front of (latency ↓, MACs ↑) over the whole space under the Flash and SRAM limits (table
-    figures; latency limit ignored): every architecture with more MACs than all faster ones."""
-    pts: list[ParetoPoint] = []
-    open_lat = Limits(np.inf, limits.flash_bytes, limits.peak_sram_bytes, limits.min_macs, limits.max_macs)
-    for r, tab in enumerate(tables):
-        comb = combine(tab, open_lat)
-        if not len(comb.metrics):
-            continue
-        ok = feasible_mask(comb.metrics, open_lat)
-        m, ch = comb.metrics[ok], comb.choices[ok]
-        order = np.lexsort((-m[:, MACS], m[:, LAT]))
-        m, ch = m[order], ch[order]
-        run = np.maximum.accumulate(m[:, MACS])
-        keep = np.concatenate(([True], m[1:, MACS] > run[:-1]))
-        for i in np.nonzero(keep)[0]:
-            pts.append(ParetoPoint(float(m[i, LAT]), float(m[i, MACS]), r, tuple(int(v) for v in ch[i]), m[i].copy()))
-    pts.sort(key=lambda p: (p.latency_ms, -p.macs))
-    front: list[ParetoPoint] = []
-    for p in pts:
-        if not front or p.macs > front[-1].macs:
-            front.append(p)
-    return front
+def _alone(mins: Metrics, most_macs: float, limits: Limits) -> list[str]:
+    """The limits that no architecture of the space meets even on its own."""
+    kb = 1024.0
+    out = []
+    if mins.latency_ms > limits.latency_ms:
+        out.append(f"latency: the fastest architecture takes {mins.latency_ms:.1f} ms, over the "
+                   f"{limits.latency_ms:g} ms limit")
+    if mins.flash_bytes > limits.flash_bytes:
+        out.append(f"Flash: the smallest architecture needs {mins.flash_bytes / kb:.0f} KB, over the "
+                   f"{limits.flash_bytes / kb:g} KB limit")
+    if mins.peak_sram_bytes > limits.peak_sram_bytes:
+        out.append(f"peak SRAM: the smallest architecture needs {mins.peak_sram_bytes / kb:.0f} KB, over "
+                   f"the {limits.peak_sram_bytes / kb:g} KB limit")
+    if mins.macs > limits.max_macs:
+        out.append(f"MACs: the smallest architecture has {mins.macs / 1e6:.2f} M, over --max-macs "
+                   f"{limits.max_macs / 1e6:g} M")
+    if most_macs < limits.min_macs:
+        out.append(f"MACs: the largest architecture has {most_macs / 1e6:.2f} M, under --min-macs "
+                   f"{limits.min_macs / 1e6:g} M")
+    return out
