@@ -23,12 +23,15 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from atomnet import __version__
 from atomnet.errors import InputError
 
 #: command modules, each with add_parser(subparsers) setting args.func (imports stay light: heavy work is lazy)
 _COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_demo", "_train", "_export", "_verify", "_analyze")
+#: modules that add subcommands to a command (add_subparsers(the command's subparsers, as its add_parser returns))
+_NESTED = (("_db_measure", "_db"),)
 
 #: exit statuses
 EXIT_USER_ERROR = 2
@@ -75,15 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AtomDB SQLite file (default: $ATOMNET_DB, else the per-user data directory)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    nested = {}
     for name in _COMMANDS:
-        try:
-            mod = importlib.import_module(f"atomnet.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"atomnet.cli.{name}":
-                raise
-            continue  # a command module not present in this build
-        mod.add_parser(sub)
+        mod = _command_module(name)
+        if mod is not None:
+            nested[name] = mod.add_parser(sub)
+    for name, parent in _NESTED:
+        mod = _command_module(name)
+        if mod is not None and nested.get(parent) is not None:
+            mod.add_subparsers(nested[parent])
     return p
+
+
+def _command_module(name: str) -> Any:
+    """``atomnet.cli.NAME``, or None for a command module not present in this build."""
+    try:
+        return importlib.import_module(f"atomnet.cli.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"atomnet.cli.{name}":
+            raise
+        return None
 
 
 def _user_message(e: BaseException) -> str | None:

@@ -10,11 +10,12 @@ from typing import Any
 from atomnet.cli import CliError
 from atomnet.cli._common import open_db, stored_board
 from atomnet.cli._render import print_json, table
+from atomnet.runtimes import runtime_argument, runtime_metavar
 
 _QUERY_KINDS = ("pointwise", "depthwise", "conv", "pad", "eltwise", "affine", "dense", "se", "pool")
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> Any:
     p = sub.add_parser("db", help="AtomDB: import measurements, statistics, lookups, predictors",
                        description="Manage the AtomDB of measured atom operators.")
     dsub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
@@ -33,7 +34,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--board", required=True,
                    help="board the rows were measured on: a built-in board (atomnet boards) or a .toml/.json "
                         "board file (rows are stored under the name inside it)")
-    s.add_argument("--runtime", default="x-cube-ai")
+    s.add_argument("--runtime", default="xcube-ai", type=runtime_argument, metavar=runtime_metavar(),
+                   help="runtime the rows were measured with (aliases accepted, stored under the canonical "
+                        "name; default xcube-ai)")
     s.add_argument("--runtime-version", default="7.2")
     s.add_argument("--clock-mhz", type=float, default=400.0)
     s.add_argument("--json", action="store_true")
@@ -84,12 +87,7 @@ def add_parser(sub: Any) -> None:
                    help="AtomNet-format CSV; SE modules go to FILE_se.csv beside it")
     s.set_defaults(func=cmd_export)
 
-    try:  # measurement subcommands (sweep, measure, additivity) live in their own module
-        from atomnet.cli._db_measure import add_subparsers
-    except ImportError:
-        pass
-    else:
-        add_subparsers(dsub)
+    return dsub  # the measurement subcommands (cli/_db_measure.py: sweep, models, measure, additivity) join here
 
 
 def cmd_import(args: argparse.Namespace) -> int:

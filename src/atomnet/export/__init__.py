@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from atomnet.export._check import ModelCheck, Top1, check_model
+from atomnet.export._check import ModelCheck, check_model
 from atomnet.export._costing import TFLiteCost, TFLiteLayerCost, cost_tflite
 from atomnet.export._errors import ExportError, TFLiteError
 from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite, validate_tflite
+from atomnet.export._top1 import Top1
 from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec_weight_params, verify
 
 if TYPE_CHECKING:

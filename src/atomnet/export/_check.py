@@ -10,22 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from atomnet.errors import InputError
 from atomnet.export._tflite import read_tflite
+from atomnet.export._top1 import Top1
 from atomnet.export._verify import VerifyReport, verify
 from atomnet.spec import ModelSpec
 
 if TYPE_CHECKING:
     from atomnet.train import Run
-
-
-@dataclass(frozen=True)
-class Top1:
-    float_top1: float
-    int8_top1: float
-    samples: int
-
-    @property
-    def drop_points(self) -> float:
-        return 100.0 * (self.float_top1 - self.int8_top1)
 
 
 @dataclass(frozen=True)

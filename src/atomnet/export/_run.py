@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from atomnet.errors import InputError
-from atomnet.export._check import Top1
 from atomnet.export._convert import ExportResult, export_int8, export_onnx
+from atomnet.export._top1 import Top1
 from atomnet.train import Run, load_data
 
 
