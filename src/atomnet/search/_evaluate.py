@@ -94,7 +94,7 @@ class TableEvaluator:
         return Candidate(res_index, choices, metrics, False, -metrics.violation(self.limits))
 
     def evaluate(self, res_index: int, choices: tuple[int, ...]) -> Candidate:
-        m = self.metrics(np.array([res_index]), np.array([choices])).row(0)
+        m = MetricArrays.from_columns(self.tables[res_index].evaluate(np.array([choices]))).row(0)
         return self.judge(res_index, choices, m)
 
     def combine(self, res_index: int) -> Combined:

@@ -50,8 +50,10 @@ class Metrics:
         return {name: float(getattr(self, name)) for name in METRICS}
 
     def within(self, limits: Limits) -> bool:
-        """Every limit met (and no figure undefined)."""
-        return bool(MetricArrays.from_metrics([self]).within(limits)[0])
+        """Every limit met (an undefined figure, NaN, meets none: every figure is compared)."""
+        return bool(self.latency_ms <= limits.latency_ms and self.flash_bytes <= limits.flash_bytes
+                    and self.peak_sram_bytes <= limits.peak_sram_bytes
+                    and limits.min_macs <= self.macs <= limits.max_macs)
 
     def violation(self, limits: Limits) -> float:
         """Sum of relative excesses over the limits (0 when met): guides a search towards feasibility."""
