@@ -20,11 +20,10 @@ measurements are stored and looked up in AtomDB. Conventions follow the public A
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-KINDS: tuple[str, ...] = ("conv", "pointwise", "depthwise", "pad", "eltwise", "affine", "dense", "se", "pool")
-KIND_ID: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 #: columns of :attr:`Op.key` after the kind id; also the SQLite key columns
 KEY_FIELDS: tuple[str, ...] = ("c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel", "stride", "groups")
 
@@ -44,6 +43,125 @@ def se_mid(c: int) -> int:
     return make_divisible(c / 4, 8)
 
 
+_Formula = Callable[["Op"], int]
+
+
+def _zero(op: Op) -> int:
+    return 0
+
+
+def _conv_weights(op: Op) -> int:
+    return op.kernel * op.kernel * (op.c_in // op.groups) * op.c_out
+
+
+def _linear_weights(op: Op) -> int:
+    return op.c_in * op.c_out
+
+
+def _se_weights(op: Op) -> int:  # the two 1×1 convs C→mid→C
+    return 2 * op.c_in * se_mid(op.c_in)
+
+
+def _affine_weights(op: Op) -> int:  # scale and offset per channel
+    return 2 * op.c_in
+
+
+def _c_out(op: Op) -> int:
+    return op.c_out
+
+
+def _se_bias(op: Op) -> int:
+    return op.c_in + se_mid(op.c_in)
+
+
+def _conv_macs(op: Op) -> int:
+    return _conv_weights(op) * op.h_out * op.w_out
+
+
+def _se_macc(op: Op) -> int:
+    c, hw, m = op.c_in, op.h_in * op.w_in, se_mid(op.c_in)
+    return 2 * c * hw + 2 * c * m + m + 2 * c
+
+
+def _out_elems(op: Op) -> int:
+    return op.c_out * op.h_out * op.w_out
+
+
+def _in_elems(op: Op) -> int:
+    return op.c_in * op.h_in * op.w_in
+
+
+def _se_flash(op: Op) -> int:  # AtomDB SE table: int8 weights + int32 biases + 4 bytes
+    c, m = op.c_in, se_mid(op.c_in)
+    return 2 * c * m + 4 * (c + m) + 4
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """One kind of atom operator and its formulas (the single table the :class:`Op` properties read).
+
+    ``weighted``: the kind stores parameters in Flash (int8 weights, int32 biases, quantization data);
+    ``linear``: a convolution or linear layer (MCUNet's "Act" and the papers' MAC tables count these);
+    ``shows_kernel``: :meth:`Op.describe` prints ``k{kernel}s{stride}``; the formulas map an :class:`Op` of
+    this kind to its weights (int8, biases excluded), biases (int32 values), ``macs`` (multiply-accumulates
+    of convolutions and linear layers), ``macc`` (X-CUBE-AI's MACC, as stored in AtomDB) and ``flash_bytes``
+    (the AtomDB Flash column: weights + 4 bytes per bias, SE and affine as their tables say)."""
+
+    name: str
+    id: int
+    weighted: bool
+    linear: bool
+    weight_params: _Formula
+    bias_params: _Formula
+    macs: _Formula
+    macc: _Formula
+    flash_bytes: _Formula
+    shows_kernel: bool = False
+
+
+def _macc_with_bias(op: Op) -> int:
+    return op_kind(op.kind).macs(op) + op.c_out
+
+
+def _atomdb_flash(op: Op) -> int:
+    k = op_kind(op.kind)
+    return k.weight_params(op) + 4 * k.bias_params(op)
+
+
+#: the vocabulary, in kind-id order (the id is the first element of :attr:`Op.key`, stored in AtomDB: never reorder)
+OP_KINDS: tuple[OpKind, ...] = (
+    OpKind("conv", 0, True, True, _conv_weights, _c_out, _conv_macs, _macc_with_bias, _atomdb_flash, True),
+    OpKind("pointwise", 1, True, True, _conv_weights, _c_out, _conv_macs, _macc_with_bias, _atomdb_flash),
+    OpKind("depthwise", 2, True, True, _conv_weights, _c_out, _conv_macs, _macc_with_bias, _atomdb_flash, True),
+    OpKind("pad", 3, False, False, _zero, _zero, _zero, _zero, _zero),
+    OpKind("eltwise", 4, False, False, _zero, _zero, _zero, _out_elems, _zero),
+    OpKind("affine", 5, True, False, _affine_weights, _zero, _zero, lambda op: 2 * _out_elems(op), _affine_weights),
+    OpKind("dense", 6, True, True, _linear_weights, _c_out, _linear_weights, _macc_with_bias, _atomdb_flash),
+    OpKind("se", 7, True, False, _se_weights, _se_bias, _se_weights, _se_macc, _se_flash),
+    OpKind("pool", 8, False, False, _zero, _zero, _zero, _in_elems, _zero),
+)
+_BY_NAME: dict[str, OpKind] = {k.name: k for k in OP_KINDS}
+KINDS: tuple[str, ...] = tuple(k.name for k in OP_KINDS)
+KIND_ID: dict[str, int] = {k.name: k.id for k in OP_KINDS}
+#: kinds that store parameters (weights, biases) in Flash
+WEIGHTED_KINDS: frozenset[str] = frozenset(k.name for k in OP_KINDS if k.weighted)
+#: convolutions and linear layers
+LINEAR_KINDS: frozenset[str] = frozenset(k.name for k in OP_KINDS if k.linear)
+assert all(k.id == i for i, k in enumerate(OP_KINDS)), "OP_KINDS must be listed in kind-id order"
+
+
+def op_kind(name: str) -> OpKind:
+    """The :class:`OpKind` record of kind ``name``.
+
+    >>> op_kind("se").weighted, op_kind("pad").weighted
+    (True, False)
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"Op.kind: unknown operator kind {name!r}; expected one of {', '.join(KINDS)}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One atom operator. Shapes are per-tensor (batch 1, int8 activations)."""
@@ -60,8 +178,11 @@ class Op:
     groups: int = 1
 
     def __post_init__(self) -> None:
-        if self.kind not in KIND_ID:
-            raise ValueError(f"Op.kind: unknown operator kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.kind not in _BY_NAME:
+            op_kind(self.kind)  # raises, naming the kinds
+        dims = (self.c_in, self.h_in, self.w_in, self.c_out, self.h_out, self.w_out, self.stride, self.groups)
+        if type(self.kernel) is int and self.kernel >= 0 and all(type(v) is int for v in dims) and min(dims) >= 1:
+            return  # the common case, checked fast (lowering a search space creates ~10⁵ ops)
         for name in KEY_FIELDS:
             v = getattr(self, name)
             if not isinstance(v, int) or v < (0 if name == "kernel" else 1):
@@ -140,13 +261,18 @@ class Op:
     def describe(self) -> str:
         k = self.kind
         io = f"{self.c_in}x{self.h_in}x{self.w_in}->{self.c_out}x{self.h_out}x{self.w_out}"
-        if k in ("conv", "depthwise"):
+        if _BY_NAME[k].shows_kernel:
             return f"{k} k{self.kernel}s{self.stride} {io}"
         if k == "dense":
             return f"dense {self.c_in}->{self.c_out}"
         return f"{k} {io}"
 
-    # ---- sizes ----------------------------------------------------------------------------
+    # ---- sizes (formulas from the kind's :class:`OpKind` record) ---------------------------
+    @property
+    def kind_info(self) -> OpKind:
+        """This operator's :class:`OpKind` record."""
+        return _BY_NAME[self.kind]
+
     @property
     def mid(self) -> int:
         """SE squeeze channels (0 for other kinds)."""
@@ -154,71 +280,32 @@ class Op:
 
     @property
     def in_elems(self) -> int:
-        return self.c_in * self.h_in * self.w_in
+        return _in_elems(self)
 
     @property
     def out_elems(self) -> int:
-        return self.c_out * self.h_out * self.w_out
+        return _out_elems(self)
 
     @property
     def weight_params(self) -> int:
         """Number of weights (int8 in the deployed model), biases excluded."""
-        k = self.kind
-        if k in ("conv", "pointwise", "depthwise"):
-            return self.kernel * self.kernel * (self.c_in // self.groups) * self.c_out
-        if k == "dense":
-            return self.c_in * self.c_out
-        if k == "se":
-            return 2 * self.c_in * self.mid
-        if k == "affine":
-            return 2 * self.c_in
-        return 0
+        return _BY_NAME[self.kind].weight_params(self)
 
     @property
     def bias_params(self) -> int:
-        k = self.kind
-        if k in ("conv", "pointwise", "depthwise", "dense"):
-            return self.c_out
-        if k == "se":
-            return self.c_in + self.mid
-        return 0
+        return _BY_NAME[self.kind].bias_params(self)
 
     @property
     def macs(self) -> int:
         """Multiply-accumulates of convolutions and linear layers only (no bias, no elementwise)."""
-        k = self.kind
-        if k in ("conv", "pointwise", "depthwise"):
-            return self.weight_params * self.h_out * self.w_out
-        if k == "dense":
-            return self.c_in * self.c_out
-        if k == "se":
-            return 2 * self.c_in * self.mid
-        return 0
+        return _BY_NAME[self.kind].macs(self)
 
     @property
     def macc(self) -> int:
         """X-CUBE-AI "MACC" as stored in AtomDB (bias, pooling and elementwise work counted)."""
-        k = self.kind
-        if k in ("conv", "pointwise", "depthwise", "dense"):
-            return self.macs + self.c_out
-        if k == "se":
-            c, hw, m = self.c_in, self.h_in * self.w_in, self.mid
-            return 2 * c * hw + 2 * c * m + m + 2 * c
-        if k == "eltwise":
-            return self.out_elems
-        if k == "affine":
-            return 2 * self.out_elems
-        if k == "pool":
-            return self.in_elems
-        return 0
+        return _BY_NAME[self.kind].macc(self)
 
     @property
     def flash_bytes(self) -> int:
         """Weights and biases as X-CUBE-AI stores them: int8 weights + int32 bias (AtomDB convention)."""
-        k = self.kind
-        if k == "se":
-            c, m = self.c_in, self.mid
-            return 2 * c * m + 4 * (c + m) + 4
-        if k == "affine":
-            return 2 * self.c_in
-        return self.weight_params + 4 * self.bias_params
+        return _BY_NAME[self.kind].flash_bytes(self)

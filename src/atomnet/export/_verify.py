@@ -17,8 +17,6 @@ import numpy as np
 from atomnet.export._tflite import TFLiteModel, read_tflite
 from atomnet.spec import Graph, ModelSpec, lower, spec_macs
 
-_WEIGHTED = ("conv", "pointwise", "depthwise", "dense")
-
 
 def int8_problems(m: TFLiteModel) -> list[str]:
     """Why ``m`` is not a full-integer int8 model (empty when it is): float operators, non-int8 model input
@@ -47,7 +45,7 @@ def int8_problems(m: TFLiteModel) -> list[str]:
 
 def spec_weight_params(spec: ModelSpec) -> int:
     """int8 weights of the deployed spec (conv, depthwise, pointwise incl. SE, classifier; no biases)."""
-    return sum(layer.op.weight_params for layer in lower(spec, "tflm").layers if layer.op.kind in _WEIGHTED)
+    return sum(layer.op.weight_params for layer in lower(spec, "tflm").layers if layer.op.kind_info.weighted)
 
 
 def graph_diff(a: Graph, b: Graph, names: tuple[str, str] = ("file", "spec")) -> str:
