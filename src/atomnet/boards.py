@@ -29,6 +29,7 @@ from typing import Any
 import tomllib
 
 from atomnet.errors import InputError, UnknownNameError
+from atomnet.runtimes import canonical_runtime
 from atomnet.units import parse_bytes
 
 #: whole-model latency of AtomNet-256KB per board (ms), the calibration point of the scaling model
@@ -173,7 +174,7 @@ def load_board_file(path: str | Path) -> Board:
                 parse_bytes(ext.get("sdram", 0), field="external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
                 parse_bytes(ext.get("qspi", 0), field="external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
         board = Board(str(data["name"]), str(data["core"]), float(data["clock_mhz"]), sram, flash,
-                      str(data.get("runtime", "tflm")), str(data.get("reference", "")),
+                      canonical_runtime(str(data.get("runtime", "tflm"))), str(data.get("reference", "")),
                       float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
     except (TypeError, ValueError) as e:
         raise InputError(f"{p}: {e}") from e

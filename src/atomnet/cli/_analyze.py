@@ -7,6 +7,7 @@ from typing import Any
 
 from atomnet.cli import CliError
 from atomnet.cli._progress import Stages, add_progress_flag
+from atomnet.runtimes import runtime_argument, runtime_metavar
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +19,7 @@ def add_parser(sub: Any) -> None:
                     "under --sram/--flash/--latency. Example: atomnet --db atomdb.sqlite analyze --board stm32h743 "
                     "--model atomnet-256kb --out report/")
     p.add_argument("--board", default="stm32h743", help="board name or a .toml/.json board file")
-    p.add_argument("--runtime", choices=("xcube-ai", "tflm", "tinyengine"),
+    p.add_argument("--runtime", type=runtime_argument, metavar=runtime_metavar(),
                    help="runtime whose SRAM planner and Flash model apply (default: the board's)")
     p.add_argument("--model", action="append", default=[], metavar="NAME_OR_SPEC",
                    help="zoo name or spec file for the bottleneck analysis (repeatable)")

@@ -7,6 +7,7 @@ from typing import Any
 
 from atomnet.cli._common import existing_db
 from atomnet.cli._render import over_limits, print_json, render_cost, table
+from atomnet.runtimes import runtime_argument, runtime_metavar
 
 # existing_db and render_cost are imported from here by cli/_search.py (another module's owner moves that import
 # to cli/_common and cli/_render); over_limits: the JSON field of show_cost
@@ -25,7 +26,7 @@ def add_parser(sub: Any) -> None:
                               "over_limits); 2 an error in the input.")
     p.add_argument("model")
     p.add_argument("--board", default="stm32h743", help="board name or a .toml/.json board file")
-    p.add_argument("--runtime", choices=("xcube-ai", "tflm", "tinyengine"),
+    p.add_argument("--runtime", type=runtime_argument, metavar=runtime_metavar(),
                    help="runtime whose SRAM planner and Flash model apply (default: the board's)")
     p.add_argument("--json", action="store_true",
                    help="object with macs, params, weights_bytes, flash_bytes, peak_sram_bytes, latency_ms, "

@@ -16,6 +16,7 @@ from typing import Any
 
 from atomnet.cli import CliError
 from atomnet.cli._render import print_json, render_cost, table
+from atomnet.runtimes import runtime_argument, runtime_metavar
 
 _EXIT = "exit status: 0 found, 1 nothing fits the limits, 2 usage/input error"
 
@@ -48,7 +49,7 @@ def add_parser(sub: Any) -> None:
                     "--latency 275ms --out best.json",
         epilog=_EXIT + ". Sizes need a unit (256KB, 1MB); a time without a unit is in ms.")
     p.add_argument("--board", default="stm32h743", help="board name or .toml/.json board file")
-    p.add_argument("--runtime", choices=("xcube-ai", "tflm", "tinyengine"), help="default: the board's runtime")
+    p.add_argument("--runtime", type=runtime_argument, metavar=runtime_metavar(), help="default: the board's runtime")
     p.add_argument("--sram", help="peak SRAM limit with a unit, e.g. 256KB (default: the board's SRAM)")
     p.add_argument("--flash", help="Flash limit incl. runtime code, with a unit, e.g. 1MB (default: the board's "
                                    "Flash)")

@@ -1,28 +1,72 @@
 """Whole-model cost from atom operators: latency (Σ ops, exact or predicted), Flash, peak SRAM.
 
+One pricing step (:func:`price_graph`, :class:`Pricer` → :class:`LayerArrays`) and three ways of summing it:
+:func:`cost_model` (a :class:`CostReport`), :class:`BatchCoster` (per block) and the search's stage tables
+(per stage, :meth:`LayerArrays.segments`). Runtimes are records of :mod:`atomnet.runtimes`.
+
 Never imports torch: the search must run on a laptop in seconds.
 """
 
 from atomnet.cost._batch import BatchCost, BatchCoster
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
-from atomnet.cost._report import CostReport, LayerCost, cost_model
-from atomnet.cost._sram import SramPlan, act_bytes, get_planner, list_planners, plan_sram
+from atomnet.cost._price import (
+    SEG_FLASH,
+    SEG_LATENCY,
+    SEG_MACS,
+    SEG_PREDICTED,
+    SEG_SRAM,
+    LayerArrays,
+    Pricer,
+    price_graph,
+)
+from atomnet.cost._report import CostReport, LayerCost, cost_model, render_report
+from atomnet.cost._scoped import check_components, scoped_runtime
+from atomnet.cost._sram import (
+    Planner,
+    SramPlan,
+    act_bytes,
+    get_planner,
+    list_planners,
+    plan_sram,
+    register_planner,
+    unregister_planner,
+)
+from atomnet.runtimes import FlashModel, Runtime, get_runtime, list_runtimes, register_runtime
 
 __all__ = [
+    "SEG_FLASH",
+    "SEG_LATENCY",
+    "SEG_MACS",
+    "SEG_PREDICTED",
+    "SEG_SRAM",
     "BatchCost",
     "BatchCoster",
     "CostReport",
+    "FlashModel",
     "LatencyModel",
+    "LayerArrays",
     "LayerCost",
+    "Planner",
+    "Pricer",
+    "Runtime",
     "SramPlan",
     "act_bytes",
+    "check_components",
     "cost_model",
     "embedded_predictors",
     "flash_breakdown",
     "flash_bytes",
     "get_planner",
+    "get_runtime",
     "list_planners",
+    "list_runtimes",
     "load_latency_model",
     "plan_sram",
+    "price_graph",
+    "register_planner",
+    "register_runtime",
+    "render_report",
+    "scoped_runtime",
+    "unregister_planner",
 ]

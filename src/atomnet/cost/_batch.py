@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from atomnet.boards import Board, get_board
-from atomnet.cost._flash import CODE_BYTES, layer_flash
 from atomnet.cost._latency import LatencyModel
-from atomnet.cost._report import MEASURED_LOWERING
-from atomnet.cost._sram import get_planner
+from atomnet.cost._price import SEG_FLASH, SEG_LATENCY, SEG_MACS, SEG_PREDICTED, SEG_SRAM, Pricer
+from atomnet.runtimes import Runtime
 from atomnet.spec import ModelSpec, lower
 
 _Key = tuple[object, ...]
@@ -39,12 +38,12 @@ class BatchCost:
 class BatchCoster:
     """Reusable cost cache for one board, runtime and latency model."""
 
-    def __init__(self, board: Board | str, lm: LatencyModel, runtime: str | None = None) -> None:
+    def __init__(self, board: Board | str, lm: LatencyModel, runtime: Runtime | str | None = None) -> None:
         self.board = get_board(board) if isinstance(board, str) else board
         self.lm = lm
-        self.runtime = runtime or self.board.runtime
-        self.lat_rt = MEASURED_LOWERING[lm.runtime]
-        self.planner = get_planner(self.runtime)
+        self.pricer = Pricer(runtime or self.board.runtime, lm)
+        self.runtime = self.pricer.runtime.name
+        self.planner = self.pricer.planner
         self._cache: dict[_Key, np.ndarray] = {}  # (lat, flash, sram lower bound, macs, n predicted)
 
     @staticmethod
@@ -63,29 +62,16 @@ class BatchCoster:
         return keys
 
     def _fill(self, spec: ModelSpec, keys: list[_Key]) -> None:
-        """Lower and price ``spec`` once; cache every block (and the head) it contains."""
-        g_lat = lower(spec, self.lat_rt)
-        lat, exact = self.lm.price_keys([ly.op.key for ly in g_lat.layers])
-        g_mem = g_lat if self.lat_rt == self.runtime else lower(spec, self.runtime)
-        plan = self.planner.plan(g_mem)
-        sites = [(s.stage, s.index) for s in spec.iter_blocks()] + [(len(spec.stages), 0)]
+        """Price ``spec`` once (the shared pricing step); cache the sums of every block (and the head)."""
+        arr = self.pricer.price_spec(spec)
+        n_st = len(spec.stages)
+        sites = [(s.stage, s.index) for s in spec.iter_blocks()] + [(n_st, 0)]
         pos = {site: k for k, site in enumerate(sites)}
-        acc = np.zeros((len(sites), 5))
-        for i, ly in enumerate(g_lat.layers):
-            k = pos[(ly.stage, ly.block if ly.stage < len(spec.stages) else 0)]
-            acc[k, 0] += lat[i]
-            acc[k, 4] += 0 if exact[i] else 1
-        live: dict[int, list[float]] = {}
-        extras: dict[int, list[tuple[int, ...]]] = {}
-        for i, ly in enumerate(g_mem.layers):
-            k = pos[(ly.stage, ly.block if ly.stage < len(spec.stages) else 0)]
-            e = self.planner.layer_extra(ly.op, ly.inplace)
-            acc[k, 1] += sum(layer_flash(ly.op, self.runtime))
-            acc[k, 3] += ly.op.macs
-            live.setdefault(k, []).append(plan.live_bytes[i] - sum(e))
-            extras.setdefault(k, []).append(e)
-        for k in live:
-            acc[k, 2] = max(live[k]) + self.planner.extra_bytes(extras[k])
+        lat_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.lat_stage, arr.lat_block,
+                                                                            strict=True)], dtype=np.int64)
+        mem_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.stage, arr.block, strict=True)],
+                           dtype=np.int64)
+        acc = arr.segments(lat_seg, mem_seg, len(sites), self.planner)
         for k, key in enumerate(keys):
             self._cache.setdefault(key, acc[k])
 
@@ -111,8 +97,9 @@ class BatchCoster:
         table = np.stack(rows)[np.array(ids)]
         st = np.array(starts)
         sums = np.add.reduceat(table, st, axis=0)
-        peak = np.maximum.reduceat(table[:, 2], st)
+        peak = np.maximum.reduceat(table[:, SEG_SRAM], st)
         if exact_sram:
-            peak = np.array([self.planner.plan(lower(sp, self.runtime)).peak_bytes for sp in specs], dtype=float)
-        return BatchCost(sums[:, 0], sums[:, 1] + CODE_BYTES[self.runtime], sums[:, 3], peak, exact_sram,
-                         sums[:, 4].astype(np.int64))
+            lowering = self.pricer.runtime.lowering
+            peak = np.array([self.planner.plan(lower(sp, lowering)).peak_bytes for sp in specs], dtype=float)
+        return BatchCost(sums[:, SEG_LATENCY], sums[:, SEG_FLASH] + self.pricer.runtime.flash.code_bytes,
+                         sums[:, SEG_MACS], peak, exact_sram, sums[:, SEG_PREDICTED].astype(np.int64))

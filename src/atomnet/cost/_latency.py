@@ -21,15 +21,17 @@ import numpy as np
 
 from atomnet.boards import Board
 from atomnet.db import AtomDB, OpTable
+from atomnet.errors import InputError
 from atomnet.ops import KEY_FIELDS, KINDS, Op
+from atomnet.runtimes import canonical_runtime, list_runtimes
 
 if TYPE_CHECKING:
-    from atomnet.db._predict import PredictorSet
+    from atomnet.db import PredictorSet
 
 
 def embedded_predictors(board: str) -> PredictorSet | None:
     """The predictors shipped with atomnet for ``board`` (None when there are none)."""
-    from atomnet.db._predict import PredictorSet
+    from atomnet.db import PredictorSet
 
     try:
         text = resources.files("atomnet").joinpath(f"data/predictors/{board}.json").read_text()
@@ -46,7 +48,7 @@ class LatencyModel:
     table: OpTable | None
     predictors: PredictorSet | None
     predictor_origin: str
-    runtime: str  # the runtime the measurements were taken with (decides the lowering)
+    runtime: str  # canonical name of the runtime the measurements were taken with (decides the lowering)
 
     @property
     def scale(self) -> float:
@@ -94,12 +96,12 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
     """Latency model of ``board``: exact rows of ``db`` (if it has the board) + predictors."""
     mb = board.measured_board
     table = db.table(mb) if db is not None and db.has_board(mb) else None
-    runtime = "x-cube-ai"
+    runtime = "xcube-ai"
     predictors, origin = None, "none"
     if db is not None:
         js = db.predictors_json(mb)
         if js is not None:
-            from atomnet.db._predict import PredictorSet
+            from atomnet.db import PredictorSet
 
             predictors, origin = PredictorSet.from_dict(json.loads(js)), f"fitted in {db.path}"
         srcs = db.sources(mb)
@@ -109,7 +111,14 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
         predictors = embedded_predictors(mb)
         if predictors is not None:
             origin = f"embedded default for {mb}"
-            runtime = str(predictors.provenance.get("runtime", runtime))
+            if table is None:  # the database's own rows say which runtime measured them
+                runtime = str(predictors.provenance.get("runtime", runtime))
+    try:  # provenance may carry an alias ("x-cube-ai" in databases and predictors written before 0.2)
+        runtime = canonical_runtime(runtime)
+    except ValueError:
+        raise InputError(f"board {mb!r}: the measurements were taken with runtime {runtime!r}, which is not "
+                         f"registered (known: {', '.join(list_runtimes())}); register it "
+                         "(atomnet.runtimes.register_runtime) or re-import the rows with --runtime") from None
     if table is None and predictors is None:
         raise KeyError(f"board {board.name!r}: no measurements of {mb!r} in the database and no embedded "
                        f"predictors; import an AtomDB for it ('atomnet db import … --board {mb}') and run "

@@ -15,22 +15,12 @@ from typing import Any
 import numpy as np
 
 from atomnet.boards import Board, get_board
-from atomnet.cost._flash import flash_breakdown
 from atomnet.cost._latency import LatencyModel, load_latency_model
-from atomnet.cost._sram import act_bytes, get_planner
+from atomnet.cost._price import LayerArrays, Pricer
+from atomnet.cost._sram import act_bytes, graph_act_bytes
 from atomnet.db import AtomDB
-from atomnet.spec import ModelSpec, lower, spec_macs, spec_params
-from atomnet.spec._graph import Graph
-
-#: SRAM the runtime itself needs beyond the activation arena (bytes), shown apart in the report. Documented
-#: constants, 0 where nothing was measured: X-CUBE-AI's published 232 KB for atomnet-256kb is the activation
-#: buffer alone (FACTS §2), TinyEngine's published peaks are arena + im2col + kernel buffers (FACTS §3, all
-#: inside our planner), and TFLM's persistent arena (tensor metadata, kernel state) is measured by
-#: ``atomnet verify`` on the real interpreter, not estimated here.
-RUNTIME_SRAM_OVERHEAD_BYTES: dict[str, int] = {"xcube-ai": 0, "tinyengine": 0, "tflm": 0}
-
-#: lowering that matches the measurements of each runtime name found in AtomDB provenance
-MEASURED_LOWERING = {"x-cube-ai": "xcube-ai", "xcube-ai": "xcube-ai", "tflm": "tflm", "tinyengine": "tinyengine"}
+from atomnet.runtimes import Runtime, get_runtime
+from atomnet.spec import ModelSpec, spec_macs, spec_params
 
 
 @dataclass(frozen=True)
@@ -94,26 +84,24 @@ class CostReport:
         return d
 
 
-def _latency_graph(spec: ModelSpec, lm: LatencyModel) -> Graph:
-    runtime = MEASURED_LOWERING.get(lm.runtime)
-    if runtime is None:
-        raise ValueError(f"measurements of board {lm.board.measured_board} were taken with runtime "
-                         f"{lm.runtime!r}, which has no lowering; known: {', '.join(MEASURED_LOWERING)}")
-    return lower(spec, runtime)
-
-
-def cost_model(spec: ModelSpec, board: Board | str, *, runtime: str | None = None, db: AtomDB | None = None,
-               latency_model: LatencyModel | None = None) -> CostReport:
+def cost_model(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str | None = None,
+               db: AtomDB | None = None, latency_model: LatencyModel | None = None) -> CostReport:
     """Cost of ``spec`` on ``board``: latency from AtomDB (exact, else predicted), SRAM and Flash of ``runtime``
-    (default: the board's runtime)."""
+    (default: the board's runtime; a registered runtime or alias, see :mod:`atomnet.runtimes`)."""
     b = get_board(board) if isinstance(board, str) else board
-    rt = runtime or b.runtime
+    rt = get_runtime(runtime or b.runtime)
     lm = latency_model or load_latency_model(b, db)
-    g_lat = _latency_graph(spec, lm)
-    lat, exact = lm.price_keys([layer.op.key for layer in g_lat.layers])
-    g_mem = g_lat if g_lat.runtime == rt else lower(spec, rt)
-    plan = get_planner(rt).plan(g_mem)
-    flash = flash_breakdown(g_mem, rt)
+    pricer = Pricer(rt, lm)
+    arr = pricer.price_spec(spec)
+    return render_report(spec, b, arr, lm.predictor_origin)
+
+
+def render_report(spec: ModelSpec, board: Board, arr: LayerArrays, predictor: str) -> CostReport:
+    """The :class:`CostReport` of one model from its priced layers."""
+    g_lat, g_mem, rt, plan = arr.graph_lat, arr.graph_mem, arr.runtime, arr.plan
+    lat = arr.latency_ms
+    parts = arr.flash_parts.sum(axis=0)
+    flash = {"weights": int(parts[0]), "bias": int(parts[1]), "quant": int(parts[2]), "code": arr.code_bytes}
     live: list[int | None] = [int(v) for v in plan.live_bytes] if g_mem is g_lat else [None] * len(g_lat.layers)
     by_kind: dict[str, float] = defaultdict(float)
     layers = []
@@ -123,16 +111,17 @@ def cost_model(spec: ModelSpec, board: Board | str, *, runtime: str | None = Non
         layers.append(LayerCost(layer.name, op.kind, op.describe(), layer.stage, layer.block,
                                 g_lat.tensors[layer.inputs[0]].shape, g_lat.tensors[layer.output].shape,
                                 op.macs, op.weight_params, op.flash_bytes,
-                                live[i], float(lat[i]), lm.label(bool(exact[i]))))
+                                live[i], float(lat[i]), arr.source(i)))
+    act = graph_act_bytes(g_mem) if g_mem.runtime == "tinyengine" else act_bytes(spec)
     return CostReport(
-        model=spec.name, board=b.name, runtime=rt, latency_runtime=g_lat.runtime,
+        model=spec.name, board=board.name, runtime=rt.name, latency_runtime=g_lat.runtime,
         macs=spec_macs(spec), params=spec_params(spec), weights_bytes=flash["weights"],
         flash_bytes=int(sum(flash.values())), flash_breakdown=flash,
-        peak_sram_bytes=int(plan.peak_bytes) + RUNTIME_SRAM_OVERHEAD_BYTES.get(rt, 0),
+        peak_sram_bytes=int(plan.peak_bytes) + rt.ram_overhead_bytes,
         sram_breakdown={"activations": int(plan.arena_bytes), "scratch": int(plan.extra_bytes),
-                        "runtime": RUNTIME_SRAM_OVERHEAD_BYTES.get(rt, 0)},
-        act_bytes=act_bytes(spec),
+                        "runtime": rt.ram_overhead_bytes},
+        act_bytes=act,
         latency_ms=float(np.sum(lat)), latency_by_kind_ms=dict(by_kind),
-        ops_exact=int(exact.sum()), ops_predicted=int((~exact).sum()), scaled=b.is_scaled,
-        board_sram_bytes=b.sram_bytes, board_flash_bytes=b.flash_bytes, predictor=lm.predictor_origin,
+        ops_exact=int(arr.exact.sum()), ops_predicted=int((~arr.exact).sum()), scaled=board.is_scaled,
+        board_sram_bytes=board.sram_bytes, board_flash_bytes=board.flash_bytes, predictor=predictor,
         layers=tuple(layers))

@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from atomnet.ops import Op, se_mid
+from atomnet.ops import LINEAR_KINDS, Op, se_mid
+from atomnet.runtimes import get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
 
 
@@ -78,30 +79,34 @@ def first_fit(sizes: list[int], firsts: list[int], lasts: list[int]) -> list[int
     """
     order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
     offsets = [-1] * len(sizes)
-    placed: list[int] = []
+    placed: list[tuple[int, int, int, int]] = []  # (first, last, start, end) of the buffers placed so far
     for i in order:
-        busy = sorted((offsets[j], offsets[j] + sizes[j]) for j in placed
-                      if firsts[j] <= lasts[i] and firsts[i] <= lasts[j])
+        fi, la, size = firsts[i], lasts[i], sizes[i]
+        busy = sorted([(start, end) for f, last, start, end in placed if f <= la and fi <= last])
         x = 0
         for start, end in busy:  # sweep in offset order; take the first gap that fits
-            if start - x >= sizes[i]:
+            if start - x >= size:
                 break
-            x = max(x, end)
+            if end > x:
+                x = end
         offsets[i] = x
-        placed.append(i)
+        placed.append((fi, la, x, x + size))
     return offsets
 
 
 class Planner:
     """Base class: subclasses set the rules; :meth:`plan` is shared."""
 
+    #: the planner's registered name (``register_planner`` sets it)
     runtime: ClassVar[str] = ""
+    #: the lowering whose graphs it plans (default: the lowering of the same name)
+    lowering: ClassVar[str] = ""
     alignment: ClassVar[int] = 1
 
     def plan(self, graph: Graph) -> SramPlan:
-        if graph.runtime != self.runtime:
-            raise ValueError(f"the {self.runtime} planner needs a graph lowered for {self.runtime!r}, "
-                             f"got one for {graph.runtime!r}: use lower(spec, {self.runtime!r})")
+        if graph.runtime != self.lowering:
+            raise ValueError(f"the {self.runtime} planner needs a graph lowered for {self.lowering!r}, "
+                             f"got one for {graph.runtime!r}: use lower(spec, {self.lowering!r})")
         bufs = self.buffers(graph)
         todo = [k for k, b in enumerate(bufs) if b.first <= b.last and b.size > 0]  # empty lifetimes: no buffer
         offsets = first_fit([bufs[k].size for k in todo], [bufs[k].first for k in todo], [bufs[k].last for k in todo])
@@ -110,8 +115,17 @@ class Planner:
         arena = max((b.offset + b.size for b in out if b.offset >= 0), default=0)
         extras = [self.layer_extra(layer.op, layer.inplace) for layer in graph.layers]
         extra = self.extra_bytes(extras)
-        per_layer = tuple(sum(b.size for b in out if b.offset >= 0 and b.first <= i <= b.last) + sum(extras[i])
-                          for i in range(len(graph.layers)))
+        n = len(graph.layers)
+        delta = [0] * (n + 1)  # live arena bytes per layer as a running sum of buffer starts and ends: O(n + b)
+        for b in out:
+            if b.offset >= 0:
+                delta[b.first] += b.size
+                delta[b.last + 1] -= b.size
+        live, per = 0, []
+        for i in range(n):
+            live += delta[i]
+            per.append(live + sum(extras[i]))
+        per_layer = tuple(per)
         t_off = [-1] * len(graph.tensors)
         for b in out:
             for t in b.tensors:
@@ -153,17 +167,25 @@ _PLANNERS: dict[str, Planner] = {}
 P = TypeVar("P", bound=type[Planner])
 
 
-def register_planner(name: str) -> Callable[[P], P]:
-    """Class decorator registering a :class:`Planner` for runtime ``name``; duplicates raise."""
+def register_planner(name: str, lowering: str | None = None) -> Callable[[P], P]:
+    """Class decorator registering a :class:`Planner` under ``name``, planning graphs of ``lowering``
+    (default: the lowering called ``name``); duplicates raise."""
 
     def deco(cls: P) -> P:
         if name in _PLANNERS:
             raise ValueError(f"an SRAM planner for runtime {name!r} is already registered")
         cls.runtime = name
+        cls.lowering = lowering or name
         _PLANNERS[name] = cls()
         return cls
 
     return deco
+
+
+def unregister_planner(name: str) -> None:
+    """Remove planner ``name`` from the registry (tests, experiments)."""
+    get_planner(name)
+    del _PLANNERS[name]
 
 
 def list_planners() -> list[str]:
@@ -178,13 +200,14 @@ def get_planner(runtime: str) -> Planner:
 
 
 def plan_sram(spec: ModelSpec, runtime: str) -> SramPlan:
-    """Lower ``spec`` for ``runtime`` and plan its SRAM.
+    """Lower ``spec`` for ``runtime`` (a registered runtime, or alias) and plan its SRAM with its planner.
 
     >>> from atomnet.zoo import get_zoo
     >>> plan_sram(get_zoo("mcunet-in2"), "tinyengine").peak_bytes
     219776
     """
-    return get_planner(runtime).plan(lower(spec, runtime))
+    rt = get_runtime(runtime)
+    return get_planner(rt.planner).plan(lower(spec, rt.lowering))
 
 
 @register_planner("tinyengine")
@@ -259,12 +282,16 @@ def act_bytes(spec: ModelSpec) -> int:
     >>> act_bytes(get_zoo("mcunet-in2"))
     332800
     """
-    g = lower(spec, "tinyengine")
+    return graph_act_bytes(lower(spec, "tinyengine"))
+
+
+def graph_act_bytes(g: Graph) -> int:
+    """:func:`act_bytes` of a graph lowered for ``tinyengine`` (pads fused: convs store unpadded inputs)."""
     cons = g.consumers()
     prod = g.producers()
     best = 0
     for i, layer in enumerate(g.layers):
-        if layer.op.kind not in ("conv", "pointwise", "depthwise", "dense"):
+        if layer.op.kind not in LINEAR_KINDS:
             continue
         b = sum(g.tensors[t].nbytes for t in layer.inputs) + g.tensors[layer.output].nbytes
         if layer.op.kind == "depthwise":

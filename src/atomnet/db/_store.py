@@ -49,6 +49,7 @@ from atomnet.db._sqlite import Transaction, busy_error, connect, is_busy
 from atomnet.db._sqlite import busy_timeout_s as _busy_timeout
 from atomnet.errors import InputError
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op
+from atomnet.runtimes import canonical_runtime
 
 SCHEMA_VERSION = 1
 _KEYCOLS = ", ".join(KEY_FIELDS)
@@ -256,19 +257,19 @@ class AtomDB:
         self.close()
 
     # ---- import ---------------------------------------------------------------------------
-    def import_atomnet_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
+    def import_atomnet_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "xcube-ai",
                            runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import a public ``atomdb.csv`` (either revision) in one transaction; idempotent by file hash."""
         return self.import_files([parse_atomnet_csv(Path(path))], board=board, runtime=runtime,
                                  runtime_version=runtime_version, clock_mhz=clock_mhz)[0]
 
-    def import_atomnet_se_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "x-cube-ai",
+    def import_atomnet_se_csv(self, path: str | os.PathLike[str], *, board: str, runtime: str = "xcube-ai",
                               runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> ImportResult:
         """Import ``atomdb_se.csv`` (whole SE modules) in one transaction; idempotent by file hash."""
         return self.import_files([parse_atomnet_se_csv(Path(path))], board=board, runtime=runtime,
                                  runtime_version=runtime_version, clock_mhz=clock_mhz)[0]
 
-    def import_files(self, parsed: Sequence[ParsedFile], *, board: str, runtime: str = "x-cube-ai",
+    def import_files(self, parsed: Sequence[ParsedFile], *, board: str, runtime: str = "xcube-ai",
                      runtime_version: str = "7.2", clock_mhz: float | None = 400.0) -> list[ImportResult]:
         """Store parsed files all or nothing, in one transaction; a file already imported for ``board`` (same
         SHA-256, checked under the write lock) adds nothing and is reported ``already_imported``."""
@@ -319,6 +320,7 @@ class AtomDB:
             raise InputError(f"clock: expected a positive clock in MHz, got {clock_mhz!r}")
         if not board or not runtime:
             raise InputError("add_source: board and runtime must not be empty")
+        runtime = canonical_runtime(runtime)  # aliases stored under the canonical name; unknown: UnknownNameError
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.conn.execute(
             "INSERT INTO sources (board, runtime, runtime_version, clock_mhz, format, path, sha256, imported_at,"
@@ -400,7 +402,10 @@ class AtomDB:
         cur = self.conn.execute("SELECT * FROM sources" + (" WHERE board=?" if board else "") + " ORDER BY id",
                                 (board,) if board else ())
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        out = [dict(zip(names, r)) for r in cur.fetchall()]
+        for d in out:  # databases written before the runtime registry hold aliases ("x-cube-ai")
+            d["runtime"] = _canonical_or_same(str(d["runtime"]))
+        return out
 
     def lookup(self, op: Op, board: str) -> OpStat | None:
         """Exact aggregate of one operator, or None when it was never measured on ``board``."""
@@ -504,6 +509,13 @@ class OpTable:
 
     def keys(self) -> list[tuple[int, ...]]:
         return list(self._lat)
+
+
+def _canonical_or_same(runtime: str) -> str:
+    try:
+        return canonical_runtime(runtime)
+    except ValueError:  # reported when the rows are used for pricing (atomnet.cost.load_latency_model)
+        return runtime
 
 
 def _content_hash(rows: Iterable[tuple[Any, ...]]) -> str:

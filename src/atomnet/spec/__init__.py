@@ -26,7 +26,14 @@ from atomnet.spec._import import (
     load_spec,
     spec_from_document,
 )
-from atomnet.spec._lower import Lowering, list_lowerings, lower, register_lowering, same_depthwise
+from atomnet.spec._lower import (
+    Lowering,
+    list_lowerings,
+    lower,
+    register_lowering,
+    same_depthwise,
+    unregister_lowering,
+)
 from atomnet.spec._model import SCHEMA, BlockSite, BlockSpec, HeadSpec, ModelSpec, StageSpec
 from atomnet.spec._stats import layer_stats, spec_macs, spec_params
 
@@ -62,4 +69,5 @@ __all__ = [
     "spec_from_document",
     "spec_macs",
     "spec_params",
+    "unregister_lowering",
 ]

@@ -45,6 +45,13 @@ def register_lowering(name: str) -> Callable[[L], L]:
     return deco
 
 
+def unregister_lowering(name: str) -> None:
+    """Remove lowering ``name`` from the registry (tests, experiments)."""
+    if name not in _LOWERINGS:
+        raise ValueError(f"runtime: no lowering {name!r} is registered; known: {', '.join(list_lowerings())}")
+    del _LOWERINGS[name]
+
+
 def list_lowerings() -> list[str]:
     return sorted(_LOWERINGS)
 
