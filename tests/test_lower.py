@@ -19,7 +19,7 @@ from atomnet.spec import (
 )
 from atomnet.zoo import get_zoo, list_zoo
 
-RUNTIMES = ("tflm", "tinyengine", "xcube-ai")
+RUNTIMES = tuple(list_lowerings())
 
 
 def test_registry() -> None:
