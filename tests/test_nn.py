@@ -94,7 +94,7 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone() -> None:
     a, b = build_model(spec, seed=7), build_model(spec, seed=7)
     after = torch.rand(1)
     assert torch.equal(before, after)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_bad_padding_and_unknown_block_errors() -> None:

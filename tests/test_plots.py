@@ -55,13 +55,13 @@ def test_pareto_labels_never_overlap(zoo_points: list[tuple[str, float, float, b
     r = fig.canvas.get_renderer()
     boxes = [_text_box(t, r) for t in texts]
     assert len(texts) == len(zoo_points)
-    for (a, ba), (b, bb) in combinations(zip((t.get_text() for t in texts), boxes), 2):
+    for (a, ba), (b, bb) in combinations(zip((t.get_text() for t in texts), boxes, strict=True), 2):
         assert not ba.overlaps(bb), f"labels {a!r} and {b!r} overlap"
     frame = ax.get_window_extent(r)
     legends = [c for c in ax.get_children() if type(c).__name__ == "Legend"]
     assert legends
     to_px = ax.transData.transform
-    for t, bb in zip(texts, boxes):
+    for t, bb in zip(texts, boxes, strict=True):
         assert frame.x0 <= bb.x0 and bb.x1 <= frame.x1 and frame.y0 <= bb.y0 and bb.y1 <= frame.y1, t.get_text()
         for leg in legends:
             assert not bb.overlaps(leg.get_window_extent(r)), t.get_text()

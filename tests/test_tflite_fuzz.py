@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -147,92 +147,155 @@ def _weights(m: Any) -> list[int]:
             if len(_lst(t.shape)) and len(_lst(m.buffers[t.buffer].data))]
 
 
+FIELD_KINDS = ("weight-dim-huge", "weight-dim-huge", "weight-dim-neg", "weight-dim-zero", "act-dim-huge",
+               "act-dim-large",
+               "buffer-truncated", "buffer-index", "op-tensor-index", "graph-tensor-index", "opcode-index",
+               "rank-7", "scales-length", "zero-points-length", "quant-dimension", "stride", "dilation",
+               "options-missing", "type-code", "buffer-offset")
+
+
 def field_mutation(m: Any, rng: random.Random) -> str:
-    """Damage one field of the unpacked model ``m`` in place; returns the kind (nastiest kinds first)."""
+    """Damage one field of the unpacked model ``m`` in place; returns the kind (nastiest kinds first). A kind
+    that the model has nothing for (no per-channel quantization, no conv) draws again."""
+    kind = rng.choice(FIELD_KINDS)
+    if not _MUTATORS[kind](m, kind, rng):
+        return field_mutation(m, rng)
+    return f"field-{kind}"
+
+
+def _mutate_weight(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    t = sg.tensors[rng.choice(_weights(m))]
+    shape = [int(d) for d in t.shape]
+    k = rng.randrange(len(shape))
+    if kind == "weight-dim-huge":
+        shape[k] = rng.choice((9633795, 1 << 20, 1 << 24, (1 << 31) - 1, shape[k] * 1000 + 1))
+    elif kind == "weight-dim-neg":
+        shape[k] = rng.choice((-1, -5, -(1 << 31)))
+    elif kind == "weight-dim-zero":
+        shape[k] = 0
+    if kind == "buffer-truncated":
+        b = m.buffers[t.buffer]
+        b.data = b.data[: rng.randrange(1, len(b.data))] if len(b.data) > 1 else None
+    t.shape = shape
+    return True
+
+
+def _mutate_act(m: Any, kind: str, rng: random.Random) -> bool:
+    """huge: past any limit; large: may be consistent (then TFLM gets it)."""
     sg = m.subgraphs[0]
     n = len(sg.tensors)
-    kind = rng.choice(("weight-dim-huge", "weight-dim-huge", "weight-dim-neg", "weight-dim-zero", "act-dim-huge",
-                       "act-dim-large",
-                       "buffer-truncated", "buffer-index", "op-tensor-index", "graph-tensor-index", "opcode-index",
-                       "rank-7", "scales-length", "zero-points-length", "quant-dimension", "stride", "dilation",
-                       "options-missing", "type-code", "buffer-offset"))
-    if kind.startswith("weight-dim") or kind == "buffer-truncated":
-        t = sg.tensors[rng.choice(_weights(m))]
-        shape = [int(d) for d in t.shape]
-        k = rng.randrange(len(shape))
-        if kind == "weight-dim-huge":
-            shape[k] = rng.choice((9633795, 1 << 20, 1 << 24, (1 << 31) - 1, shape[k] * 1000 + 1))
-        elif kind == "weight-dim-neg":
-            shape[k] = rng.choice((-1, -5, -(1 << 31)))
-        elif kind == "weight-dim-zero":
-            shape[k] = 0
-        if kind == "buffer-truncated":
-            b = m.buffers[t.buffer]
-            b.data = b.data[: rng.randrange(1, len(b.data))] if len(b.data) > 1 else None
-        t.shape = shape
-    elif kind.startswith("act-dim"):  # huge: past any limit; large: may be consistent (then TFLM gets it)
-        t = sg.tensors[rng.choice([i for i in range(n) if not len(_lst(m.buffers[sg.tensors[i].buffer].data))])]
-        shape = [int(d) for d in _lst(t.shape)] or [1]
-        shape[rng.randrange(len(shape))] = rng.choice((1 << 25, 1 << 30, (1 << 31) - 1) if kind == "act-dim-huge"
-                                                      else (1 << 16, 46341, 12345))
-        t.shape = shape
-    elif kind == "buffer-index":
-        sg.tensors[rng.randrange(n)].buffer = rng.choice((len(m.buffers), len(m.buffers) + 7, 1 << 30))
-    elif kind == "op-tensor-index":
-        op = rng.choice(sg.operators)
-        vec = list(op.inputs) if rng.random() < 0.6 or op.outputs is None else list(op.outputs)
-        vec[rng.randrange(len(vec))] = rng.choice((n, n + 3, -2, 33554432, -(1 << 31)))
-        if op.inputs is not None and len(vec) == len(op.inputs) and list(op.inputs) != vec and rng.random() < 0.6:
-            op.inputs = vec
-        else:
-            op.outputs = vec
-    elif kind == "graph-tensor-index":
-        if rng.random() < 0.5:
-            sg.inputs = [rng.choice((n, -1, 33554432))]
-        else:
-            sg.outputs = [rng.choice((n, -1, 1 << 30))]
-    elif kind == "opcode-index":
-        rng.choice(sg.operators).opcodeIndex = rng.choice((len(m.operatorCodes), 255, 1 << 20))
-    elif kind == "rank-7":
-        sg.tensors[rng.randrange(n)].shape = [1] * 7
-    elif kind in ("scales-length", "zero-points-length", "quant-dimension"):
-        cands = [t for t in sg.tensors if t.quantization is not None and t.quantization.scale is not None
-                 and len(t.quantization.scale) > 1] or [t for t in sg.tensors if t.quantization is not None
-                                                       and t.quantization.scale is not None]
-        if not cands:
-            return field_mutation(m, rng)
-        q = rng.choice(cands).quantization
-        if kind == "scales-length":
-            q.scale = _lst(q.scale) + [0.5] * rng.randint(1, 3)
-            q.zeroPoint = [0] * len(q.scale)
-        elif kind == "zero-points-length":
-            q.zeroPoint = [0] * (len(q.scale) + rng.randint(1, 5)) if rng.random() < 0.5 else [0] * 2 * len(q.scale)
-        else:
-            q.quantizedDimension = rng.choice((5, 9, 1 << 20))
-            q.scale = [*_lst(q.scale), 0.1]
-            q.zeroPoint = [0] * len(q.scale)
-    elif kind in ("stride", "dilation", "options-missing"):
-        convs = [op for op in sg.operators if isinstance(op.builtinOptions, (
-            schema.Conv2DOptionsT, schema.DepthwiseConv2DOptionsT, schema.Pool2DOptionsT))]
-        if not convs:
-            return field_mutation(m, rng)
-        op = rng.choice(convs)
-        if kind == "options-missing":
-            op.builtinOptionsType, op.builtinOptions = 0, None
-        elif kind == "stride":
-            setattr(op.builtinOptions, rng.choice(("strideH", "strideW")), rng.choice((0, -1, -(1 << 31))))
-        elif isinstance(op.builtinOptions, schema.Pool2DOptionsT):
-            setattr(op.builtinOptions, rng.choice(("filterHeight", "filterWidth")), rng.choice((0, -3)))
-        else:
-            setattr(op.builtinOptions, rng.choice(("dilationHFactor", "dilationWFactor")), rng.choice((0, -2)))
-    elif kind == "type-code":
-        sg.tensors[rng.randrange(n)].type = rng.choice((99, 127, -1))
-    else:  # buffer-offset: constant data that points past the end of the file
-        t = sg.tensors[rng.choice(_weights(m))]
-        b = m.buffers[t.buffer]
-        size = len(b.data)
-        b.data, b.offset, b.size = None, rng.choice((1 << 20, 1 << 40)), size
-    return f"field-{kind}"
+    t = sg.tensors[rng.choice([i for i in range(n) if not len(_lst(m.buffers[sg.tensors[i].buffer].data))])]
+    shape = [int(d) for d in _lst(t.shape)] or [1]
+    shape[rng.randrange(len(shape))] = rng.choice((1 << 25, 1 << 30, (1 << 31) - 1) if kind == "act-dim-huge"
+                                                  else (1 << 16, 46341, 12345))
+    t.shape = shape
+    return True
+
+
+def _mutate_buffer_index(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    sg.tensors[rng.randrange(len(sg.tensors))].buffer = rng.choice((len(m.buffers), len(m.buffers) + 7, 1 << 30))
+    return True
+
+
+def _mutate_op_tensor_index(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    n = len(sg.tensors)
+    op = rng.choice(sg.operators)
+    vec = list(op.inputs) if rng.random() < 0.6 or op.outputs is None else list(op.outputs)
+    vec[rng.randrange(len(vec))] = rng.choice((n, n + 3, -2, 33554432, -(1 << 31)))
+    if op.inputs is not None and len(vec) == len(op.inputs) and list(op.inputs) != vec and rng.random() < 0.6:
+        op.inputs = vec
+    else:
+        op.outputs = vec
+    return True
+
+
+def _mutate_graph_tensor_index(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    n = len(sg.tensors)
+    if rng.random() < 0.5:
+        sg.inputs = [rng.choice((n, -1, 33554432))]
+    else:
+        sg.outputs = [rng.choice((n, -1, 1 << 30))]
+    return True
+
+
+def _mutate_opcode_index(m: Any, kind: str, rng: random.Random) -> bool:
+    rng.choice(m.subgraphs[0].operators).opcodeIndex = rng.choice((len(m.operatorCodes), 255, 1 << 20))
+    return True
+
+
+def _mutate_rank(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    sg.tensors[rng.randrange(len(sg.tensors))].shape = [1] * 7
+    return True
+
+
+def _mutate_quantization(m: Any, kind: str, rng: random.Random) -> bool:
+    tensors = m.subgraphs[0].tensors
+    cands = [t for t in tensors if t.quantization is not None and t.quantization.scale is not None
+             and len(t.quantization.scale) > 1] or [t for t in tensors if t.quantization is not None
+                                                    and t.quantization.scale is not None]
+    if not cands:
+        return False
+    q = rng.choice(cands).quantization
+    if kind == "scales-length":
+        q.scale = _lst(q.scale) + [0.5] * rng.randint(1, 3)
+        q.zeroPoint = [0] * len(q.scale)
+    elif kind == "zero-points-length":
+        q.zeroPoint = [0] * (len(q.scale) + rng.randint(1, 5)) if rng.random() < 0.5 else [0] * 2 * len(q.scale)
+    else:
+        q.quantizedDimension = rng.choice((5, 9, 1 << 20))
+        q.scale = [*_lst(q.scale), 0.1]
+        q.zeroPoint = [0] * len(q.scale)
+    return True
+
+
+def _mutate_options(m: Any, kind: str, rng: random.Random) -> bool:
+    convs = [op for op in m.subgraphs[0].operators if isinstance(op.builtinOptions, (
+        schema.Conv2DOptionsT, schema.DepthwiseConv2DOptionsT, schema.Pool2DOptionsT))]
+    if not convs:
+        return False
+    op = rng.choice(convs)
+    if kind == "options-missing":
+        op.builtinOptionsType, op.builtinOptions = 0, None
+    elif kind == "stride":
+        setattr(op.builtinOptions, rng.choice(("strideH", "strideW")), rng.choice((0, -1, -(1 << 31))))
+    elif isinstance(op.builtinOptions, schema.Pool2DOptionsT):
+        setattr(op.builtinOptions, rng.choice(("filterHeight", "filterWidth")), rng.choice((0, -3)))
+    else:
+        setattr(op.builtinOptions, rng.choice(("dilationHFactor", "dilationWFactor")), rng.choice((0, -2)))
+    return True
+
+
+def _mutate_type_code(m: Any, kind: str, rng: random.Random) -> bool:
+    sg = m.subgraphs[0]
+    sg.tensors[rng.randrange(len(sg.tensors))].type = rng.choice((99, 127, -1))
+    return True
+
+
+def _mutate_buffer_offset(m: Any, kind: str, rng: random.Random) -> bool:
+    """Constant data that points past the end of the file."""
+    t = m.subgraphs[0].tensors[rng.choice(_weights(m))]
+    b = m.buffers[t.buffer]
+    size = len(b.data)
+    b.data, b.offset, b.size = None, rng.choice((1 << 20, 1 << 40)), size
+    return True
+
+
+#: field-mutation kind -> what damages the model (False: nothing to damage of that kind, draw again)
+_MUTATORS: dict[str, Callable[[Any, str, random.Random], bool]] = {
+    "weight-dim-huge": _mutate_weight, "weight-dim-neg": _mutate_weight, "weight-dim-zero": _mutate_weight,
+    "buffer-truncated": _mutate_weight, "act-dim-huge": _mutate_act, "act-dim-large": _mutate_act,
+    "buffer-index": _mutate_buffer_index, "op-tensor-index": _mutate_op_tensor_index,
+    "graph-tensor-index": _mutate_graph_tensor_index, "opcode-index": _mutate_opcode_index, "rank-7": _mutate_rank,
+    "scales-length": _mutate_quantization, "zero-points-length": _mutate_quantization,
+    "quant-dimension": _mutate_quantization, "stride": _mutate_options, "dilation": _mutate_options,
+    "options-missing": _mutate_options, "type-code": _mutate_type_code, "buffer-offset": _mutate_buffer_offset,
+}
+assert set(_MUTATORS) == set(FIELD_KINDS)
 
 
 def mutations() -> Iterator[tuple[str, str, bytes]]:

@@ -14,8 +14,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str |
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     if align is None:
         align = "".join("r" if rows and isinstance(rows[0][i], (int, float)) else "l" for i in range(len(headers)))
-    def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if a == "r" else v.ljust(w) for v, w, a in zip(vals, widths, align)).rstrip()
+    def line(vals: Sequence[str]) -> str:  # every row, the headers and the alignment have one entry per column
+        cols = zip(vals, widths, align, strict=True)
+        return "  ".join(v.rjust(w) if a == "r" else v.ljust(w) for v, w, a in cols).rstrip()
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out += [line(r) for r in cells]
     return "\n".join(out)

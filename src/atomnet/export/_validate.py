@@ -123,42 +123,57 @@ def validate_model(model: Any, file_bytes: int, fb: Any) -> tuple[list[str], lis
         out.add("the main subgraph has no inputs or no outputs")
     for s, sg in enumerate(subgraphs):
         where = "" if s == 0 else f"subgraph {s} "
-        tensors = sg.tensors or []
-        n = len(tensors)
-        shapes: list[list[int] | None] = []
-        for i, t in enumerate(tensors):
-            shapes.append(_check_tensor(out, notes, f"{where}tensor {i} {text(t.name)[:60]!r}", t, types,
-                                        buffers, file_bytes))
-        for what, idx in (("input", ints(sg.inputs)), ("output", ints(sg.outputs))):
-            for x in idx:
-                if not 0 <= x < n:
-                    out.add(f"{where}graph {what} refers to tensor {x}, but the subgraph has {n} tensors")
-                elif (sh := shapes[x]) is not None and 0 in sh:
-                    out.add(f"{where}graph {what} tensor {x} has shape {fmt_shape(sh)}, which has no elements")
+        shapes = [_check_tensor(out, notes, f"{where}tensor {i} {text(t.name)[:60]!r}", t, types, buffers,
+                                file_bytes) for i, t in enumerate(sg.tensors or [])]
+        _check_graph_io(out, where, sg, shapes)
         for j, op in enumerate(sg.operators or []):
-            oi = int(op.opcodeIndex)
-            if not 0 <= oi < len(codes):
-                out.add(f"{where}operator {j} has opcode index {oi}, but the model has {len(codes)} operator codes")
-                continue
-            name = op_names[oi]
-            label = f"{where}operator {j} ({name})"
-            ins, outs = ints(op.inputs), ints(op.outputs)
-            bad = [x for x in ins if not -1 <= x < n] + [x for x in outs if not 0 <= x < n] + \
-                  [x for x in ints(op.intermediates) if not -1 <= x < n]
-            for x in bad:
-                out.add(f"{label} refers to tensor {x}, but the subgraph has {n} tensors")
-            if bad:
-                continue
-            before = len(out)
-            _check_options(out, label, name, op, optnames, len(subgraphs))
-            _check_shapes(out, label, name, op if len(out) == before else None, ins, outs, shapes)
+            _check_operator(out, f"{where}operator {j}", op, op_names, optnames, len(subgraphs), shapes)
+    _check_references(out, model, len(buffers), subgraphs)
+    return list(out), list(notes)
+
+
+def _check_graph_io(out: _Problems, where: str, sg: Any, shapes: list[list[int] | None]) -> None:
+    """A subgraph's inputs and outputs: in range, not empty."""
+    n = len(shapes)
+    for what, idx in (("input", ints(sg.inputs)), ("output", ints(sg.outputs))):
+        for x in idx:
+            if not 0 <= x < n:
+                out.add(f"{where}graph {what} refers to tensor {x}, but the subgraph has {n} tensors")
+            elif (sh := shapes[x]) is not None and 0 in sh:
+                out.add(f"{where}graph {what} tensor {x} has shape {fmt_shape(sh)}, which has no elements")
+
+
+def _check_operator(out: _Problems, where: str, op: Any, op_names: list[str], optnames: dict[int, str], nsub: int,
+                    shapes: list[list[int] | None]) -> None:
+    """One operator (``where`` = ``[subgraph s ]operator j``): opcode, tensor indices, options, shapes."""
+    n = len(shapes)
+    oi = int(op.opcodeIndex)
+    if not 0 <= oi < len(op_names):
+        out.add(f"{where} has opcode index {oi}, but the model has {len(op_names)} operator codes")
+        return
+    name = op_names[oi]
+    label = f"{where} ({name})"
+    ins, outs = ints(op.inputs), ints(op.outputs)
+    bad = [x for x in ins if not -1 <= x < n] + [x for x in outs if not 0 <= x < n] + \
+          [x for x in ints(op.intermediates) if not -1 <= x < n]
+    for x in bad:
+        out.add(f"{label} refers to tensor {x}, but the subgraph has {n} tensors")
+    if bad:
+        return
+    before = len(out)
+    _check_options(out, label, name, op, optnames, nsub)
+    _check_shapes(out, label, name, op if len(out) == before else None, ins, outs, shapes)
+
+
+def _check_references(out: _Problems, model: Any, nbuf: int, subgraphs: list[Any]) -> None:
+    """Metadata buffers and signature subgraphs/tensors in range."""
     for k, md in enumerate(model.metadata or []):
-        if not 0 <= int(md.buffer) < len(buffers):
+        if not 0 <= int(md.buffer) < nbuf:
             out.add(f"metadata {k} {text(md.name)[:60]!r} refers to buffer {int(md.buffer)}, but the model has "
-                    f"{len(buffers)} buffers")
+                    f"{nbuf} buffers")
     for k in ints(model.metadataBuffer):
-        if not 0 <= k < len(buffers):
-            out.add(f"metadata buffer {k} is out of range ({len(buffers)} buffers)")
+        if not 0 <= k < nbuf:
+            out.add(f"metadata buffer {k} is out of range ({nbuf} buffers)")
     for k, sd in enumerate(model.signatureDefs or []):
         si = int(sd.subgraphIndex)
         if not 0 <= si < len(subgraphs):
@@ -168,7 +183,6 @@ def validate_model(model: Any, file_bytes: int, fb: Any) -> tuple[list[str], lis
         for tm in [*(sd.inputs or []), *(sd.outputs or [])]:
             if not 0 <= int(tm.tensorIndex) < n:
                 out.add(f"signature {k} refers to tensor {int(tm.tensorIndex)}, but subgraph {si} has {n} tensors")
-    return list(out), list(notes)
 
 
 def _check_tensor(out: _Problems, notes: _Problems, label: str, t: Any, types: dict[int, str], buffers: list[Any],
@@ -189,38 +203,51 @@ def _check_tensor(out: _Problems, notes: _Problems, label: str, t: Any, types: d
     if any(d < 0 or d > MAX_DIM for d in shape):
         out.add(f"{label} has shape {fmt_shape(shape)}: dimensions must lie in 0..{MAX_DIM:,}")
         return None
+    if not _check_tensor_bytes(out, notes, label, t, dtype, shape, buffers[bi], bi, file_bytes):
+        return None
+    if t.quantization is not None:
+        _check_quantization(out, label, t.quantization, shape)
+    return shape
+
+
+def _check_tensor_bytes(out: _Problems, notes: _Problems, label: str, t: Any, dtype: str, shape: list[int],
+                        buffer: Any, bi: int, file_bytes: int) -> bool:
+    """The constant data's size agrees with the shape and the tensor is addressable; ``False`` when not."""
     count = _prod(shape)
     nbytes = count * max(ITEMSIZE.get(dtype, 1), 1)
-    size = buffer_size(buffers[bi], file_bytes) or 0
+    size = buffer_size(buffer, file_bytes) or 0
     if size and dtype not in _UNSIZED:
         if t.sparsity is not None:
             notes.add(f"{label} is sparse; its data size is not checked")
         elif size != nbytes and not (dtype in PACKED and size == -(-count // PACKED[dtype])):
             out.add(f"{label} has shape {fmt_shape(shape)} {dtype} = {nbytes:,} bytes but its buffer {bi} "
                     f"holds {size:,}")
-            return None
+            return False
     if nbytes > MAX_TENSOR_BYTES:
         out.add(f"{label} has shape {fmt_shape(shape)} {dtype} = {nbytes:,} bytes, more than TFLite Micro can "
                 f"address ({MAX_TENSOR_BYTES:,})")
-        return None
-    q = t.quantization
-    if q is not None:
-        scales = 0 if q.scale is None else len(q.scale)
-        zps = 0 if q.zeroPoint is None else len(q.zeroPoint)
-        if scales and zps and zps != scales:
-            out.add(f"{label} has {scales} quantization scales but {zps} zero points")
-        if scales > 1:
-            qd = int(q.quantizedDimension)
-            if 0 <= qd < len(shape):
-                if shape[qd] != scales:
-                    out.add(f"{label} has {scales} per-channel scales, but its quantized dimension {qd} of shape "
-                            f"{fmt_shape(shape)} has {shape[qd]} channels")
-            elif len(shape) == 1 and qd >= 0 and shape[0] == scales:
-                pass  # 1-D biases written with the filter's quantized dimension (old converters): one per element
-            else:
-                out.add(f"{label} has {scales} per-channel scales on dimension {qd}, but its shape is "
-                        f"{fmt_shape(shape)}")
-    return shape
+        return False
+    return True
+
+
+def _check_quantization(out: _Problems, label: str, q: Any, shape: list[int]) -> None:
+    """Zero points as many as scales; per-channel scales as many as the quantized dimension's channels."""
+    scales = 0 if q.scale is None else len(q.scale)
+    zps = 0 if q.zeroPoint is None else len(q.zeroPoint)
+    if scales and zps and zps != scales:
+        out.add(f"{label} has {scales} quantization scales but {zps} zero points")
+    if scales <= 1:
+        return
+    qd = int(q.quantizedDimension)
+    if 0 <= qd < len(shape):
+        if shape[qd] != scales:
+            out.add(f"{label} has {scales} per-channel scales, but its quantized dimension {qd} of shape "
+                    f"{fmt_shape(shape)} has {shape[qd]} channels")
+    elif len(shape) == 1 and qd >= 0 and shape[0] == scales:
+        pass  # 1-D biases written with the filter's quantized dimension (old converters): one per element
+    else:
+        out.add(f"{label} has {scales} per-channel scales on dimension {qd}, but its shape is "
+                f"{fmt_shape(shape)}")
 
 
 def _check_options(out: _Problems, label: str, name: str, op: Any, optnames: dict[int, str], nsub: int) -> None:
@@ -261,7 +288,7 @@ def _broadcast(a: list[int], b: list[int]) -> list[int] | None:
     r = max(len(a), len(b))
     a, b = [1] * (r - len(a)) + a, [1] * (r - len(b)) + b
     out = []
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):  # both padded to rank r
         if x != y and 1 not in (x, y):
             return None
         out.append(y if x == 1 else x)
@@ -281,22 +308,7 @@ def _check_shapes(out: _Problems, label: str, name: str, op: Any | None, ins: li
     spatial sizes; element counts of size-preserving and broadcasting operators. ``op`` is ``None`` when its
     options are broken (already reported): the output size is then not checked."""
     if name in _SAME_SIZE or name in _BROADCAST:
-        if not ins or ins[0] < 0 or not outs:
-            return
-        x, y = shapes[ins[0]], shapes[outs[0]]
-        if x is None or y is None:
-            return
-        if name in _SAME_SIZE and _prod(x) != _prod(y):
-            out.add(f"{label} turns {fmt_shape(x)} ({_prod(x):,} elements) into {fmt_shape(y)} ({_prod(y):,})")
-        if name in _BROADCAST and len(ins) >= 2 and ins[1] >= 0 and shapes[ins[1]] is not None:
-            z = shapes[ins[1]]
-            assert z is not None
-            b = _broadcast(x, z)
-            if b is not None and _prod(b) != _prod(y):
-                out.add(f"{label} of {fmt_shape(x)} and {fmt_shape(z)} gives {fmt_shape(b)}, but its output has "
-                        f"shape {fmt_shape(y)}")
-            elif b is None:
-                out.add(f"{label}: shapes {fmt_shape(x)} and {fmt_shape(z)} do not broadcast")
+        _check_elementwise(out, label, name, ins, outs, shapes)
         return
     if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", *_POOL):
         return
@@ -317,12 +329,42 @@ def _check_shapes(out: _Problems, label: str, name: str, op: Any | None, ins: li
             return
     if name == "FULLY_CONNECTED":
         assert w is not None
-        if len(w) != 2:
-            out.add(f"{label} has weights of shape {fmt_shape(w)}, expected 2 dimensions")
-        elif _prod(x) % w[1] or _prod(y) != _prod(x) // w[1] * w[0]:
-            out.add(f"{label}: input {fmt_shape(x)} times weights {fmt_shape(w)} does not give output "
-                    f"{fmt_shape(y)}")
+        _check_fully_connected(out, label, x, w, y)
+    else:
+        _check_window(out, label, name, op, x, w, y)
+
+
+def _check_elementwise(out: _Problems, label: str, name: str, ins: list[int], outs: list[int],
+                       shapes: list[list[int] | None]) -> None:
+    """Size-preserving operators keep the element count; broadcasting ones give the broadcast shape."""
+    if not ins or ins[0] < 0 or not outs:
         return
+    x, y = shapes[ins[0]], shapes[outs[0]]
+    if x is None or y is None:
+        return
+    if name in _SAME_SIZE and _prod(x) != _prod(y):
+        out.add(f"{label} turns {fmt_shape(x)} ({_prod(x):,} elements) into {fmt_shape(y)} ({_prod(y):,})")
+    if name not in _BROADCAST or len(ins) < 2 or ins[1] < 0 or (z := shapes[ins[1]]) is None:
+        return
+    b = _broadcast(x, z)
+    if b is None:
+        out.add(f"{label}: shapes {fmt_shape(x)} and {fmt_shape(z)} do not broadcast")
+    elif _prod(b) != _prod(y):
+        out.add(f"{label} of {fmt_shape(x)} and {fmt_shape(z)} gives {fmt_shape(b)}, but its output has "
+                f"shape {fmt_shape(y)}")
+
+
+def _check_fully_connected(out: _Problems, label: str, x: list[int], w: list[int], y: list[int]) -> None:
+    if len(w) != 2:
+        out.add(f"{label} has weights of shape {fmt_shape(w)}, expected 2 dimensions")
+    elif _prod(x) % w[1] or _prod(y) != _prod(x) // w[1] * w[0]:
+        out.add(f"{label}: input {fmt_shape(x)} times weights {fmt_shape(w)} does not give output "
+                f"{fmt_shape(y)}")
+
+
+def _check_window(out: _Problems, label: str, name: str, op: Any | None, x: list[int], w: list[int] | None,
+                  y: list[int]) -> None:
+    """Conv / depthwise (``w`` given) and pool operators: 4-D operands, channels, output size."""
     for what, sh in (("input", x), ("weights", w), ("output", y)):
         if sh is not None and len(sh) != 4:
             out.add(f"{label} has {what} of shape {fmt_shape(sh)}, expected 4 dimensions")

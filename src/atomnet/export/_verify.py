@@ -53,7 +53,7 @@ def graph_diff(a: Graph, b: Graph, names: tuple[str, str] = ("file", "spec")) ->
     activation), or ``""`` when they agree."""
     ra = [(layer.tflite_op, a.tensors[layer.output].shape, _fused(layer.act)) for layer in a.layers]
     rb = [(layer.tflite_op, b.tensors[layer.output].shape, _fused(layer.act)) for layer in b.layers]
-    for i, (x, y) in enumerate(zip(ra, rb)):
+    for i, (x, y) in enumerate(zip(ra, rb, strict=False)):  # lengths may differ: reported after
         if x != y:
             return (f"operator {i}: {names[0]} has {x[0]} {x[1]} act {x[2]}, {names[1]} has {y[0]} {y[1]} "
                     f"act {y[2]} ({b.layers[i].name})")
