@@ -1,6 +1,5 @@
 """The package's import structure (issue 11, scope 6): no private module or name imported across packages, no
-import cycle between modules, and (reported, not yet enforced) no helper imported from one CLI command module
-into another.
+import cycle between modules, and no helper imported from one CLI command module into another.
 
 Every module under ``src/atomnet`` is parsed with :mod:`ast` (nothing is imported): ``import a.b``,
 ``from a.b import c`` and relative imports are resolved to module names, lazy imports inside functions
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import sys
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,8 +279,8 @@ def test_no_import_cycle_at_module_level() -> None:
     assert not found, f"{len(found)} import cycles (module-level imports):\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 scope 6: the cycles spec<->zoo, db._predict<->db._cv, "
-                                       "cli._db<->cli._db_measure (closed by lazy imports) are being broken; "
+@pytest.mark.xfail(strict=True, reason="issue 11 scope 6: the cycles spec<->zoo and db._predict<->db._cv "
+                                       "(closed by lazy imports) are being broken; "
                                        "when this XPASSes, delete this mark")
 def test_no_import_cycle_through_lazy_imports() -> None:
     """A lazy import that closes a cycle hides a dependency knot: the two modules belong together or need a
@@ -292,11 +290,21 @@ def test_no_import_cycle_through_lazy_imports() -> None:
     assert not found, f"{len(found)} import cycles (lazy imports included):\n" + "\n".join(found)
 
 
-def test_report_helpers_imported_across_cli_command_modules() -> None:
-    """Not enforced yet (issue 11 scope 4): a helper one command module takes from another belongs in a library
-    package or in a shared CLI module (``_render``, ``_progress``). Listed as a warning."""
+def test_no_helper_imported_across_cli_command_modules() -> None:
+    """Issue 11 scope 4: a helper one command module takes from another belongs in a library package or in a
+    shared CLI module (``_common``, ``_render``, ``_progress``), so that each command module stands alone."""
     assert {"atomnet.cli._cost", "atomnet.cli._search", "atomnet.cli._db"} <= cli_command_modules()
-    assert not {"atomnet.cli._render", "atomnet.cli._progress", "atomnet.cli"} & cli_command_modules()
+    assert not {"atomnet.cli._render", "atomnet.cli._progress", "atomnet.cli._common", "atomnet.cli"} & \
+        cli_command_modules()
     found = cross_command_imports()
-    if found:
-        warnings.warn(f"{len(found)} imports across CLI command modules:\n" + "\n".join(found), stacklevel=1)
+    assert not found, f"{len(found)} imports across CLI command modules:\n" + "\n".join(found)
+
+
+def test_the_cli_check_sees_an_import_across_command_modules(tmp_path: Path) -> None:
+    """The rule above can fail: a command module importing another one's helper (lazily, relatively) is found."""
+    src = tmp_path / "m.py"
+    src.write_text("def cmd_x(args):\n    from ._db import _helper\n    from . import _render\n")
+    got = [(e.target, e.name, e.module_level) for e in edges_of("atomnet.cli._cost", src)]
+    assert got == [("atomnet.cli._db", "_helper", False), ("atomnet.cli._render", "", False)]
+    cmds = cli_command_modules()
+    assert "atomnet.cli._db" in cmds and "atomnet.cli._render" not in cmds
