@@ -21,8 +21,7 @@ from atomnet.analyze._blocks import DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS
 from atomnet.boards import get_board
 from atomnet.cli import main
 from atomnet.cost import load_latency_model
-from atomnet.db import AtomDB
-from atomnet.db._import_csv import ParsedRow
+from atomnet.db import AtomDB, ParsedRow
 from atomnet.ops import Op
 from atomnet.zoo import get_zoo
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_embedded_predictors_are_current(public_db: AtomDB) -> None:
     assert emb is not None
     samples = _samples(public_db)
     assert emb.provenance["samples_sha256"] == samples_hash(samples)
-    cv = emb.provenance["cross_validation"]
+    cv: Any = emb.provenance["cross_validation"]
     assert cv["scheme"] == "channels" and cv["kinds"]["pointwise"]["mape"] <= 7.0
     fresh = fit_predictors(samples, board="stm32h743")
     for kind, s in samples.items():

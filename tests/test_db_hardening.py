@@ -25,8 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from atomnet.db import AtomDB, DatabaseBusyError, NoDatabaseError, parse_atomnet_csv, parse_atomnet_se_csv
-from atomnet.db._import_csv import ParsedRow
+from atomnet.db import (
+    AtomDB,
+    DatabaseBusyError,
+    NoDatabaseError,
+    ParsedRow,
+    parse_atomnet_csv,
+    parse_atomnet_se_csv,
+)
 from atomnet.ops import Op
 
 MAIN_HEADER = "type,conv_type,groups,c_in,h_in,w_in,k1,k2,c_out,h_out,w_out,MACs,Flash,latency,MACs/latency"

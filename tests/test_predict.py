@@ -16,9 +16,10 @@ from atomnet.db._predict import (
     SCHEMA_VERSION,
     NoPredictorError,
     PredictorSet,
-    fit_kind,
     fit_predictors,
 )
+from atomnet.db._predict_kind import fit_kind
+from atomnet.errors import InputError, UnknownNameError
 from atomnet.ops import KEY_FIELDS, KINDS, Op
 
 BOARD = "stm32h743"
@@ -94,7 +95,7 @@ def test_cross_validate_is_deterministic(samples: Samples) -> None:
     sub = {"se": samples["se"], "dense": samples["dense"]}
     assert cross_validate(sub, "random", seed=3) == cross_validate(sub, "random", seed=3)
     with pytest.raises(ValueError, match="scheme"):
-        cross_validate(sub, "width")  # type: ignore[arg-type]
+        cross_validate(sub, "width")
 
 
 # ---- fitted set, JSON ------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def test_json_round_trip_gives_identical_predictions(predictors: PredictorSet, s
 
 
 def test_provenance_and_schema(predictors: PredictorSet, samples: Samples) -> None:
-    d = predictors.to_dict()
+    d: dict[str, Any] = predictors.to_dict()
     assert d["schema"] == "atomnet.predictors" and d["schema_version"] == SCHEMA_VERSION
     prov = d["provenance"]
     assert prov["board"] == BOARD and prov["runtime"] == "x-cube-ai 7.2"
@@ -126,7 +127,7 @@ def test_provenance_and_schema(predictors: PredictorSet, samples: Samples) -> No
 
 def test_fit_records_cv_when_asked(samples: Samples) -> None:
     ps = fit_predictors({"dense": samples["dense"]}, board=BOARD, cv_schemes=("channels", "resolution"))
-    cv = ps.provenance["cv"]
+    cv: Any = ps.provenance["cv"]
     assert cv["channels"]["dense"]["folds"] == 5 and cv["resolution"]["dense"]["mape"] is None
     PredictorSet.from_json(ps.to_json())
 
@@ -163,7 +164,7 @@ def test_predict_ops_groups_by_kind(predictors: PredictorSet) -> None:
            Op.pointwise(24, 56, 56, 144), Op.se(96, 14, 14), Op.dense(1280, 1000), Op.eltwise(40, 28, 28),
            Op.affine(16, 32, 32), Op.conv(3, 224, 224, 16, 3, 2, padding=1), Op.pool(1280, 7, 7)]
     got = predictors.predict_ops(ops)
-    for op, y in zip(ops, got):
+    for op, y in zip(ops, got, strict=True):
         one = predictors.predict(op.kind, {f: np.array([getattr(op, f)]) for f in KEY_FIELDS})
         assert y == pytest.approx(one[0], rel=1e-12) and y > 0
     # a typical MobileNetV2 expansion costs milliseconds, not microseconds or seconds
@@ -173,7 +174,7 @@ def test_predict_ops_groups_by_kind(predictors: PredictorSet) -> None:
 
 # ---- fallbacks -------------------------------------------------------------------------------------
 def test_pool_falls_back_to_one_eltwise_pass(predictors: PredictorSet) -> None:
-    d = predictors.to_dict()["predictors"]
+    d: Any = predictors.to_dict()["predictors"]
     assert d["pool"]["fallback"] is True and d["pool"]["uses"] == ["eltwise"]
     assert all(d[k]["fallback"] is False for k in ("pointwise", "se", "dense"))
     [pool] = predictors.predict_ops([Op.pool(320, 7, 7)])
@@ -184,8 +185,8 @@ def test_pool_falls_back_to_one_eltwise_pass(predictors: PredictorSet) -> None:
 def test_missing_kinds_fall_back_or_fail_clearly(samples: Samples) -> None:
     ps = fit_predictors({k: samples[k] for k in ("pointwise", "eltwise", "depthwise")}, board=BOARD)
     assert ps.kinds() == ["conv", "pointwise", "depthwise", "eltwise", "dense", "se", "pool"]
-    assert ps.to_dict()["predictors"]["se"] == {"fallback": True, "rule": ps.fallbacks["se"],
-                                                "uses": ["eltwise", "pointwise", "pool"]}
+    preds: Any = ps.to_dict()["predictors"]
+    assert preds["se"] == {"fallback": True, "rule": ps.fallbacks["se"], "uses": ["eltwise", "pointwise", "pool"]}
     se, pool, pw1, pw2, elt = ps.predict_ops([Op.se(96, 14, 14), Op.pool(96, 14, 14), Op.pointwise(96, 1, 1, 24),
                                               Op.pointwise(24, 1, 1, 96), Op.eltwise(96, 14, 14)])
     assert se == pytest.approx(pool + pw1 + pw2 + elt, rel=1e-12)
@@ -196,7 +197,7 @@ def test_missing_kinds_fall_back_or_fail_clearly(samples: Samples) -> None:
         ps.predict_ops([Op.pad(16, 8, 8, 10, 10)])
     with pytest.raises(ValueError, match="unknown operator kind"):
         ps.predict("gelu", {f: np.array([1]) for f in KEY_FIELDS})
-    with pytest.raises(KeyError, match="missing column"):
+    with pytest.raises(InputError, match="missing column"):
         ps.predict("pointwise", {"c_in": np.array([8])})
     only_pad = fit_predictors({"pad": samples["pad"]}, board=BOARD)
     assert only_pad.kinds() == ["pad"]
@@ -216,9 +217,9 @@ def test_fit_is_deterministic_and_non_negative(samples: Samples) -> None:
 def test_fit_rejects_bad_samples(samples: Samples) -> None:
     bad = dict(samples["dense"])
     bad["latency_ms"] = np.zeros_like(bad["latency_ms"])
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(InputError, match="positive"):
         fit_kind("dense", bad)
-    with pytest.raises(ValueError, match="unknown kind"):
+    with pytest.raises(UnknownNameError, match="unknown kind"):
         fit_predictors({"softmax": samples["dense"]}, board=BOARD)
 
 

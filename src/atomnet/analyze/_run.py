@@ -18,7 +18,7 @@ from atomnet.analyze._models import (
 )
 from atomnet.analyze._operators import OperatorAnalysis, analyze_operators
 from atomnet.boards import Board
-from atomnet.db import AtomDB
+from atomnet.db import AtomDB, SourceRecord
 from atomnet.spec import ModelSpec
 
 
@@ -27,7 +27,7 @@ class AnalysisResult:
     board: str
     measured_board: str
     db_path: str
-    sources: tuple[dict[str, Any], ...]
+    sources: tuple[SourceRecord, ...]
     latency_model: dict[str, Any] | None
     operators: OperatorAnalysis
     blocks: BlockAnalysis | None

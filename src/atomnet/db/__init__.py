@@ -14,16 +14,32 @@ from atomnet.db._predict import NoPredictorError, PredictorSet, fit_predictors
 from atomnet.db._query import FitOutcome, OpPricer, OpQuery, board_samples, fit_board, query_op
 from atomnet.db._rows import ParsedRow
 from atomnet.db._sqlite import DatabaseBusyError
-from atomnet.db._store import SCHEMA_VERSION, AtomDB, ImportResult, NoDatabaseError, OpStat, OpTable, SchemaError
+from atomnet.db._store import (
+    SCHEMA_VERSION,
+    AtomDB,
+    BoardStats,
+    DBStats,
+    ImportResult,
+    KindStats,
+    NoDatabaseError,
+    OpStat,
+    OpTable,
+    RawRow,
+    SchemaError,
+    SourceRecord,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
     "AtomDB",
+    "BoardStats",
     "CVResult",
+    "DBStats",
     "DatabaseBusyError",
     "FitOutcome",
     "ImportFormatError",
     "ImportResult",
+    "KindStats",
     "NoDatabaseError",
     "NoPredictorError",
     "OpPricer",
@@ -32,7 +48,9 @@ __all__ = [
     "OpTable",
     "ParsedRow",
     "PredictorSet",
+    "RawRow",
     "SchemaError",
+    "SourceRecord",
     "board_samples",
     "cross_validate",
     "default_db_path",

@@ -25,16 +25,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
-from atomnet.db._predict import SPECS, fit_kind
+from atomnet.db._predict_features import Samples
+from atomnet.db._predict_kind import SPECS, fit_kind
 from atomnet.errors import InputError
 from atomnet.ops import KIND_ID, KINDS
 
-Scheme = Literal["channels", "resolution", "random"]
 SCHEMES: tuple[str, ...] = ("channels", "resolution", "random")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,21 @@ class CVResult:
     median_ape: float
     max_ape: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str | int | float | None]:
         """Plain JSON data (NaN metrics become ``None``)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        return {k: _none_if_nan(v) for k, v in asdict(self).items()}
+
+    def figures(self) -> dict[str, int | float | None]:
+        """The errors and counts alone (NaN metrics become ``None``), as ``atomnet db fit`` records them."""
+        return {"mape": _none_if_nan(self.mape), "median_ape": _none_if_nan(self.median_ape),
+                "max_ape": _none_if_nan(self.max_ape), "keys": self.keys, "folds": self.folds}
 
 
-def _groups(cols: Mapping[str, np.ndarray], scheme: str) -> np.ndarray:
+def _none_if_nan(v: _T) -> _T | None:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _groups(cols: Mapping[str, NDArray[np.generic]], scheme: str) -> NDArray[np.generic]:
     if scheme == "channels":
         return np.asarray(cols["c_in"])
     if scheme == "resolution":
@@ -64,7 +75,7 @@ def _groups(cols: Mapping[str, np.ndarray], scheme: str) -> np.ndarray:
     raise InputError(f"cross_validate: scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
 
 
-def fold_ids(groups: np.ndarray, folds: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def fold_ids(groups: NDArray[np.generic], folds: int, rng: np.random.Generator) -> tuple[NDArray[np.intp], int]:
     """Assign whole groups to ``min(folds, n_groups)`` folds at random (sizes within one group)."""
     u, inv = np.unique(groups, return_inverse=True)
     k = min(folds, len(u))
@@ -73,8 +84,7 @@ def fold_ids(groups: np.ndarray, folds: int, rng: np.random.Generator) -> tuple[
     return of_group[inv.reshape(-1)], k
 
 
-def cross_validate(samples: Mapping[str, Mapping[str, np.ndarray]], scheme: Scheme, folds: int = 5,
-                   seed: int = 0) -> dict[str, CVResult]:
+def cross_validate(samples: Samples, scheme: str, folds: int = 5, seed: int = 0) -> dict[str, CVResult]:
     """Grouped ``folds``-fold cross-validation of every measured kind in ``samples``.
 
     Deterministic given ``seed`` (each kind draws its folds from its own generator, so a kind's

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 from atomnet.db._import_csv import CURRENT_HEADER, SE_HEADER
+from atomnet.db._store import AtomDB
 from atomnet.errors import InputError
 from atomnet.ops import KINDS, Op
+
+_Cell = str | int
 
 
 def _ratio(macc: int, lat: float) -> str:
     return str(int(macc // lat)) if lat > 0 and macc > 0 else ""
 
 
-def _main_row(op: Op, macc: int, flash: int, lat: float) -> list[Any]:
+def _main_row(op: Op, macc: int, flash: int, lat: float) -> list[_Cell]:
     k = op.kind
     if k in ("pointwise", "depthwise", "conv"):
         ctype = {"pointwise": "PointWise", "depthwise": "DepthWise", "conv": "Ordinary"}[k]
@@ -31,7 +33,7 @@ def _main_row(op: Op, macc: int, flash: int, lat: float) -> list[Any]:
     raise ValueError(f"kind {k!r} has no AtomNet CSV representation")
 
 
-def export_atomnet_csv(db: Any, board: str, out: Path) -> list[tuple[Path, int]]:
+def export_atomnet_csv(db: AtomDB, board: str, out: Path) -> list[tuple[Path, int]]:
     """Write ``out`` (conv/pad/eltwise/dense rows) and ``<out>_se.csv`` (SE modules, if any).
 
     Kinds the AtomNet format cannot hold (``pool``) are left out and reported by the count."""
@@ -39,7 +41,8 @@ def export_atomnet_csv(db: Any, board: str, out: Path) -> list[tuple[Path, int]]
     if not rows:
         raise InputError(f"db export: no measurements for board {board!r} in {db.path}")
     se_path = out.with_name(out.stem + "_se" + out.suffix)
-    main, se = [], []
+    main: list[list[_Cell]] = []
+    se: list[list[_Cell]] = []
     for r in rows:
         op = Op(KINDS[r[0]], *r[1:10])
         macc = r[10] if r[10] is not None else op.macc

@@ -104,7 +104,8 @@ class _Row:
 
     def __init__(self, path: Path, line: int, header: tuple[str, ...], values: list[str]) -> None:
         self.path, self.line = path, line
-        self.cells = dict(zip(header, (v.strip() for v in values)))
+        # a blank row may have fewer cells than the header (_read_rows refuses any other mismatch)
+        self.cells = dict(zip(header, (v.strip() for v in values), strict=False))
 
     def has(self, col: str) -> bool:
         return self.cells.get(col, "") != ""

@@ -37,17 +37,21 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import atomnet
-from atomnet.db._predict_features import DEFAULT_CONSTS, LINEAR_FEATURES, Cols, linear_matrix, tree_matrix
-from atomnet.db._predict_fit import fit_guard, fit_linear, fit_trees
-from atomnet.db._predict_models import Guard, Trees, _expect_keys
-from atomnet.errors import InputError
+from atomnet.db._cv import cross_validate
+from atomnet.db._predict_features import Cols, Floats, Samples
+from atomnet.db._predict_kind import SPECS, KindModel, fit_kind
+from atomnet.db._predict_models import _expect_keys
+from atomnet.errors import InputError, UnknownNameError
+from atomnet.jsontypes import JSONDict
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op, se_mid
+
+_Ints = NDArray[np.int64]
 
 SCHEMA = "atomnet.predictors"
 SCHEMA_VERSION = 1
-_MIN_LATENCY_MS = 1e-6
 _KIND_OF = attrgetter("kind")
 _KEY_OF = attrgetter(*KEY_FIELDS)
 
@@ -56,133 +60,19 @@ class NoPredictorError(InputError, LookupError):
     """A kind has neither measurements nor a fallback in this predictor set."""
 
 
-@dataclass(frozen=True)
-class KindSpec:
-    """How one kind is modelled: linear work terms, tree inputs and boosting settings, guard."""
-
-    features: tuple[str, ...]
-    tree_inputs: tuple[str, ...] = ()
-    n_trees: int = 0
-    depth: int = 5
-    learning_rate: float = 0.1
-    min_leaf: int = 20
-    guard_tau: float | None = None
-
-
-#: the model of each measured kind, chosen by grouped cross-validation on the public H743 AtomDB
-#: (held-out channels, 5 folds, MAPE / max APE %: pointwise 4.7 / 36.6, depthwise 0.6 / 5.2, pad 4.2 / 30,
-#: SE 0.7 / 4.8, dense 0.5 / 2.0, eltwise 0.3 / 12, affine 3.2 / 32, conv 9.2 / 24 — conv has only five
-#: distinct c_in, so a held-out one is an extrapolation; ``benchmarks/bench_predict.py --cv`` prints all)
-SPECS: dict[str, KindSpec] = {
-    "pointwise": KindSpec(("out_x_cin16", "out_x_cin_r8", "out_x_cin_r1", "out_elems", "hw_x_cin", "hw_out",
-                           "weights", "c_out", "one"),
-                          ("c_in", "c_out", "h_in", "c_in%16"), n_trees=100, depth=6, min_leaf=10, guard_tau=0.36),
-    "depthwise": KindSpec(("macs_s1", "macs_s2", "in_elems", "c_x_hout", "c_in", "hw_out", "one",
-                           "out_x_log2c_over7", "out_x_log2c_over8", "out_x_log2c_over9",
-                           "c_x_hout_s2", "c_s2", "hw_out_s2"),
-                          ("c_in", "h_in", "stride"), n_trees=50, depth=4),
-    "conv": KindSpec(("macs", "out_elems", "in_elems", "hw_out", "weights", "one"),
-                     ("c_in", "c_out", "h_in", "stride"), n_trees=50, depth=3, min_leaf=10),
-    "pad": KindSpec(("out_elems", "in_elems", "h_out", "one", "out_over_cache", "io_over_cache"),
-                    ("c_in", "h_in", "pad"), n_trees=100, depth=4),
-    "eltwise": KindSpec(("in_elems", "c_in", "hw_in", "h_out", "one")),
-    "affine": KindSpec(("in_elems", "c_in", "hw_in", "h_out", "one", "strided_miss"),
-                       ("c_in", "h_in"), n_trees=50, depth=4),
-    "dense": KindSpec(("weights", "c_out", "c_in", "one")),
-    "se": KindSpec(("in_elems", "se_fc", "c_in", "se_mid", "hw_in", "one", "strided_miss"),
-                   ("c_in", "h_in"), n_trees=50, depth=4),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class KindModel:
-    """The fitted predictor of one kind (see the module docstring)."""
-
-    kind: str
-    features: tuple[str, ...]
-    coef: np.ndarray
-    consts: dict[str, float]
-    trees: Trees | None = None
-    guard: Guard | None = None
-    n_samples: int = 0
-    train_mape: float = float("nan")
-
-    def predict(self, cols: Cols) -> np.ndarray:
-        y = np.maximum(linear_matrix(self.features, cols, self.consts) @ self.coef, _MIN_LATENCY_MS)
-        if self.trees is not None:
-            y = y * np.exp(self.trees.predict_log(cols))
-        if self.guard is not None:
-            y = y * self.guard(cols)
-        return y
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fallback": False, "features": list(self.features), "coef": self.coef.tolist(),
-                "consts": dict(self.consts), "trees": None if self.trees is None else self.trees.to_dict(),
-                "guard": None if self.guard is None else self.guard.to_dict(),
-                "n_samples": self.n_samples, "train_mape": self.train_mape}
-
-    @classmethod
-    def from_dict(cls, kind: str, d: dict[str, Any]) -> KindModel:
-        what = f"predictors.{kind}"
-        _expect_keys(d, {"fallback", "features", "coef", "consts", "trees", "guard", "n_samples", "train_mape"}, what)
-        unknown = [n for n in d["features"] if n not in LINEAR_FEATURES]
-        if unknown:
-            raise InputError(f"{what}.features: unknown feature(s) {unknown}; this file needs a newer atomnet"
-                             f" or was edited (known: {sorted(LINEAR_FEATURES)})")
-        if len(d["coef"]) != len(d["features"]):
-            raise InputError(f"{what}: {len(d['coef'])} coefficients for {len(d['features'])} features")
-        consts = {k: float(v) for k, v in d["consts"].items()}
-        if set(consts) != set(DEFAULT_CONSTS):
-            raise InputError(f"{what}.consts: expected keys {sorted(DEFAULT_CONSTS)}, got {sorted(consts)}")
-        return cls(kind, tuple(d["features"]), np.asarray(d["coef"], dtype=np.float64), consts,
-                   None if d["trees"] is None else Trees.from_dict(d["trees"], f"{what}.trees"),
-                   None if d["guard"] is None else Guard.from_dict(d["guard"], f"{what}.guard"),
-                   int(d["n_samples"]), float(d["train_mape"]))
-
-
-def _ape_mean(pred: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred - y) / y) * 100) if len(y) else float("nan")
-
-
-def fit_kind(kind: str, cols: Cols, *, spec: KindSpec | None = None,
-             consts: Mapping[str, float] | None = None) -> KindModel:
-    """Fit the predictor of one kind on its samples (one row per distinct key, median latency)."""
-    spec = spec or SPECS[kind]
-    k = dict(DEFAULT_CONSTS if consts is None else consts)
-    y = np.asarray(cols["latency_ms"], dtype=np.float64)
-    if len(y) == 0:
-        raise ValueError(f"fit_kind({kind!r}): no samples")
-    if not np.all(y > 0):
-        raise ValueError(f"fit_kind({kind!r}): latency_ms must be positive")
-    x = linear_matrix(spec.features, cols, k)
-    coef = fit_linear(x, y)
-    base = np.maximum(x @ coef, _MIN_LATENCY_MS)
-    trees = None
-    if spec.n_trees and len(y) >= 4 * spec.min_leaf:
-        trees = fit_trees(spec.tree_inputs, tree_matrix(spec.tree_inputs, cols), np.log(y / base),
-                          n_trees=spec.n_trees, depth=spec.depth, learning_rate=spec.learning_rate,
-                          min_leaf=spec.min_leaf)
-        base = base * np.exp(trees.predict_log(cols))
-    guard = None
-    if spec.guard_tau is not None:
-        guard = fit_guard(np.asarray(cols["h_in"], dtype=np.float64), y / base, tau=spec.guard_tau)
-        base = base * guard(cols)
-    return KindModel(kind, spec.features, coef, k, trees, guard, len(y), _ape_mean(base, y))
-
-
 # ---- fallbacks for kinds without measurements --------------------------------------------------------
-def _cols(**kw: Any) -> dict[str, np.ndarray]:
+def _cols(**kw: Any) -> dict[str, _Ints]:
     return {f: np.asarray(kw[f], dtype=np.int64) for f in KEY_FIELDS}
 
 
-def _pool_as_eltwise(c: Cols) -> list[tuple[str, dict[str, np.ndarray]]]:
+def _pool_as_eltwise(c: Cols) -> list[tuple[str, dict[str, _Ints]]]:
     ci, h, w = c["c_in"], c["h_in"], c["w_in"]
     one = np.ones_like(ci)
     return [("eltwise", _cols(c_in=ci, h_in=h, w_in=w, c_out=ci, h_out=h, w_out=w, kernel=0 * one, stride=one,
                               groups=one))]
 
 
-def _se_as_parts(c: Cols) -> list[tuple[str, dict[str, np.ndarray]]]:
+def _se_as_parts(c: Cols) -> list[tuple[str, dict[str, _Ints]]]:
     ci, h, w = c["c_in"], c["h_in"], c["w_in"]
     one = np.ones_like(ci)
     mid = np.array([se_mid(int(v)) for v in ci], dtype=np.int64)
@@ -196,20 +86,20 @@ def _se_as_parts(c: Cols) -> list[tuple[str, dict[str, np.ndarray]]]:
                               groups=one))]
 
 
-def _dense_as_pointwise(c: Cols) -> list[tuple[str, dict[str, np.ndarray]]]:
+def _dense_as_pointwise(c: Cols) -> list[tuple[str, dict[str, _Ints]]]:
     one = np.ones_like(c["c_in"])
     return [("pointwise", _cols(c_in=c["c_in"], h_in=one, w_in=one, c_out=c["c_out"], h_out=one, w_out=one,
                                 kernel=one, stride=one, groups=one))]
 
 
-def _conv_as_pointwise(c: Cols) -> list[tuple[str, dict[str, np.ndarray]]]:
+def _conv_as_pointwise(c: Cols) -> list[tuple[str, dict[str, _Ints]]]:
     one = np.ones_like(c["c_in"])
     k2 = np.asarray(c["kernel"]) ** 2
     return [("pointwise", _cols(c_in=c["c_in"] * k2, h_in=c["h_out"], w_in=c["w_out"], c_out=c["c_out"],
                                 h_out=c["h_out"], w_out=c["w_out"], kernel=one, stride=one, groups=one))]
 
 
-_Rule = Callable[[Cols], list[tuple[str, dict[str, np.ndarray]]]]
+_Rule = Callable[[Cols], list[tuple[str, dict[str, _Ints]]]]
 #: kind -> (rule, description). Used only when the kind has no measurements of its own.
 FALLBACKS: dict[str, tuple[_Rule, str]] = {
     "pool": (_pool_as_eltwise, "global average pool: one elementwise pass over its c·h·w input, priced at the"
@@ -225,6 +115,13 @@ def _uses(rule: _Rule) -> list[str]:
     return sorted({k for k, _ in rule(probe)})
 
 
+def _object(v: object, what: str) -> dict[str, Any]:
+    """``v`` as a JSON object (its values are checked where they are read)."""
+    if not isinstance(v, dict):
+        raise InputError(f"{what}: expected an object, got {type(v).__name__}")
+    return v
+
+
 # ---- the set -----------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class PredictorSet:
@@ -233,23 +130,23 @@ class PredictorSet:
     board: str
     models: dict[str, KindModel]
     fallbacks: dict[str, str] = field(default_factory=dict)  # kind -> description
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: JSONDict = field(default_factory=dict)
 
     def kinds(self) -> list[str]:
         """Kinds this set can price (measured or by fallback), in :data:`atomnet.ops.KINDS` order."""
         return [k for k in KINDS if k in self.models or k in self.fallbacks]
 
-    def predict(self, kind: str, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    def predict(self, kind: str, cols: Mapping[str, NDArray[np.generic]]) -> Floats:
         """Latency (ms) of ``kind`` operators given as columns ``KEY_FIELDS`` (equal-length int arrays)."""
         missing = [f for f in KEY_FIELDS if f not in cols]
         if missing:
-            raise KeyError(f"predict({kind!r}): missing column(s) {missing}; expected {', '.join(KEY_FIELDS)}")
+            raise InputError(f"predict({kind!r}): missing column(s) {missing}; expected {', '.join(KEY_FIELDS)}")
         c = {f: np.asarray(cols[f]) for f in KEY_FIELDS}
         if len({v.shape for v in c.values()}) != 1 or c["c_in"].ndim != 1:
-            raise ValueError(f"predict({kind!r}): columns must be 1-D arrays of one length")
+            raise InputError(f"predict({kind!r}): columns must be 1-D arrays of one length")
         return self._predict(kind, c, ())
 
-    def _predict(self, kind: str, c: Cols, chain: tuple[str, ...]) -> np.ndarray:
+    def _predict(self, kind: str, c: Cols, chain: tuple[str, ...]) -> Floats:
         if kind in self.models:
             return self.models[kind].predict(c)
         if kind in self.fallbacks and kind not in chain:
@@ -263,7 +160,7 @@ class PredictorSet:
                        f"(predictors exist for {', '.join(self.kinds()) or 'nothing'}); import {kind} measurements"
                        " and refit")
 
-    def predict_ops(self, ops: Sequence[Op]) -> np.ndarray:
+    def predict_ops(self, ops: Sequence[Op]) -> Floats:
         """Latency (ms) of each operator, in order; groups the operators by kind internally."""
         n = len(ops)
         out = np.empty(n)
@@ -278,8 +175,8 @@ class PredictorSet:
         return out
 
     # ---- persistence --------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        preds: dict[str, Any] = {k: m.to_dict() for k, m in self.models.items()}
+    def to_dict(self) -> JSONDict:
+        preds: dict[str, JSONDict] = {k: m.to_dict() for k, m in self.models.items()}
         for k, desc in self.fallbacks.items():
             preds[k] = {"fallback": True, "rule": desc, "uses": _uses(FALLBACKS[k][0])}
         return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "board": self.board,
@@ -287,7 +184,7 @@ class PredictorSet:
                 "predictors": {k: preds[k] for k in KINDS if k in preds}}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PredictorSet:
+    def from_dict(cls, d: Mapping[str, object]) -> PredictorSet:
         if d.get("schema") != SCHEMA:
             raise InputError(f"not an atomnet predictor file: schema {d.get('schema')!r}, expected {SCHEMA!r}")
         if d.get("schema_version") != SCHEMA_VERSION:
@@ -296,9 +193,10 @@ class PredictorSet:
         _expect_keys(dict(d), {"schema", "schema_version", "board", "provenance", "predictors"}, "predictor file")
         models: dict[str, KindModel] = {}
         fallbacks: dict[str, str] = {}
-        for kind, p in d["predictors"].items():
+        for kind, p in _object(d["predictors"], "predictors").items():
             if kind not in KINDS:
                 raise InputError(f"predictors: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+            p = _object(p, f"predictors.{kind}")
             if p.get("fallback"):
                 _expect_keys(p, {"fallback", "rule", "uses"}, f"predictors.{kind}")
                 if kind not in FALLBACKS:
@@ -306,7 +204,7 @@ class PredictorSet:
                 fallbacks[kind] = FALLBACKS[kind][1]
             else:
                 models[kind] = KindModel.from_dict(kind, p)
-        return cls(str(d["board"]), models, fallbacks, dict(d["provenance"]))
+        return cls(str(d["board"]), models, fallbacks, dict(_object(d["provenance"], "provenance")))
 
     def to_json(self) -> str:
         """Compact JSON text (the form stored in AtomDB and written by :meth:`save`)."""
@@ -329,7 +227,7 @@ class PredictorSet:
             raise InputError(f"{path}: {e}") from e
 
 
-def samples_hash(samples: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+def samples_hash(samples: Samples) -> str:
     """SHA-256 over the training samples (kinds, key columns, medians): identifies what was fitted."""
     h = hashlib.sha256()
     for kind in sorted(samples):
@@ -339,8 +237,8 @@ def samples_hash(samples: Mapping[str, Mapping[str, np.ndarray]]) -> str:
     return h.hexdigest()
 
 
-def fit_predictors(samples: Mapping[str, Mapping[str, np.ndarray]], *, board: str,
-                   provenance: Mapping[str, Any] | None = None, cv_schemes: Sequence[str] = (),
+def fit_predictors(samples: Samples, *, board: str, provenance: Mapping[str, object] | None = None,
+                   cv_schemes: Sequence[str] = (),
                    consts: Mapping[str, float] | None = None) -> PredictorSet:
     """Fit one predictor per kind that has samples; add fallbacks for the others where possible.
 
@@ -351,7 +249,7 @@ def fit_predictors(samples: Mapping[str, Mapping[str, np.ndarray]], *, board: st
     """
     unknown = [k for k in samples if k not in KINDS]
     if unknown:
-        raise ValueError(f"fit_predictors: unknown kind(s) {unknown}; expected some of {', '.join(KINDS)}")
+        raise UnknownNameError(f"fit_predictors: unknown kind(s) {unknown}; expected some of {', '.join(KINDS)}")
     models = {k: fit_kind(k, samples[k], consts=consts) for k in KINDS
               if k in samples and k in SPECS and len(samples[k]["latency_ms"])}
     fallbacks: dict[str, str] = {}
@@ -362,13 +260,11 @@ def fit_predictors(samples: Mapping[str, Mapping[str, np.ndarray]], *, board: st
             if k not in models and k not in fallbacks and all(u in models or u in fallbacks for u in _uses(rule)):
                 fallbacks[k] = desc
                 changed = True
-    prov: dict[str, Any] = dict(provenance or {})
+    prov: JSONDict = dict(provenance or {})
     prov.update(board=board, atomnet_version=atomnet.__version__, samples_sha256=samples_hash(samples),
                 fitted_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 kinds={k: {"n_samples": m.n_samples, "train_mape": round(m.train_mape, 4)} for k, m in models.items()})
     if cv_schemes:
-        from atomnet.db._cv import cross_validate
-
-        prov["cv"] = {s: {k: r.to_dict() for k, r in cross_validate(samples, s).items()}  # type: ignore[arg-type]
+        prov["cv"] = {s: {k: r.to_dict() for k, r in cross_validate(samples, s).items()}
                       for s in cv_schemes}
     return PredictorSet(board, models, {k: fallbacks[k] for k in KINDS if k in fallbacks}, prov)

@@ -25,16 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.ops import KEY_FIELDS, se_mid
 
-Cols = Mapping[str, np.ndarray]
+#: columns of operator keys (int arrays) and measured latencies (float), by field name
+Cols = Mapping[str, NDArray[Any]]
+Floats = NDArray[np.float64]
+#: the training samples of each kind: its columns (``KEY_FIELDS``, ``latency_ms``) by field name
+Samples = Mapping[str, Mapping[str, NDArray[np.generic]]]
 #: default data-cache constants (STM32H743 Cortex-M7 L1 D-cache)
 DEFAULT_CONSTS: dict[str, float] = {"cache_bytes": 16384.0, "cache_line": 32.0, "cache_ways": 4.0}
 
-_LinearFeature = Callable[[Cols, Mapping[str, float]], np.ndarray]
+_LinearFeature = Callable[[Cols, Mapping[str, float]], Floats]
 LINEAR_FEATURES: dict[str, _LinearFeature] = {}
 
 
@@ -47,25 +53,26 @@ def _feature(name: str) -> Callable[[_LinearFeature], _LinearFeature]:
     return deco
 
 
-def _f(cols: Cols, name: str) -> np.ndarray:
+def _f(cols: Cols, name: str) -> Floats:
     return np.asarray(cols[name], dtype=np.float64)
 
 
-def _hw_out(c: Cols) -> np.ndarray:
+def _hw_out(c: Cols) -> Floats:
     return _f(c, "h_out") * _f(c, "w_out")
 
 
-def _hw_in(c: Cols) -> np.ndarray:
+def _hw_in(c: Cols) -> Floats:
     return _f(c, "h_in") * _f(c, "w_in")
 
 
-def _se_mid(c_in: np.ndarray) -> np.ndarray:
+def _se_mid(c_in: NDArray[np.integer[Any]]) -> Floats:
     """Vectorized :func:`atomnet.ops.se_mid` (``make_divisible(c/4, 8)``)."""
     u, inv = np.unique(np.asarray(c_in, dtype=np.int64), return_inverse=True)
-    return np.array([se_mid(int(v)) for v in u], dtype=np.float64)[inv.reshape(-1)]
+    mids: Floats = np.array([se_mid(int(v)) for v in u], dtype=np.float64)[inv.reshape(-1)]
+    return mids
 
 
-def strided_miss(cols: Cols, k: Mapping[str, float]) -> np.ndarray:
+def strided_miss(cols: Cols, k: Mapping[str, float]) -> Floats:
     """Cache misses of a per-channel pass over an HWC tensor (see the module docstring)."""
     c = np.asarray(cols["c_in"], dtype=np.int64)
     hw = _hw_in(cols)
@@ -76,7 +83,8 @@ def strided_miss(cols: Cols, k: Mapping[str, float]) -> np.ndarray:
     capacity = ways * (way_bytes / line) / conflict
     fill = hw * lines / capacity
     ramp = np.clip((fill - 0.5) / 0.25, 0.0, 1.0)
-    return c * hw * lines * ramp
+    misses: Floats = c * hw * lines * ramp
+    return misses
 
 
 _feature("one")(lambda c, k: np.ones(len(c["c_in"])))
@@ -104,8 +112,9 @@ _feature("c_s2")(lambda c, k: _f(c, "c_in") * (np.asarray(c["stride"]) != 1))
 _feature("hw_out_s2")(lambda c, k: _hw_out(c) * (np.asarray(c["stride"]) != 1))
 
 
-def _log2c_hinge(c: Cols, k: Mapping[str, float], t: float) -> np.ndarray:
-    return _f(c, "c_out") * _hw_out(c) * np.maximum(0.0, np.log2(_f(c, "c_in")) - t)
+def _log2c_hinge(c: Cols, k: Mapping[str, float], t: float) -> Floats:
+    hinge: Floats = _f(c, "c_out") * _hw_out(c) * np.maximum(0.0, np.log2(_f(c, "c_in")) - t)
+    return hinge
 
 
 for _t in (7, 8, 9):
@@ -122,18 +131,19 @@ _feature("se_mid")(lambda c, k: _se_mid(np.asarray(c["c_in"])))
 
 # ---- inputs of the residual tree ensembles: monotone in one key field (thresholds in raw units)
 #: name -> (function of the columns, whether thresholds are geometric midpoints)
-TREE_INPUTS: dict[str, tuple[Callable[[Cols], np.ndarray], bool]] = {
+TREE_INPUTS: dict[str, tuple[Callable[[Cols], Floats], bool]] = {
     **{f: (partial(_f, name=f), True) for f in KEY_FIELDS},
     "c_in%16": ((lambda c: (np.asarray(c["c_in"]) % 16).astype(np.float64)), False),
     "pad": ((lambda c: _f(c, "h_out") - _f(c, "h_in")), False),
 }
 
 
-def linear_matrix(names: tuple[str, ...] | list[str], cols: Cols, consts: Mapping[str, float]) -> np.ndarray:
+def linear_matrix(names: tuple[str, ...] | list[str], cols: Cols, consts: Mapping[str, float]) -> Floats:
     """The design matrix ``(n, len(names))`` of the named linear features."""
-    return np.column_stack([LINEAR_FEATURES[n](cols, consts) for n in names])
+    x: Floats = np.column_stack([LINEAR_FEATURES[n](cols, consts) for n in names])
+    return x
 
 
-def tree_matrix(names: tuple[str, ...] | list[str], cols: Cols) -> np.ndarray:
+def tree_matrix(names: tuple[str, ...] | list[str], cols: Cols) -> Floats:
     """The ``(len(names), n)`` inputs of a tree ensemble (feature-major, contiguous per feature)."""
     return np.stack([TREE_INPUTS[n][0](cols) for n in names])

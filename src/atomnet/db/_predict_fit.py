@@ -5,12 +5,13 @@ minimizing MAPE, and the mode guard. Pure numpy, deterministic (no randomness at
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
-from atomnet.db._predict_features import TREE_INPUTS
+from atomnet.db._predict_features import TREE_INPUTS, Floats
 from atomnet.db._predict_models import NEVER, Guard, Trees
 
 
-def nnls(a: np.ndarray, b: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+def nnls(a: Floats, b: Floats, tol: float = 1e-10) -> Floats:
     """Non-negative least squares ``min ||a x - b||, x >= 0`` (Lawson & Hanson 1974, active set)."""
     n = a.shape[1]
     x = np.zeros(n)
@@ -35,7 +36,7 @@ def nnls(a: np.ndarray, b: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     return x
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, iters: int = 30) -> np.ndarray:
+def fit_linear(x: Floats, y: Floats, iters: int = 30) -> Floats:
     """Non-negative ``coef`` minimizing ``Σ |x·coef − y| / y`` (IRLS over NNLS solves).
 
     Minimizing the absolute relative error (not the squared one) lets the fit follow the majority mode
@@ -50,10 +51,11 @@ def fit_linear(x: np.ndarray, y: np.ndarray, iters: int = 30) -> np.ndarray:
         r = np.abs(xs @ coef - y) / y
         ww = w / np.sqrt(np.maximum(r, 1e-4))
         coef = nnls(xs * ww[:, None], y * ww)
-    return coef / scale
+    unscaled: Floats = coef / scale
+    return unscaled
 
 
-def _weighted_median_per_group(v: np.ndarray, w: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+def _weighted_median_per_group(v: Floats, w: Floats, group: NDArray[np.intp], n_groups: int) -> Floats:
     """For each group, the weighted median of ``v`` (NaN for empty groups)."""
     order = np.lexsort((v, group))
     g, vs, ws = group[order], v[order], w[order]
@@ -68,7 +70,7 @@ def _weighted_median_per_group(v: np.ndarray, w: np.ndarray, group: np.ndarray, 
     return out
 
 
-def _candidate_cuts(x: np.ndarray, geometric: bool, max_bins: int) -> np.ndarray:
+def _candidate_cuts(x: Floats, geometric: bool, max_bins: int) -> Floats:
     u = np.unique(x)
     if len(u) > max_bins + 1:
         u = np.unique(np.quantile(x, np.linspace(0, 1, max_bins + 1), method="nearest"))
@@ -76,7 +78,7 @@ def _candidate_cuts(x: np.ndarray, geometric: bool, max_bins: int) -> np.ndarray
     return np.sqrt(lo * hi) if geometric and lo.size and lo.min() > 0 else (lo + hi) / 2
 
 
-def fit_trees(inputs: tuple[str, ...], x: np.ndarray, log_ratio: np.ndarray, *, n_trees: int, depth: int,
+def fit_trees(inputs: tuple[str, ...], x: Floats, log_ratio: Floats, *, n_trees: int, depth: int,
               learning_rate: float, min_leaf: int, max_bins: int = 64) -> Trees:
     """Boost ``n_trees`` oblivious trees on ``log_ratio = log(y / base)`` minimizing MAPE.
 
@@ -130,7 +132,7 @@ def fit_trees(inputs: tuple[str, ...], x: np.ndarray, log_ratio: np.ndarray, *, 
     return Trees(inputs, feats, thrs, leaves)
 
 
-def fit_guard(h_in: np.ndarray, ratio: np.ndarray, *, tau: float, window: float = 1.5, quantile: float = 0.99,
+def fit_guard(h_in: Floats, ratio: Floats, *, tau: float, window: float = 1.5, quantile: float = 0.99,
               min_keys: int = 20, max_factor: float = 1.1) -> Guard:
     """Factors ``≥ 1`` over ``h_in`` that keep a key measured only in a slow mode within ``tau``.
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from atomnet.db._predict_features import TREE_INPUTS, Cols, tree_matrix
+from atomnet.db._predict_features import TREE_INPUTS, Cols, Floats, tree_matrix
 from atomnet.errors import InputError
 
 #: a split that is never taken (levels the fit could not split further)
@@ -44,9 +45,9 @@ class Trees:
     """Oblivious trees over named inputs; ``leaf`` values add up to a log-latency correction."""
 
     inputs: tuple[str, ...]
-    feature: np.ndarray    # (T, depth) int, index into inputs
-    threshold: np.ndarray  # (T, depth) float; go right when x > threshold
-    leaf: np.ndarray       # (T, 2**depth) float
+    feature: NDArray[np.intp]  # (T, depth) int, index into inputs
+    threshold: Floats          # (T, depth) float; go right when x > threshold
+    leaf: Floats               # (T, 2**depth) float
     _table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -56,7 +57,7 @@ class Trees:
     def __len__(self) -> int:
         return int(self.feature.shape[0])
 
-    def predict_log(self, cols: Cols) -> np.ndarray:
+    def predict_log(self, cols: Cols) -> Floats:
         n = len(cols["c_in"])
         if len(self) == 0 or n == 0:
             return np.zeros(n)
@@ -67,7 +68,7 @@ class Trees:
                 return self._predict_table(table, x)
         return self._predict_trees(x)
 
-    def _predict_trees(self, x: np.ndarray) -> np.ndarray:
+    def _predict_trees(self, x: Floats) -> Floats:
         out = np.zeros(x.shape[1])
         for t in range(len(self)):
             idx = np.zeros(x.shape[1], dtype=np.intp)
@@ -80,8 +81,9 @@ class Trees:
     def _compiled(self) -> dict[str, Any] | None:
         """The ensemble as a table over the cells cut by all thresholds (built once, cached)."""
         if "table" in self._table:
-            return self._table["table"]
-        used = sorted({int(f) for f, t in zip(self.feature.ravel(), self.threshold.ravel()) if t != NEVER})
+            cached: dict[str, Any] | None = self._table["table"]
+            return cached
+        used = sorted({int(f) for f, t in zip(self.feature.ravel(), self.threshold.ravel(), strict=True) if t != NEVER})
         cuts = [np.unique(self.threshold[(self.feature == f) & (self.threshold != NEVER)]) for f in used]
         shape = [len(c) + 1 for c in cuts]
         compiled: dict[str, Any] | None = None
@@ -105,11 +107,12 @@ class Trees:
         return compiled
 
     @staticmethod
-    def _predict_table(table: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    def _predict_table(table: dict[str, Any], x: Floats) -> Floats:
         cell = np.zeros(x.shape[1], dtype=np.intp)
-        for f, cuts, stride in zip(table["used"], table["cuts"], table["strides"]):
+        for f, cuts, stride in zip(table["used"], table["cuts"], table["strides"], strict=True):
             cell += np.searchsorted(cuts, x[f], side="left") * int(stride)
-        return table["flat"][cell]
+        out: Floats = table["flat"][cell]
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"inputs": list(self.inputs), "depth": self.depth, "feature": self.feature.tolist(),
@@ -136,11 +139,11 @@ class Trees:
 class Guard:
     """A factor per interval of ``h_in`` (``x > threshold[i]`` selects interval ``i+1``)."""
 
-    threshold: np.ndarray
-    factor: np.ndarray
+    threshold: Floats
+    factor: Floats
     tau: float
 
-    def __call__(self, cols: Cols) -> np.ndarray:
+    def __call__(self, cols: Cols) -> Floats:
         h = np.asarray(cols["h_in"], dtype=np.float64)
         return self.factor[np.searchsorted(self.threshold, h, side="left")]
 

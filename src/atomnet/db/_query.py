@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
+from atomnet.boards import Board
 from atomnet.db._cv import cross_validate
 from atomnet.db._predict import fit_predictors
+from atomnet.db._predict_features import Floats
 from atomnet.db._store import AGGREGATES, AtomDB, OpStat
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.ops import KINDS, Op
 
 
@@ -24,7 +28,7 @@ class OpPricer(Protocol):
     @property
     def predictor_origin(self) -> str: ...
 
-    def price_ops(self, ops: Sequence[Op]) -> tuple[Any, Sequence[str]]: ...
+    def price_ops(self, ops: Sequence[Op]) -> tuple[Floats, Sequence[str]]: ...
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class OpQuery:
     repeats_ms: tuple[float, ...] = ()
     predictor: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"board": self.board, "op": self.op.to_dict(), "macc": self.op.macc,
+    def to_dict(self) -> JSONDict:
+        d: JSONDict = {"board": self.board, "op": self.op.to_dict(), "macc": self.op.macc,
                              "flash_bytes": self.op.flash_bytes, "source": self.source}
         s = self.stat
         if s is None:
@@ -53,7 +57,7 @@ class OpQuery:
         return d
 
 
-def query_op(db: AtomDB | None, board: Any, op: Op, *, aggregate: str = "median",
+def query_op(db: AtomDB | None, board: Board, op: Op, *, aggregate: str = "median",
              predictor: Callable[[], OpPricer] | None = None) -> OpQuery:
     """The latency of ``op`` on ``board`` (a :class:`~atomnet.boards.Board`): the ``aggregate`` of its
     measurements in ``db`` under the board's measured board, times its time scale; without a measurement,
@@ -73,7 +77,7 @@ def query_op(db: AtomDB | None, board: Any, op: Op, *, aggregate: str = "median"
         return OpQuery(board.name, op, "exact+scaled" if board.is_scaled else "exact", lat * board.time_scale,
                        aggregate, stat, tuple(db.raw_latencies(op, board.measured_board)))  # type: ignore[union-attr]
     if predictor is None:
-        raise ValueError(f"{op.describe()}: no measurement on {board.measured_board} and no predictor given")
+        raise InputError(f"{op.describe()}: no measurement on {board.measured_board} and no predictor given")
     model = predictor()
     lat_ms, src = model.price_ops([op])
     return OpQuery(board.name, op, str(src[0]), float(lat_ms[0]), predictor=str(model.predictor_origin))
@@ -89,11 +93,11 @@ class _Fixed:
     def predictor_origin(self) -> str:
         return "fixed"
 
-    def price_ops(self, ops: Sequence[Op]) -> tuple[Any, Sequence[str]]:
+    def price_ops(self, ops: Sequence[Op]) -> tuple[Floats, Sequence[str]]:
         return np.full(len(ops), self.ms), ["predicted"] * len(ops)
 
 
-def board_samples(db: AtomDB, board: str) -> dict[str, dict[str, np.ndarray]]:
+def board_samples(db: AtomDB, board: str) -> dict[str, dict[str, NDArray[np.generic]]]:
     """Per-key median samples of every operator kind measured on ``board`` (the predictors' training data)."""
     out = {}
     for kind in KINDS:
@@ -113,7 +117,7 @@ class FitOutcome:
     keys_by_kind: dict[str, int]
     scheme: str | None = None
     folds: int | None = None
-    cv: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cv: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
     @property
     def keys(self) -> int:
@@ -127,12 +131,11 @@ def fit_board(db: AtomDB, board: str, *, cv: str | None = None, folds: int = 5, 
         raise InputError(f"db fit: no measurements for board {board!r} in {db.path}; "
                          f"boards there: {', '.join(db.boards()) or 'none'} (import with 'atomnet db import')")
     samples = board_samples(db, board)
-    kinds: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, dict[str, float | int | None]] = {}
     if cv:
-        kinds = {k: {key: r.to_dict()[key] for key in ("mape", "median_ape", "max_ape", "keys", "folds")}
-                 for k, r in cross_validate(samples, cv, folds=folds, seed=seed).items()}  # type: ignore[arg-type]
+        kinds = {k: r.figures() for k, r in cross_validate(samples, cv, folds=folds, seed=seed).items()}
     srcs = db.sources(board)
-    prov: dict[str, Any] = {"runtime": srcs[0]["runtime"],
+    prov: JSONDict = {"runtime": srcs[0]["runtime"],
                             "sources": [{"path": s["path"], "sha256": s["sha256"], "format": s["format"]}
                                         for s in srcs]}
     if cv:

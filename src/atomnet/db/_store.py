@@ -31,9 +31,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet import __version__
 from atomnet.db._import_csv import (
@@ -41,13 +42,14 @@ from atomnet.db._import_csv import (
     DIM_MAX,
     LATENCY_MS_MAX,
     ParsedFile,
-    ParsedRow,
     parse_atomnet_csv,
     parse_atomnet_se_csv,
 )
+from atomnet.db._rows import ParsedRow
 from atomnet.db._sqlite import Transaction, busy_error, connect, is_busy
 from atomnet.db._sqlite import busy_timeout_s as _busy_timeout
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.ops import KEY_FIELDS, KIND_ID, KINDS, Op
 from atomnet.runtimes import canonical_runtime
 
@@ -118,7 +120,7 @@ class ImportResult:
     #: already imported as another file with the same measurements (another revision or row order): its path
     same_as: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return dict(self.__dict__)
 
 
@@ -135,13 +137,60 @@ class OpStat:
     flash_bytes: int | None
     sram_bytes: int | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"op": self.op.to_dict(), "n": self.n, "median_ms": self.median_ms, "min_ms": self.min_ms,
                 "max_ms": self.max_ms, "spread": self.spread, "flash_bytes": self.flash_bytes,
                 "sram_bytes": self.sram_bytes}
 
 
 AGGREGATES = ("median", "min", "max")
+
+
+class SourceRecord(TypedDict):
+    """One imported file or measurement campaign of a board: its provenance (a row of ``sources``)."""
+
+    id: int
+    board: str
+    runtime: str
+    runtime_version: str
+    clock_mhz: float | None
+    format: str
+    path: str
+    sha256: str
+    imported_at: str
+    atomnet_version: str
+    rows: int
+    skipped: int
+
+
+class KindStats(TypedDict):
+    """Rows and keys of one operator kind on one board; spreads over the keys measured more than once."""
+
+    rows: int
+    keys: int
+    repeated_keys: int
+    mean_spread: float | None
+    mean_half_range_rel: float | None
+
+
+class BoardStats(TypedDict):
+    kinds: dict[str, KindStats]
+    rows: int
+    skipped_empty: int
+    sources: list[SourceRecord]
+
+
+class DBStats(TypedDict):
+    """What :meth:`AtomDB.stats` returns (``atomnet db stats --json``)."""
+
+    schema_version: int
+    path: str
+    boards: dict[str, BoardStats]
+
+
+#: a raw measurement as exported: kind id, the nine key fields, macc, Flash bytes, SRAM bytes (each None when the
+#: source did not give it), latency (ms)
+RawRow = tuple[int, int, int, int, int, int, int, int, int, int, int | None, int | None, int | None, float]
 
 
 class AtomDB:
@@ -338,7 +387,7 @@ class AtomDB:
             f"INSERT INTO measurements (source_id, line, board, kind, {_KEYCOLS}, macc, flash_bytes, sram_bytes,"
             " latency_ms, campaign_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             ((source_id, r.line, board, *r.op.key, r.macc, r.flash_bytes, r.sram_bytes, r.latency_ms, ck)
-             for r, ck in zip(rows, keys)))
+             for r, ck in zip(rows, keys, strict=True)))
 
     def add_measurements(self, source_id: int, board: str, rows: Sequence[ParsedRow],
                          campaign_keys: Sequence[str | None] | None = None) -> None:
@@ -367,7 +416,7 @@ class AtomDB:
             starts = np.concatenate(([0], np.nonzero(change)[0] + 1))
             ends = np.concatenate((starts[1:], [len(rows)]))
             out = []
-            for s, e in zip(starts.tolist(), ends.tolist()):
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
                 key = tuple(int(v) for v in keys[s])
                 seg = lat[s:e]  # sorted by latency within the key
                 med = float(np.median(seg))
@@ -398,14 +447,14 @@ class AtomDB:
     def boards(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT board FROM sources ORDER BY board")]
 
-    def sources(self, board: str | None = None) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT * FROM sources" + (" WHERE board=?" if board else "") + " ORDER BY id",
-                                (board,) if board else ())
-        names = [d[0] for d in cur.description]
-        out = [dict(zip(names, r)) for r in cur.fetchall()]
-        for d in out:  # databases written before the runtime registry hold aliases ("x-cube-ai")
-            d["runtime"] = _canonical_or_same(str(d["runtime"]))
-        return out
+    def sources(self, board: str | None = None) -> list[SourceRecord]:
+        cur = self.conn.execute("SELECT id, board, runtime, runtime_version, clock_mhz, format, path, sha256,"
+                                " imported_at, atomnet_version, rows, skipped FROM sources"
+                                + (" WHERE board=?" if board else "") + " ORDER BY id", (board,) if board else ())
+        # databases written before the runtime registry hold aliases ("x-cube-ai"): the canonical name
+        return [SourceRecord(id=r[0], board=r[1], runtime=_canonical_or_same(str(r[2])), runtime_version=r[3],
+                             clock_mhz=r[4], format=r[5], path=r[6], sha256=r[7], imported_at=r[8],
+                             atomnet_version=r[9], rows=r[10], skipped=r[11]) for r in cur.fetchall()]
 
     def lookup(self, op: Op, board: str) -> OpStat | None:
         """Exact aggregate of one operator, or None when it was never measured on ``board``."""
@@ -427,35 +476,34 @@ class AtomDB:
                                  (board,)).fetchall()
         return OpTable(board, aggregate, {tuple(r[:10]): (r[10], r[11]) for r in rows})
 
-    def samples(self, board: str, kind: str) -> dict[str, np.ndarray]:
+    def samples(self, board: str, kind: str) -> dict[str, NDArray[np.generic]]:
         """Training data for predictors: one sample per distinct key (median latency), as columns."""
         rows = self.conn.execute(f"SELECT {_KEYCOLS}, median_ms, n FROM op_stats WHERE board=? AND kind=?"
                                  f" ORDER BY {_KEYCOLS}", (board, KIND_ID[kind])).fetchall()
         arr = np.array(rows, dtype=np.float64).reshape(-1, 11)
-        out: dict[str, np.ndarray] = {f: arr[:, i].astype(np.int64) for i, f in enumerate(KEY_FIELDS)}
+        out: dict[str, NDArray[np.generic]] = {f: arr[:, i].astype(np.int64) for i, f in enumerate(KEY_FIELDS)}
         out["latency_ms"] = arr[:, 9]
         out["n"] = arr[:, 10].astype(np.int64)
         return out
 
-    def stats(self, board: str | None = None) -> dict[str, Any]:
+    def stats(self, board: str | None = None) -> DBStats:
         """Rows and keys per kind, repeat spread, sources: the object behind ``atomnet db stats --json``."""
         boards = [board] if board else self.boards()
-        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "path": self.path, "boards": {}}
+        out = DBStats(schema_version=SCHEMA_VERSION, path=self.path, boards={})
         for b in boards:
-            kinds: dict[str, Any] = {}
+            kinds: dict[str, KindStats] = {}
             for kid, rows in self.conn.execute(
                     "SELECT kind, count(*) FROM measurements WHERE board=? GROUP BY kind", (b,)):
                 keys, rep, spread, med_spread = self.conn.execute(
                     "SELECT count(*), sum(n > 1), avg(CASE WHEN n > 1 THEN spread END),"
                     " avg(CASE WHEN n > 1 THEN (max_ms - min_ms) / 2 / median_ms END)"
                     " FROM op_stats WHERE board=? AND kind=?", (b, kid)).fetchone()
-                kinds[KINDS[kid]] = {"rows": rows, "keys": keys, "repeated_keys": rep or 0,
-                                     "mean_spread": spread, "mean_half_range_rel": med_spread}
+                kinds[KINDS[kid]] = KindStats(rows=rows, keys=keys, repeated_keys=rep or 0, mean_spread=spread,
+                                              mean_half_range_rel=med_spread)
             srcs = self.sources(b)
-            out["boards"][b] = {"kinds": dict(sorted(kinds.items(), key=lambda kv: KIND_ID[kv[0]])),
-                                "rows": sum(k["rows"] for k in kinds.values()),
-                                "skipped_empty": sum(s["skipped"] for s in srcs),
-                                "sources": srcs}
+            out["boards"][b] = BoardStats(kinds=dict(sorted(kinds.items(), key=lambda kv: KIND_ID[kv[0]])),
+                                          rows=sum(k["rows"] for k in kinds.values()),
+                                          skipped_empty=sum(s["skipped"] for s in srcs), sources=srcs)
         return out
 
     def save_predictors(self, board: str, json_text: str) -> None:
@@ -471,11 +519,12 @@ class AtomDB:
     def has_board(self, board: str) -> bool:
         return self.conn.execute("SELECT 1 FROM op_stats WHERE board=? LIMIT 1", (board,)).fetchone() is not None
 
-    def export_rows(self, board: str) -> list[tuple[Any, ...]]:
+    def export_rows(self, board: str) -> list[RawRow]:
         """Raw rows of ``board`` in insertion order: (kind, key fields…, macc, flash, sram, latency)."""
-        return self.conn.execute(
+        rows: list[RawRow] = self.conn.execute(
             f"SELECT kind, {_KEYCOLS}, macc, flash_bytes, sram_bytes, latency_ms FROM measurements WHERE board=?"
             " ORDER BY id", (board,)).fetchall()
+        return rows
 
 
 class OpTable:
@@ -498,13 +547,13 @@ class OpTable:
     def count(self, op: Op) -> int:
         return self._n.get(op.key, 0)
 
-    def lookup_keys(self, keys: Sequence[tuple[int, ...]]) -> np.ndarray:
+    def lookup_keys(self, keys: Sequence[tuple[int, ...]]) -> NDArray[np.float64]:
         """Latency per key (NaN where the key was never measured)."""
         nan = float("nan")
         get = self._lat.get
         return np.fromiter((get(k, nan) for k in keys), dtype=np.float64, count=len(keys))
 
-    def lookup(self, ops: Sequence[Op]) -> np.ndarray:
+    def lookup(self, ops: Sequence[Op]) -> NDArray[np.float64]:
         return self.lookup_keys([op.key for op in ops])
 
     def keys(self) -> list[tuple[int, ...]]:
@@ -543,7 +592,7 @@ def check_row(r: ParsedRow) -> None:
     if not (isinstance(lat, (int, float)) and math.isfinite(lat) and 0 < lat < LATENCY_MS_MAX):
         raise InputError(f"{r.op.describe()}: latency {lat!r} ms is outside the physical range 0 < latency < "
                          f"{LATENCY_MS_MAX:,.0f} ms (finite); not stored")
-    big = [f"{f}={v}" for f, v in zip(KEY_FIELDS, r.op.key[1:]) if v > DIM_MAX]
+    big = [f"{f}={v}" for f, v in zip(KEY_FIELDS, r.op.key[1:], strict=True) if v > DIM_MAX]
     if big:
         raise InputError(f"{r.op.describe()}: {', '.join(big)} over the physical range 1 … {DIM_MAX:,}; not stored")
     for name, v in (("macc", r.macc), ("flash_bytes", r.flash_bytes), ("sram_bytes", r.sram_bytes)):
