@@ -111,6 +111,11 @@ class TFLMModel:
         self._ran = False
 
     @property
+    def interpreter(self) -> Any:
+        """The underlying ``tflite_micro`` interpreter (for callers that set inputs and invoke themselves)."""
+        return self._it
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.input["shape"])
 

@@ -88,7 +88,7 @@ def additivity(spec: Any, runner: Runner, *, repeats: int = 5, warmup: int = 2, 
             s.warmup(warmup)
         times: list[list[float]] = [[] for _ in sessions]
         for _ in range(repeats):
-            for s, t in zip(sessions, times):
+            for s, t in zip(sessions, times, strict=True):
                 t.append(s.repeat())
     finally:
         for s in sessions:

@@ -79,7 +79,7 @@ def _flag(db: AtomDB, board: str, op: Op, repeats: int) -> int:
     flags = flag_outliers([r[1] for r in rows])
     with db.transaction():
         db.conn.executemany("UPDATE measurements SET outlier=? WHERE id=?",
-                            [(int(f), r[0]) for f, r in zip(flags, rows)])
+                            [(int(f), r[0]) for f, r in zip(flags, rows, strict=True)])
     return sum(flags)
 
 

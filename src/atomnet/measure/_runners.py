@@ -93,8 +93,7 @@ class _HostSession:
         import os
         import tempfile
 
-        from atomnet.export._tflite import parse_tflite
-        from atomnet.export._tflm import TFLMModel
+        from atomnet.export import TFLMModel, parse_tflite
 
         with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as f:
             f.write(model)
@@ -106,7 +105,7 @@ class _HostSession:
         self.sram_bytes: int | None = arena.total_bytes
         parsed = parse_tflite(model)
         self.flash_bytes: int | None = parsed.const_bytes
-        self._it = self.tm._it
+        self._it = self.tm.interpreter
         rng = np.random.default_rng(seed)
         for i in range(len(parsed.inputs)):  # every graph input gets random int8 data (ADD/MUL have two)
             d = self._it.get_input_details(i)

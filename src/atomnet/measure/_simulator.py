@@ -30,6 +30,7 @@ import tempfile
 import time
 import tty
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from atomnet.measure._protocol import (
@@ -131,60 +132,66 @@ class Device:
         if self.cache is not None and self.cache[0] == f.seq:
             self.write(self.cache[1])  # a retry: answer again, do not execute twice
             return
-        t = f.type
-        if t == MsgType.HELLO:
-            name = self.a.name.encode()
-            self.reply(f.seq, MsgType.HELLO_ACK, HELLO_ACK.pack(1, len(name), MAX_PAYLOAD, self.boot_id,
-                                                                int(self.a.clock_mhz * 1e6), 8 << 20) + name)
-        elif t == MsgType.LOAD_BEGIN:
-            size, crc = LOAD_BEGIN.unpack_from(f.payload)
-            self.buf, self.expect, self.model, self.tm = bytearray(), (size, crc), None, None
-            self.ack(f.seq, Status.OK if size <= 8 << 20 else Status.TOO_LARGE)
-        elif t == MsgType.LOAD_CHUNK:
-            (off,) = LOAD_CHUNK.unpack_from(f.payload)
-            if off != len(self.buf):
-                self.ack(f.seq, Status.BAD_OFFSET, len(self.buf))
-                return
-            self.buf += f.payload[LOAD_CHUNK.size:]
-            self.ack(f.seq, value=len(self.buf))
-        elif t == MsgType.LOAD_END:
-            size, crc = self.expect
-            if len(self.buf) != size or zlib.crc32(self.buf) & 0xFFFFFFFF != crc:
-                self.ack(f.seq, Status.BAD_MODEL_CRC, len(self.buf))
-                return
-            self.model = bytes(self.buf)
-            self.load_model()
-            self.ack(f.seq, value=self.arena)
-        elif t == MsgType.RUN:
-            self.runs += 1
-            if self.a.reset_every and self.runs % self.a.reset_every == 0:
-                self.boot()  # the board resets instead of answering
-                time.sleep(0.01)
-                self.write(encode(Frame(int(MsgType.BOOT), 0, BOOT.pack(self.boot_id))), faults=False)
-                return
-            if self.tm is None:
-                self.reply(f.seq, MsgType.RESULT, RESULT.pack(int(Status.NO_MODEL), 0, 0, 0))
-                return
-            warm, reps = RUN.unpack_from(f.payload)
-            it = self.tm._it
-            for _ in range(warm):
-                it.invoke()
-            cycles = []
-            for _ in range(reps):
-                t0 = time.perf_counter_ns()
-                it.invoke()
-                cycles.append(min(0xFFFFFFFF, int((time.perf_counter_ns() - t0) * self.a.clock_mhz / 1e3)))
-            if self.a.fake_cycles:
-                cycles = [fake_cycles(self.model or b"")] * reps
-            self.repeats_done += reps
-            self.reply(f.seq, MsgType.RESULT, RESULT.pack(0, reps, self.arena, self.flash)
-                       + struct.pack(f"<{reps}I", *cycles))
-        else:
+        handler = _HANDLERS.get(f.type)
+        if handler is None:
             self.reply(f.seq, MsgType.ERROR, ERROR.pack(int(Status.UNSUPPORTED)) + b"unsupported message")
+        else:
+            handler(self, f)
+
+    def on_hello(self, f: Frame) -> None:
+        name = self.a.name.encode()
+        self.reply(f.seq, MsgType.HELLO_ACK, HELLO_ACK.pack(1, len(name), MAX_PAYLOAD, self.boot_id,
+                                                            int(self.a.clock_mhz * 1e6), 8 << 20) + name)
+
+    def on_load_begin(self, f: Frame) -> None:
+        size, crc = LOAD_BEGIN.unpack_from(f.payload)
+        self.buf, self.expect, self.model, self.tm = bytearray(), (size, crc), None, None
+        self.ack(f.seq, Status.OK if size <= 8 << 20 else Status.TOO_LARGE)
+
+    def on_load_chunk(self, f: Frame) -> None:
+        (off,) = LOAD_CHUNK.unpack_from(f.payload)
+        if off != len(self.buf):
+            self.ack(f.seq, Status.BAD_OFFSET, len(self.buf))
+            return
+        self.buf += f.payload[LOAD_CHUNK.size:]
+        self.ack(f.seq, value=len(self.buf))
+
+    def on_load_end(self, f: Frame) -> None:
+        size, crc = self.expect
+        if len(self.buf) != size or zlib.crc32(self.buf) & 0xFFFFFFFF != crc:
+            self.ack(f.seq, Status.BAD_MODEL_CRC, len(self.buf))
+            return
+        self.model = bytes(self.buf)
+        self.load_model()
+        self.ack(f.seq, value=self.arena)
+
+    def on_run(self, f: Frame) -> None:
+        self.runs += 1
+        if self.a.reset_every and self.runs % self.a.reset_every == 0:
+            self.boot()  # the board resets instead of answering
+            time.sleep(0.01)
+            self.write(encode(Frame(int(MsgType.BOOT), 0, BOOT.pack(self.boot_id))), faults=False)
+            return
+        if self.tm is None:
+            self.reply(f.seq, MsgType.RESULT, RESULT.pack(int(Status.NO_MODEL), 0, 0, 0))
+            return
+        warm, reps = RUN.unpack_from(f.payload)
+        it = self.tm.interpreter
+        for _ in range(warm):
+            it.invoke()
+        cycles = []
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            it.invoke()
+            cycles.append(min(0xFFFFFFFF, int((time.perf_counter_ns() - t0) * self.a.clock_mhz / 1e3)))
+        if self.a.fake_cycles:
+            cycles = [fake_cycles(self.model or b"")] * reps
+        self.repeats_done += reps
+        self.reply(f.seq, MsgType.RESULT, RESULT.pack(0, reps, self.arena, self.flash)
+                   + struct.pack(f"<{reps}I", *cycles))
 
     def load_model(self) -> None:
-        from atomnet.export._tflite import parse_tflite
-        from atomnet.export._tflm import TFLMModel
+        from atomnet.export import TFLMModel, parse_tflite
 
         assert self.model is not None
         with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as fh:
@@ -208,6 +215,12 @@ class Device:
             for f in self.reader.feed(data):
                 self.handle(f)
 
+
+
+#: the request types the simulated firmware answers, by message type (anything else: ERROR UNSUPPORTED)
+_HANDLERS: dict[int, Callable[[Device, Frame], None]] = {
+    MsgType.HELLO: Device.on_hello, MsgType.LOAD_BEGIN: Device.on_load_begin,
+    MsgType.LOAD_CHUNK: Device.on_load_chunk, MsgType.LOAD_END: Device.on_load_end, MsgType.RUN: Device.on_run}
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -81,7 +81,7 @@ def space_specs(space: Any, *, limit: int | None, seed: int = 0, resolutions: Se
         rng = np.random.default_rng(seed)
         _, c = space.sample(rng, limit)
         r = rng.choice(res_idx, size=limit)
-        pairs = list(zip(r.tolist(), c.tolist()))
+        pairs = list(zip(r.tolist(), c.tolist(), strict=True))
     return [from_stage_config(space.stage_config(r, c)) for r, c in pairs]
 
 
