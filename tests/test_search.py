@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,8 +72,11 @@ def test_exhaustive_beats_atomnet_256kb_and_random(hybrid) -> None:  # type: ign
     ev = TableEvaluator(space, tables, LIMITS)
     rnd = RandomSearch(seed=0, samples=1_000_000).run(ev)
     ex = Exhaustive().run(ev)
-    assert rnd.best is not None and ex.best is not None and ex.best.fitness >= rnd.best.fitness
-    assert out.cost.macs >= rnd.best.fitness or out.confirmed_after > 1
+    assert rnd.best is not None and ex.best is not None
+    # the table optimum is the confirmed winner (the first candidate, no SRAM recheck needed), and a million
+    # random samples (seed 0) stay 4.5 % below it
+    assert ex.best.fitness == out.cost.macs == 102_461_648 and out.confirmed_after == 1
+    assert rnd.best.fitness == 97_887_360
 
 
 def test_evolution_within_one_percent(hybrid) -> None:  # type: ignore[no-untyped-def]
@@ -167,7 +171,7 @@ def test_pareto_with_zoo_references_in_the_library() -> None:
     rep = cost_model(get_zoo("mcunet-in1"), board, latency_model=lm)
     assert (ref.latency_ms, ref.macs) == (rep.latency_ms, rep.macs)
     assert ref.fits == (rep.peak_sram_bytes <= 64 * 1024)
-    d = out.to_dict()
+    d: dict[str, Any] = out.to_dict()
     assert len(d["pareto"]) == 19 and d["pareto"][-1]["stage_config"] == out.stage_config
     assert d["seed"] is None and d["strategy"] == "exhaustive"  # exhaustive uses no randomness
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from atomnet.search import (
     RandomSearch,
     ResolutionTables,
     SearchResult,
+    StageConfig,
     StageTable,
     Strategy,
     TableEvaluator,
@@ -60,7 +60,7 @@ def _synthetic_evaluator(seed: int = 0, limits: Limits = LIMITS) -> TableEvaluat
     return TableEvaluator(space, tabs, limits)
 
 
-def _fitness(cfg: dict[str, Any]) -> float:
+def _fitness(cfg: StageConfig) -> float:
     """A custom score of a stage config (resolution first, then widths)."""
     return float(cfg["input_resolution"]) + sum(s["out_channels"] for s in cfg["stages"]) / 1000
 

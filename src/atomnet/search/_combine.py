@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.errors import InputError
-from atomnet.search._records import MetricArrays, Metrics
+from atomnet.search._records import Floats, MetricArrays, Metrics
 from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables
 
 
@@ -45,7 +46,7 @@ class Limits:
             ("latency_ms", self.latency_ms), ("flash_bytes", self.flash_bytes),
             ("peak_sram_bytes", self.peak_sram_bytes), ("min_macs", self.min_macs), ("max_macs", self.max_macs))}
 
-    def as_array(self) -> np.ndarray:
+    def as_array(self) -> Floats:
         return np.array([self.latency_ms, self.flash_bytes, self.peak_sram_bytes, self.max_macs])
 
 
@@ -56,11 +57,11 @@ class Combined:
 
     resolution: int
     metrics: MetricArrays
-    choices: np.ndarray
+    choices: NDArray[np.int16]  # (m, n_stages)
     evaluated: int
 
 
-def _completions(tables: ResolutionTables, after: int) -> np.ndarray:
+def _completions(tables: ResolutionTables, after: int) -> NDArray[np.int64]:
     """Number of complete architectures below each output width of stage ``after`` (per width index)."""
     stages = tables.stages
     if after == len(stages) - 1:
@@ -68,7 +69,8 @@ def _completions(tables: ResolutionTables, after: int) -> np.ndarray:
     nxt = stages[after + 1]
     below = _completions(tables, after + 1)
     valid = ~np.isnan(nxt.cost[:, :, 0])  # (n_in, n_choice)
-    return (valid * below[nxt.out_index][None, :]).sum(axis=1).astype(np.int64)
+    counts: NDArray[np.int64] = (valid * below[nxt.out_index][None, :]).sum(axis=1).astype(np.int64)
+    return counts
 
 
 def combine(tables: ResolutionTables, limits: Limits, keep_all: bool = False) -> Combined:
@@ -128,7 +130,7 @@ def minima(tables: ResolutionTables) -> Metrics:
     base = tables.base.astype(np.float64)
     width_best = {0: base.copy()}  # per width index: the minimum of each metric separately
     for t in tables.stages:
-        nxt: dict[int, np.ndarray] = {}
+        nxt: dict[int, Floats] = {}
         for w, acc in width_best.items():
             for j in range(t.n_choice):
                 c = t.cost[w, j]

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.search._combine import Combined, Limits, combine, minima
 from atomnet.search._records import Candidate, MetricArrays, Metrics
-from atomnet.search._space import Space
+from atomnet.search._space import Space, StageConfig
 from atomnet.search._tables import ResolutionTables
 
-Fitness = Callable[[dict[str, Any]], float]  # AtomNet stage config of a feasible candidate → score
+Fitness = Callable[[StageConfig], float]  # AtomNet stage config of a feasible candidate → score
+Indices = NDArray[np.int64]
 
 
 class Evaluator(Protocol):
@@ -37,7 +39,7 @@ class Evaluator(Protocol):
     @property
     def has_custom_fitness(self) -> bool: ...
 
-    def metrics(self, res_idx: np.ndarray, choices: np.ndarray) -> MetricArrays:
+    def metrics(self, res_idx: Indices, choices: Indices) -> MetricArrays:
         """Figures of many architectures: resolution indices (n,), choice indices (n, n_stages)."""
         ...
 
@@ -77,7 +79,7 @@ class TableEvaluator:
     def has_custom_fitness(self) -> bool:
         return self.fitness is not None
 
-    def metrics(self, res_idx: np.ndarray, choices: np.ndarray) -> MetricArrays:
+    def metrics(self, res_idx: Indices, choices: Indices) -> MetricArrays:
         res_idx = np.asarray(res_idx, dtype=np.int64)
         choices = np.asarray(choices, dtype=np.int64).reshape(len(res_idx), -1)
         out = np.empty((len(res_idx), 4))

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.search._provenance import describe_mismatch
 from atomnet.search._records import EVALUATION_KEYS, Evaluation
 
 
-def _evaluation(entry: dict[str, Any]) -> None:
+def _evaluation(entry: JSONDict) -> None:
     Evaluation.from_json(entry)
 
 
@@ -41,14 +42,14 @@ class Journal:
     Lines are :class:`~atomnet.search.Evaluation` objects by default (``entry_keys`` and ``check``, which
     raises on a line it refuses, say otherwise)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, header: dict[str, Any],
+    def __init__(self, path: str | os.PathLike[str] | None, header: Mapping[str, object],
                  entry_keys: Collection[str] = EVALUATION_KEYS,
-                 check: Callable[[dict[str, Any]], None] | None = _evaluation) -> None:
+                 check: Callable[[JSONDict], None] | None = _evaluation) -> None:
         self.path = Path(path) if path else None
-        self.header = json.loads(json.dumps(header, sort_keys=True))  # as it reads back from disk
+        self.header: JSONDict = json.loads(json.dumps(header, sort_keys=True))  # as it reads back from disk
         self.entry_keys = frozenset(entry_keys)
         self.check = check
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[JSONDict] = []
         self._cursor = 0
         self._fh: Any = None
         if self.path is None:
@@ -117,12 +118,12 @@ class Journal:
     def replaying(self) -> bool:
         return self._cursor < len(self.entries)
 
-    def next_replayed(self) -> dict[str, Any]:
+    def next_replayed(self) -> JSONDict:
         e = self.entries[self._cursor]
         self._cursor += 1
         return e
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, entry: JSONDict) -> None:
         self.entries.append(entry)
         self._cursor = len(self.entries)
         if self._fh is not None:

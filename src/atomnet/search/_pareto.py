@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from atomnet.boards import Board
 from atomnet.cost import LatencyModel, cost_model
+from atomnet.jsontypes import JSONDict
 from atomnet.search._combine import Limits, combine
 from atomnet.search._records import Metrics
 from atomnet.search._space import Space
@@ -59,7 +59,7 @@ class ParetoStudy:
     front: tuple[ParetoPoint, ...]
     references: tuple[ReferencePoint, ...]
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> list[JSONDict]:
         """JSON form of the front: latency, MACs and stage config of every point."""
         return [{"latency_ms": p.latency_ms, "macs": p.macs,
                  "stage_config": self.space.stage_config(p.resolution_index, p.choices)} for p in self.front]

@@ -20,6 +20,7 @@ import numpy as np
 
 from atomnet.boards import Board
 from atomnet.cost import LatencyModel
+from atomnet.jsontypes import JSONDict
 from atomnet.search._combine import Limits
 from atomnet.search._space import Space
 from atomnet.search._tables import ResolutionTables
@@ -36,17 +37,17 @@ def _canon(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def space_fingerprint(space: Space) -> dict[str, Any]:
+def space_fingerprint(space: Space) -> dict[str, str]:
     d = space.to_dict()
     d.pop("num_classes")  # recorded on its own, so a change is named as such
     return {"name": space.name, "sha256": _sha(_canon(d))}
 
 
-def board_fingerprint(board: Board) -> dict[str, Any]:
+def board_fingerprint(board: Board) -> dict[str, str]:
     return {"name": board.name, "sha256": _sha(_canon(board.to_dict()))}
 
 
-def latency_source(lm: LatencyModel, db_path: str | None = None) -> dict[str, Any]:
+def latency_source(lm: LatencyModel, db_path: str | None = None) -> dict[str, str]:
     """``{kind: "db"|"embedded", fingerprint, path}`` of the numbers ``lm`` prices with.
 
     ``kind`` is ``db`` when the database contributes exact rows or fitted predictors. The fingerprint
@@ -79,8 +80,8 @@ def tables_fingerprint(tables: Sequence[ResolutionTables]) -> str:
 
 
 def search_header(*, space: Space, board: Board, runtime: str, limits: Limits, strategy: str, seed: int,
-                  options: Mapping[str, Any], latency: Mapping[str, Any], tables: Sequence[ResolutionTables],
-                  fitness: str = "macs") -> dict[str, Any]:
+                  options: Mapping[str, object], latency: Mapping[str, object], tables: Sequence[ResolutionTables],
+                  fitness: str = "macs") -> JSONDict:
     """The journal header of a search run: everything its evaluations depend on (JSON-ready)."""
     return {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION,
             "space": space_fingerprint(space), "num_classes": space.num_classes,
@@ -119,13 +120,13 @@ def _show(key: str, v: Any) -> str:
     return f"{key.replace('_', ' ')} {v}"
 
 
-def header_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def header_differences(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
     """Keys whose values differ (display-only parts ignored), most telling first."""
     keys = [k for k in _ORDER if k in old or k in new] + sorted((set(old) | set(new)) - set(_ORDER))
     return [k for k in keys if _comparable(old.get(k)) != _comparable(new.get(k))]
 
 
-def describe_mismatch(where: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+def describe_mismatch(where: str, old: Mapping[str, object], new: Mapping[str, object]) -> str | None:
     """One line naming what changed between a journal's header and this run, or None when they agree."""
     diff = header_differences(old, new)
     if not diff:

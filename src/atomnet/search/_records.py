@@ -13,17 +13,24 @@ meets the limits and its fitness; an :class:`Evaluation` is a numbered candidate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.search._tables import METRICS
 
 if TYPE_CHECKING:  # _combine builds these records; Limits is only read here
     from atomnet.search._combine import Limits
+
+Floats = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+#: indices into the rows of a :class:`MetricArrays` (or a boolean mask of them)
+Rows = NDArray[np.intp] | NDArray[np.int64] | Mask
 
 
 @dataclass(frozen=True)
@@ -71,13 +78,13 @@ class Metrics:
 class MetricArrays:
     """Table figures of many architectures: one array per figure, all of the same length."""
 
-    latency_ms: np.ndarray
-    flash_bytes: np.ndarray
-    peak_sram_bytes: np.ndarray
-    macs: np.ndarray
+    latency_ms: Floats
+    flash_bytes: Floats
+    peak_sram_bytes: Floats
+    macs: Floats
 
     @classmethod
-    def from_columns(cls, table: np.ndarray) -> MetricArrays:
+    def from_columns(cls, table: Floats) -> MetricArrays:
         """From an ``(n, 4)`` array whose columns follow :data:`METRICS` (the stage tables' layout)."""
         t = np.atleast_2d(np.asarray(table, dtype=np.float64))
         return cls(**{name: t[:, k] for k, name in enumerate(METRICS)})
@@ -93,19 +100,20 @@ class MetricArrays:
         return Metrics(float(self.latency_ms[i]), float(self.flash_bytes[i]), float(self.peak_sram_bytes[i]),
                        float(self.macs[i]))
 
-    def take(self, index: np.ndarray) -> MetricArrays:
+    def take(self, index: Rows) -> MetricArrays:
         return MetricArrays(self.latency_ms[index], self.flash_bytes[index], self.peak_sram_bytes[index],
                             self.macs[index])
 
-    def within(self, limits: Limits) -> np.ndarray:
+    def within(self, limits: Limits) -> Mask:
         """Boolean mask: every limit met and no figure undefined (NaN)."""
         defined = ~(np.isnan(self.latency_ms) | np.isnan(self.flash_bytes) | np.isnan(self.peak_sram_bytes)
                     | np.isnan(self.macs))
-        return ((self.latency_ms <= limits.latency_ms) & (self.flash_bytes <= limits.flash_bytes)
-                & (self.peak_sram_bytes <= limits.peak_sram_bytes) & (self.macs >= limits.min_macs)
-                & (self.macs <= limits.max_macs) & defined)
+        ok: Mask = ((self.latency_ms <= limits.latency_ms) & (self.flash_bytes <= limits.flash_bytes)
+                    & (self.peak_sram_bytes <= limits.peak_sram_bytes) & (self.macs >= limits.min_macs)
+                    & (self.macs <= limits.max_macs) & defined)
+        return ok
 
-    def as_columns(self) -> np.ndarray:
+    def as_columns(self) -> Floats:
         """``(n, 4)`` array with columns in the order of :data:`METRICS`."""
         return np.stack([getattr(self, name) for name in METRICS], axis=1)
 
@@ -145,14 +153,16 @@ class Evaluation:
     index: int
     candidate: Candidate
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONDict:
         c = self.candidate
         return {"i": self.index, "res": c.resolution_index, "choices": list(c.choices),
                 "metrics": c.metrics.as_list(), "feasible": c.feasible, "fitness": c.fitness}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Evaluation:
-        """A journal line (lines written before these records also carry a ``score``: it is recomputed)."""
+    def from_json(cls, line: Mapping[str, object]) -> Evaluation:
+        """A journal line (lines written before these records also carry a ``score``: it is recomputed); a value
+        of the wrong type raises ``TypeError`` or ``ValueError`` (from the conversions)."""
+        d: Mapping[str, Any] = line  # JSON values, converted (and so checked) one by one below
         return cls(int(d["i"]), Candidate(int(d["res"]), tuple(int(v) for v in d["choices"]),
                                           Metrics.from_list(d["metrics"]), bool(d["feasible"]), float(d["fitness"])))
 

@@ -16,22 +16,20 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 from atomnet.boards import Board
 from atomnet.cost import CostReport, LatencyModel, cost_model
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.search._build import build_tables
 from atomnet.search._combine import Combined, Limits, max_macs
-from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
+from atomnet.search._evaluate import Evaluator, Fitness, Indices, TableEvaluator
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoStudy, pareto_study
 from atomnet.search._provenance import latency_source, search_header
 from atomnet.search._records import Candidate, Evaluation, MetricArrays, Metrics, SearchResult
-from atomnet.search._space import Space
-from atomnet.search._strategies import Strategy, get_strategy, list_strategies
+from atomnet.search._space import Space, StageConfig
+from atomnet.search._strategies import OptionValue, Strategy, get_strategy, list_strategies
 from atomnet.search._tables import ResolutionTables
 from atomnet.spec import ModelSpec, from_stage_config
 
@@ -61,7 +59,7 @@ class JournaledEvaluator:
     def has_custom_fitness(self) -> bool:
         return self.base.has_custom_fitness
 
-    def metrics(self, res_idx: np.ndarray, choices: np.ndarray) -> MetricArrays:
+    def metrics(self, res_idx: Indices, choices: Indices) -> MetricArrays:
         return self.base.metrics(res_idx, choices)
 
     def judge(self, res_index: int, choices: tuple[int, ...], metrics: Metrics) -> Candidate:
@@ -93,7 +91,7 @@ class Confirmation:
     candidates were costed to find it."""
 
     spec: ModelSpec | None
-    stage_config: dict[str, Any] | None
+    stage_config: StageConfig | None
     cost: CostReport | None
     checked: int
 
@@ -110,7 +108,7 @@ class SearchOutcome:
     limits: Limits
     seed: int | None  # None for a strategy without randomness
     spec: ModelSpec | None
-    stage_config: dict[str, Any] | None
+    stage_config: StageConfig | None
     cost: CostReport | None
     evaluated: int
     feasible: int
@@ -122,15 +120,15 @@ class SearchOutcome:
     result: SearchResult | None = field(default=None, repr=False)
     num_classes: int = 1000
     reason: str | None = None  # why nothing was found (which limit binds), when not found
-    options: dict[str, Any] = field(default_factory=dict)  # the strategy's options, defaults filled in
+    options: dict[str, OptionValue] = field(default_factory=dict)  # the strategy's options, defaults filled in
     pareto: ParetoStudy | None = field(default=None, repr=False)
 
     @property
     def found(self) -> bool:
         return self.spec is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {
+    def to_dict(self) -> JSONDict:
+        d: JSONDict = {
             "space": self.space, "strategy": self.strategy, "options": self.options, "board": self.board,
             "runtime": self.runtime, "num_classes": self.num_classes, "seed": self.seed,
             "limits": self.limits.to_dict(),
@@ -166,12 +164,12 @@ def confirm(space: Space, candidates: Sequence[Candidate], board: Board, runtime
 
 
 def make_strategy(strategy: str | Strategy, *, seed: int | None = None, fitness: Fitness | None = None,
-                  journal: object = None, **options: Any) -> Strategy:
+                  journal: object = None, **options: OptionValue) -> Strategy:
     """The strategy a run uses, its options and seed checked, and refused when it cannot use the given
     custom ``fitness`` or ``journal``."""
     if isinstance(strategy, Strategy):
         if options or seed is not None:
-            raise ValueError("give the seed and options to the strategy's constructor, not with an instance")
+            raise InputError("give the seed and options to the strategy's constructor, not with an instance")
         strat = strategy
     else:
         strat = get_strategy(strategy)(seed=seed, **options)
@@ -192,7 +190,7 @@ def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, 
                strategy: str | Strategy = "exhaustive", seed: int | None = None, fitness: Fitness | None = None,
                journal: Journal | str | os.PathLike[str] | None = None, progress: Progress | None = None,
                tables: list[ResolutionTables] | None = None, db_path: str | None = None, pareto: bool = False,
-               **options: Any) -> SearchOutcome:
+               **options: OptionValue) -> SearchOutcome:
     """Search ``space`` with ``strategy`` (its ``seed`` and ``options`` are checked: unknown or invalid ones
     are errors), then confirm the best candidates with the full cost model.
 
@@ -231,7 +229,7 @@ def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, 
 
 
 def _header(strat: Strategy, space: Space, board: Board, runtime: str, limits: Limits, lm: LatencyModel,
-            db_path: str | None, tables: Sequence[ResolutionTables], fitness: Fitness | None) -> dict[str, Any]:
+            db_path: str | None, tables: Sequence[ResolutionTables], fitness: Fitness | None) -> JSONDict:
     fit = "macs" if fitness is None else f"custom:{getattr(fitness, '__qualname__', type(fitness).__name__)}"
     return search_header(space=space, board=board, runtime=runtime, limits=limits, strategy=strat.name,
                          seed=strat.seed if strat.seed is not None else 0, options=strat.options,

@@ -16,16 +16,42 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.errors import InputError, UnknownNameError
+from atomnet.jsontypes import JSONDict
 
 RESOLUTIONS = (256, 224, 192, 160, 128, 92, 80, 64, 48)
+
+
+class StageEntry(TypedDict):
+    """One stage of an AtomNet stage configuration (``zoo/atomnet/*.json``)."""
+
+    block: str
+    depth: int
+    out_channels: int
+    stride: int
+    kernel: int
+    expand_ratio: float
+    se: bool
+    act: str
+
+
+class StageConfig(TypedDict):
+    """An architecture as an AtomNet stage configuration (what :meth:`Space.stage_config` gives, what
+    :func:`atomnet.spec.from_stage_config` reads and what a custom fitness scores)."""
+
+    name: str
+    source: str
+    input_resolution: int
+    num_classes: int
+    stages: list[StageEntry]
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,6 @@ class Space:
     resolutions: tuple[int, ...] = RESOLUTIONS
     num_classes: int = 1000
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # ---- size and enumeration --------------------------------------------------------------
     @property
@@ -83,9 +108,9 @@ class Space:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * len(self.resolutions)
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[JSONDict]:
         """Per stage: stride, activation and the choices (what ``atomnet search`` shows)."""
-        out = []
+        out: list[JSONDict] = []
         for i, s in enumerate(self.stages):
             blocks = sorted({c.block + ("+SE" if c.se else "") for c in s.choices})
             out.append({"stage": i + 1, "stride": s.stride, "act": s.act, "blocks": blocks,
@@ -93,7 +118,7 @@ class Space:
                         "expands": sorted({c.expand for c in s.choices}), "choices": len(s.choices)})
         return out
 
-    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """``n`` uniform random architectures: (resolution indices (n,), choice indices (n, n_stages))."""
         r = rng.integers(0, len(self.resolutions), n)
         c = np.stack([rng.integers(0, k, n) for k in self.shape], axis=1)
@@ -105,11 +130,11 @@ class Space:
                 yield r, c
 
     # ---- architectures ---------------------------------------------------------------------
-    def stage_config(self, res_index: int, choices: Sequence[int], name: str = "") -> dict[str, Any]:
+    def stage_config(self, res_index: int, choices: Sequence[int], name: str = "") -> StageConfig:
         """The architecture as an AtomNet stage configuration (the ``zoo/atomnet/*.json`` format)."""
         if len(choices) != len(self.stages):
             raise InputError(f"space {self.name}: expected {len(self.stages)} stage choices, got {len(choices)}")
-        stages = []
+        stages: list[StageEntry] = []
         for s, j in zip(self.stages, choices, strict=True):
             c = s.choices[int(j)]
             stages.append({"block": c.block, "depth": c.depth, "out_channels": c.width, "stride": s.stride,
@@ -119,7 +144,7 @@ class Space:
                 "source": f"atomnet search space {self.name!r}", "input_resolution": res,
                 "num_classes": self.num_classes, "stages": stages}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"name": self.name, "description": self.description, "resolutions": list(self.resolutions),
                 "num_classes": self.num_classes,
                 "stages": [{"stride": s.stride, "act": s.act,
@@ -177,29 +202,19 @@ def load_space_file(path: str | Path) -> Space:
     return space_from_dict(data, where=str(p))
 
 
-def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
+def space_from_dict(data: Mapping[str, object], where: str = "space") -> Space:
+    """A space from its JSON form (what :func:`load_space_file` reads); an error names the field."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: expected an object with fields name, resolutions, stages, got "
+                         f"{type(data).__name__}")
     allowed = {"name", "description", "resolutions", "num_classes", "stages"}
     unknown = set(data) - allowed
     if unknown:
         raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(allowed)}")
-    stages = []
-    for i, s in enumerate(data.get("stages") or []):
-        at = f"{where}: stages[{i}]"
-        try:
-            if "choices" in s:
-                choices = tuple(StageChoice(_block_name(c["block"]), int(c["width"]), int(c.get("depth", 1)),
-                                            float(c.get("expand", 1)), bool(c.get("se", False)),
-                                            int(c.get("kernel", 3))) for c in s["choices"])
-                stages.append(StageDef(int(s["stride"]), str(s["act"]), choices))
-            else:
-                blocks = s.get("blocks") or [s["block"]]
-                stages.append(StageDef.grid(int(s["stride"]), str(s["act"]), [_block_name(b) for b in blocks],
-                                            s["widths"], s.get("depths", [1]), s.get("expands", [1]),
-                                            bool(s.get("se", False)), s.get("kernels", [3])))
-        except KeyError as e:
-            raise InputError(f"{at}: missing field {e.args[0]!r}") from None
-        except (TypeError, ValueError) as e:
-            raise InputError(f"{at}: {e}") from None
+    raw_stages = data.get("stages") or []
+    if not isinstance(raw_stages, list):
+        raise InputError(f"{where}: 'stages' must be a list of stages, got {type(raw_stages).__name__}")
+    stages = [_stage_def(s, f"{where}: stages[{i}]") for i, s in enumerate(raw_stages)]
     if not stages:
         raise InputError(f"{where}: 'stages' must list at least one stage")
     if stages[0].choices[0].block != "conv":
@@ -207,9 +222,31 @@ def space_from_dict(data: dict[str, Any], where: str = "space") -> Space:
     n_cls = data.get("num_classes", 1000)
     if isinstance(n_cls, bool) or not isinstance(n_cls, int) or not 1 <= n_cls <= 65_536:
         raise InputError(f"{where}: num_classes: expected an integer from 1 to 65536, got {n_cls!r}")
-    return Space(str(data.get("name", Path(where).stem)), tuple(stages),
-                 tuple(int(r) for r in data.get("resolutions", RESOLUTIONS)), int(data.get("num_classes", 1000)),
+    res: Any = data.get("resolutions", RESOLUTIONS)
+    try:
+        resolutions = tuple(int(r) for r in res)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: resolutions: expected a list of integers, got {res!r}") from None
+    return Space(str(data.get("name", Path(where).stem)), tuple(stages), resolutions, n_cls,
                  str(data.get("description", "")))
+
+
+def _stage_def(s: Any, at: str) -> StageDef:
+    """One stage of a space file, grid or explicit form (JSON values, converted and so checked here)."""
+    try:
+        if "choices" in s:
+            choices = tuple(StageChoice(_block_name(c["block"]), int(c["width"]), int(c.get("depth", 1)),
+                                        float(c.get("expand", 1)), bool(c.get("se", False)),
+                                        int(c.get("kernel", 3))) for c in s["choices"])
+            return StageDef(int(s["stride"]), str(s["act"]), choices)
+        blocks = s.get("blocks") or [s["block"]]
+        return StageDef.grid(int(s["stride"]), str(s["act"]), [_block_name(b) for b in blocks],
+                             s["widths"], s.get("depths", [1]), s.get("expands", [1]),
+                             bool(s.get("se", False)), s.get("kernels", [3]))
+    except KeyError as e:
+        raise InputError(f"{at}: missing field {e.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise InputError(f"{at}: {e}") from None
 
 
 def _macro(name: str, early: str, mid: Sequence[str], late: str, description: str) -> Space:

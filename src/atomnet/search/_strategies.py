@@ -31,14 +31,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from atomnet.errors import InputError, UnknownNameError
-from atomnet.search._evaluate import Evaluator
+from atomnet.search._evaluate import Evaluator, Indices
 from atomnet.search._records import Candidate, Evaluation, MetricArrays, SearchResult
 from atomnet.search._space import Space
 
 Progress = Callable[[int, int], None]  # (done, total)
 Flag = Callable[[str], str]  # renders an option name in messages (the CLI: lambda n: "--" + n)
+OptionValue = int | float  # what a strategy option holds (counts, fractions, weights)
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,28 @@ class Option:
     help: str
     cli: bool = False
 
-    def check(self, name: str, value: Any, flag: Flag) -> None:
-        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if self.kind == "count" and not (real and isinstance(value, numbers.Integral) and int(value) >= 1):
-            raise InputError(f"{flag(name)}: expected a positive integer, got {value!r}")
-        if self.kind == "fraction" and not (real and 0.0 <= float(value) <= 1.0):
-            raise InputError(f"{flag(name)}: expected a probability from 0 to 1, got {value!r}")
-        if self.kind == "weight" and not (real and math.isfinite(float(value)) and float(value) >= 0):
-            raise InputError(f"{flag(name)}: expected a finite number >= 0, got {value!r}")
+    def __post_init__(self) -> None:
+        if self.kind not in _EXPECTED:
+            raise ValueError(f"option kind {self.kind!r}: expected one of {', '.join(_EXPECTED)}")
+
+    def check(self, name: str, value: object, flag: Flag) -> OptionValue:
+        """``value`` if it is valid for this option (a number: numpy scalars become Python numbers), else an
+        :class:`~atomnet.errors.InputError` naming the option with ``flag``."""
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            v: OptionValue = value if isinstance(value, (int, float)) else (
+                int(value) if isinstance(value, numbers.Integral) else float(value))
+            if _VALID[self.kind](v):
+                return v
+        raise InputError(f"{flag(name)}: expected {_EXPECTED[self.kind]}, got {value!r}")
+
+
+#: per option kind: what a valid value is (in words, for messages) and the test of a number
+_EXPECTED = {"count": "a positive integer", "fraction": "a probability from 0 to 1", "weight": "a finite number >= 0"}
+_VALID: dict[str, Callable[[OptionValue], bool]] = {
+    "count": lambda v: isinstance(v, int) and v >= 1,
+    "fraction": lambda v: 0.0 <= v <= 1.0,
+    "weight": lambda v: math.isfinite(v) and v >= 0,
+}
 
 
 class Strategy(ABC):
@@ -75,8 +91,8 @@ class Strategy(ABC):
     #: maximizes the evaluator's custom fitness when it has one (otherwise MACs only)
     custom_fitness: ClassVar[bool] = False
 
-    def __init__(self, *, seed: int | None = None, **options: Any) -> None:
-        self.options: dict[str, Any] = self.check_options(options)
+    def __init__(self, *, seed: int | None = None, **options: object) -> None:
+        self.options: dict[str, OptionValue] = self.check_options(options)
         if seed is not None and not self.seeded:
             raise InputError(f"seed does not apply to strategy {self.name!r} (it uses no randomness)")
         if self.seeded:
@@ -88,20 +104,18 @@ class Strategy(ABC):
         self.rng: np.random.Generator | None = np.random.default_rng(seed) if seed is not None else None
 
     @classmethod
-    def check_options(cls, given: Mapping[str, Any], flag: Flag = str) -> dict[str, Any]:
+    def check_options(cls, given: Mapping[str, object], flag: Flag = str) -> dict[str, OptionValue]:
         """``given`` filled with the defaults, after checking every name applies and every value is valid."""
         unknown = sorted(set(given) - set(cls.options_spec))
         if unknown:
             known = ", ".join(flag(k) for k in cls.options_spec) or "none"
             raise InputError(f"{flag(unknown[0])} does not apply to strategy {cls.name!r} (its options: {known})")
-        opts = {k: given.get(k, o.default) for k, o in cls.options_spec.items()}
-        for k, o in cls.options_spec.items():
-            o.check(k, opts[k], flag)
+        opts = {k: o.check(k, given.get(k, o.default), flag) for k, o in cls.options_spec.items()}
         cls.check_together(opts, flag)
         return opts
 
     @classmethod
-    def check_together(cls, options: Mapping[str, Any], flag: Flag) -> None:
+    def check_together(cls, options: Mapping[str, OptionValue], flag: Flag) -> None:
         """Checks across options (each one is valid on its own); raise InputError naming them with ``flag``."""
         del options, flag  # none by default
 
@@ -213,7 +227,7 @@ class RandomSearch(Strategy):
                             candidates=tuple(sorted(top, key=lambda t: -t.fitness)[:256]))
 
     @staticmethod
-    def _keep(evaluator: Evaluator, r: np.ndarray, c: np.ndarray, m: MetricArrays, ok: np.ndarray
+    def _keep(evaluator: Evaluator, r: Indices, c: Indices, m: MetricArrays, ok: NDArray[np.bool_]
               ) -> list[Candidate]:
         """The chunk's candidates worth keeping: every feasible one with a custom fitness; by MACs only the
         chunk's best (only it can improve on the best so far), then up to 15 runners-up for confirmation."""
@@ -230,7 +244,7 @@ class RandomSearch(Strategy):
 
 
 # ---- regularized evolution ---------------------------------------------------------------------
-def _neighbors(space: Space, adjacent: bool = False) -> list[list[np.ndarray]]:
+def _neighbors(space: Space, adjacent: bool = False) -> list[list[Indices]]:
     """Per stage and choice: the choices that differ from it in exactly one attribute; with ``adjacent``,
     numeric attributes (width, depth, expand, kernel) only move to the next smaller or larger value."""
     out = []
@@ -283,7 +297,7 @@ class Evolution(Strategy):
     custom_fitness = True
 
     @classmethod
-    def check_together(cls, options: Mapping[str, Any], flag: Flag) -> None:
+    def check_together(cls, options: Mapping[str, OptionValue], flag: Flag) -> None:
         if options["population"] > options["cycles"]:
             raise InputError(f"{flag('population')} {options['population']} exceeds {flag('cycles')} "
                              f"{options['cycles']}: the cycles count every evaluation, the initial population "
@@ -334,8 +348,8 @@ class Evolution(Strategy):
         picks = self.generator().choice(len(pop), size=min(max(k, 1), len(pop)), replace=False)
         return max((pop[int(i)] for i in picks), key=rank)
 
-    def _mutate(self, parent: Candidate, n_res: int, nb_any: list[list[np.ndarray]],
-                nb_adj: list[list[np.ndarray]]) -> tuple[int, tuple[int, ...]]:
+    def _mutate(self, parent: Candidate, n_res: int, nb_any: list[list[Indices]],
+                nb_adj: list[list[Indices]]) -> tuple[int, tuple[int, ...]]:
         """A child of ``parent``: one gene changed, more with probability ``extra_mutation`` each."""
         rng = self.generator()
         r, c = parent.resolution_index, list(parent.choices)
