@@ -150,7 +150,7 @@ def test_ofa_import(shared_dir: Path) -> None:
     spec = from_ofa(d, "in2")
     blocks = spec.blocks
     assert blocks[0].type == "conv" and blocks[0].act == "relu6" and len(blocks) == 1 + len(d["blocks"])
-    for b, raw in zip(blocks[1:], d["blocks"]):
+    for b, raw in zip(blocks[1:], d["blocks"], strict=True):
         m = raw["mobile_inverted_conv"]
         assert (b.out_channels, b.kernel, b.stride) == (m["out_channels"], m["kernel_size"], m["stride"])
         assert b.residual == (raw["shortcut"] is not None)

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from atomnet.errors import InputError, UnknownNameError
+
 #: columns of :attr:`Op.key` after the kind id; also the SQLite key columns
 KEY_FIELDS: tuple[str, ...] = ("c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel", "stride", "groups")
 
@@ -159,7 +161,10 @@ def op_kind(name: str) -> OpKind:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise ValueError(f"Op.kind: unknown operator kind {name!r}; expected one of {', '.join(KINDS)}") from None
+        raise UnknownNameError(f"Op.kind: unknown operator kind {name!r}; expected one of {', '.join(KINDS)}") from None
+
+
+_INT8 = (int,) * 8  # the types of an Op's dimensions other than the kernel, checked in one comparison
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +186,12 @@ class Op:
         if self.kind not in _BY_NAME:
             op_kind(self.kind)  # raises, naming the kinds
         dims = (self.c_in, self.h_in, self.w_in, self.c_out, self.h_out, self.w_out, self.stride, self.groups)
-        if type(self.kernel) is int and self.kernel >= 0 and all(type(v) is int for v in dims) and min(dims) >= 1:
+        if type(self.kernel) is int and self.kernel >= 0 and tuple(map(type, dims)) == _INT8 and min(dims) >= 1:
             return  # the common case, checked fast (lowering a search space creates ~10⁵ ops)
         for name in KEY_FIELDS:
             v = getattr(self, name)
             if not isinstance(v, int) or v < (0 if name == "kernel" else 1):
-                raise ValueError(f"Op.{name}: expected a positive integer, got {v!r} ({self.kind})")
+                raise InputError(f"Op.{name}: expected a positive integer, got {v!r} ({self.kind})")
 
     # ---- constructors ---------------------------------------------------------------------
     @classmethod
@@ -255,7 +260,7 @@ class Op:
     def from_dict(cls, d: dict[str, Any]) -> Op:
         unknown = set(d) - {"kind", *KEY_FIELDS}
         if unknown:
-            raise ValueError(f"Op: unknown field(s) {sorted(unknown)}; expected kind and {', '.join(KEY_FIELDS)}")
+            raise InputError(f"Op: unknown field(s) {sorted(unknown)}; expected kind and {', '.join(KEY_FIELDS)}")
         return cls(**d)
 
     def describe(self) -> str:

@@ -185,7 +185,7 @@ def _flash_growth(rows: dict[str, _Rows]) -> FlashGrowth | None:
         m = (r.key[:, 0] == r.key[:, 3]) & ~np.isnan(r.flash) & (r.flash > 0)
         if k == "conv":
             m &= r.key[:, 6] == 3
-        pts = sorted({(int(c), int(f)) for c, f in zip(r.key[m, 0], r.flash[m])})
+        pts = sorted({(int(c), int(f)) for c, f in zip(r.key[m, 0], r.flash[m], strict=True)})
         measured += [(k, c, f) for c, f in pts]
         cs = np.array([p[0] for p in pts], dtype=float)
         if len(set(cs.tolist())) >= 2:
@@ -259,8 +259,8 @@ def analyze_operators(db: AtomDB, board: str) -> OperatorAnalysis:
     tp = next((t for t in trends if t.kind == "pointwise" and t.variable == "resolution"), None)
     td = next((t for t in trends if t.kind == "depthwise" and t.variable == "resolution"), None)
     if tp is not None and td is not None:
-        dmap = dict(zip(td.x, td.median))
-        g3_res = [(x, m / dmap[x]) for x, m in zip(tp.x, tp.median) if x in dmap]
+        dmap = dict(zip(td.x, td.median, strict=True))
+        g3_res = [(x, m / dmap[x]) for x, m in zip(tp.x, tp.median, strict=True) if x in dmap]
     pw, dw = next((k for k in kinds if k.kind == "pointwise"), None), next((k for k in kinds if k.kind == "depthwise"),
                                                                            None)
     g3 = pw.median / dw.median if pw and dw else None

@@ -18,7 +18,7 @@ from atomnet.analyze._models import (
 )
 from atomnet.analyze._operators import OperatorAnalysis, analyze_operators
 from atomnet.boards import Board
-from atomnet.db import AtomDB, SourceRecord
+from atomnet.db import AtomDB, NoPredictorError, SourceRecord
 from atomnet.spec import ModelSpec
 
 
@@ -61,7 +61,7 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
     stage("loading the latency model (measured rows and predictors)")
     try:
         lm = load_latency_model(board, db)
-    except KeyError as e:
+    except NoPredictorError as e:
         why = str(e.args[0]) if e.args else str(e)
         skipped.update({"blocks": why, "models": why, "patterns": why})
     blocks = None
@@ -72,7 +72,7 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
         stage(f"block rankings over {len(block_widths)} widths × {len(block_resolutions)} resolutions")
         try:
             blocks = analyze_blocks(board, lm, widths=block_widths, resolutions=block_resolutions, runtime=runtime)
-        except KeyError as e:  # an operator neither measured nor predictable on this board
+        except NoPredictorError as e:  # an operator neither measured nor predictable on this board
             skipped["blocks"] = str(e.args[0]) if e.args else str(e)
         secs["blocks"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -81,7 +81,7 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
         for spec in models:
             try:
                 mres.append(analyze_model(spec, board, lm, runtime))
-            except KeyError as e:
+            except NoPredictorError as e:
                 skipped[f"model {spec.name}"] = str(e.args[0]) if e.args else str(e)
         secs["models"] = time.perf_counter() - t
         if patterns:
@@ -90,7 +90,7 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
             try:
                 pat = compare_patterns(board, lm, sram_bytes=sram_bytes, flash_bytes=flash_bytes,
                                        latency_ms=latency_ms, spaces=spaces, resolutions=resolutions, runtime=runtime)
-            except KeyError as e:
+            except NoPredictorError as e:
                 skipped["patterns"] = str(e.args[0]) if e.args else str(e)
             secs["patterns"] = time.perf_counter() - t
         else:

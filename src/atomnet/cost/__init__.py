@@ -17,8 +17,11 @@ from atomnet.cost._price import (
     SEG_PREDICTED,
     SEG_SRAM,
     LayerArrays,
+    MemoryArrays,
     Pricer,
+    layer_keys,
     price_graph,
+    select_layers,
 )
 from atomnet.cost._report import CostReport, LayerCost, cost_model, render_report
 from atomnet.cost._scoped import check_components, scoped_runtime
@@ -47,6 +50,7 @@ __all__ = [
     "LatencyModel",
     "LayerArrays",
     "LayerCost",
+    "MemoryArrays",
     "Planner",
     "Pricer",
     "Runtime",
@@ -59,6 +63,7 @@ __all__ = [
     "flash_bytes",
     "get_planner",
     "get_runtime",
+    "layer_keys",
     "list_planners",
     "list_runtimes",
     "load_latency_model",
@@ -68,5 +73,6 @@ __all__ = [
     "register_runtime",
     "render_report",
     "scoped_runtime",
+    "select_layers",
     "unregister_planner",
 ]

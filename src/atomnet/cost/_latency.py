@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from atomnet.boards import Board
-from atomnet.db import AtomDB, OpTable
+from atomnet.db import AtomDB, NoPredictorError, OpTable
 from atomnet.errors import InputError
 from atomnet.ops import KEY_FIELDS, KINDS, Op
 from atomnet.runtimes import canonical_runtime, list_runtimes
@@ -66,7 +66,7 @@ class LatencyModel:
         if not exact.all():
             if self.predictors is None:
                 missing = Op.from_key(tuple(keys[int(np.argmin(exact))]))
-                raise KeyError(f"no measurement of {missing.describe()} on {self.board.measured_board} and no "
+                raise NoPredictorError(f"no measurement of {missing.describe()} on {self.board.measured_board} and no "
                                f"predictors; run 'atomnet db fit --board {self.board.measured_board}'")
             miss = np.nonzero(~exact)[0]
             lat[miss] = self.predict_keys([keys[int(i)] for i in miss])
@@ -120,7 +120,7 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
                          f"registered (known: {', '.join(list_runtimes())}); register it "
                          "(atomnet.runtimes.register_runtime) or re-import the rows with --runtime") from None
     if table is None and predictors is None:
-        raise KeyError(f"board {board.name!r}: no measurements of {mb!r} in the database and no embedded "
+        raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no embedded "
                        f"predictors; import an AtomDB for it ('atomnet db import … --board {mb}') and run "
                        f"'atomnet db fit --board {mb}'")
     return LatencyModel(board, table, predictors, origin, runtime)

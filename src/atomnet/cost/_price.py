@@ -10,10 +10,11 @@ memoizes per-operator numbers over one costing call (many models share most oper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._sram import Planner, SramPlan, get_planner
@@ -22,43 +23,114 @@ from atomnet.runtimes import Runtime, get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
 
 _OpRow = tuple[tuple[int, int, int, int, int], tuple[int, ...]]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: columns of :meth:`LayerArrays.segments`
 SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS, SEG_PREDICTED = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
+class MemoryArrays:
+    """The memory half of the pricing step: one entry per priced layer of a memory graph (``index``: its
+    position there; every layer unless a selection was given). ``macs``, ``weights_bytes``, ``flash_parts``
+    (weights, bias, quant bytes; code excluded), ``live_sram_bytes`` (arena bytes live during the layer, its own
+    extra buffers excluded), ``extra_bytes`` (the layer's buffers outside the arena, as the planner counts
+    them), ``stage`` / ``block``; ``plan`` is the planner's result over the whole graph."""
+
+    index: IntArray
+    macs: IntArray
+    weights_bytes: IntArray
+    flash_parts: IntArray
+    live_sram_bytes: IntArray
+    extra_bytes: tuple[tuple[int, ...], ...]
+    stage: IntArray
+    block: IntArray
+    plan: SramPlan
+
+    @property
+    def flash_bytes(self) -> IntArray:
+        """Flash per priced layer (weights + bias + quant)."""
+        return self.flash_parts.sum(axis=1)
+
+    def sram_bound(self, idx: Sequence[int] | IntArray, planner: Planner) -> int:
+        """The lower bound of the planner's peak over the priced layers ``idx`` (positions in these arrays):
+        the largest live arena plus the planner's reduction of their extra buffers."""
+        return (int(self.live_sram_bytes[idx].max())
+                + planner.extra_bytes([self.extra_bytes[int(i)] for i in idx]))
+
+    def totals(self, planner: Planner) -> tuple[int, int, int]:
+        """``(Flash, SRAM lower bound, MACs)`` over every priced layer (one segment)."""
+        if not len(self.index):
+            return 0, 0, 0
+        return (int(self.flash_parts.sum()), self.sram_bound(np.arange(len(self.index)), planner),
+                int(self.macs.sum()))
+
+
+@dataclass(frozen=True)
 class LayerArrays:
     """Per-layer cost of one model on one runtime. Units are in the names.
 
-    Latency part, one entry per layer of ``graph_lat``: ``latency_ms`` (scaled to the board), ``exact``
-    (measured key; else predicted), ``lat_stage`` / ``lat_block``. Memory part, one entry per layer of
-    ``graph_mem`` (the same object when both lowerings agree): ``macs``, ``weights_bytes``,
-    ``flash_parts`` (weights, bias, quant bytes; code excluded), ``live_sram_bytes`` (arena bytes live
-    during the layer, its own extra buffers excluded), ``extra_bytes`` (the layer's buffers outside the
-    arena, as the planner counts them), ``stage`` / ``block``. ``plan`` is the planner's result."""
+    Latency part, one entry per priced layer of ``graph_lat`` (``lat_index``: its position there; every layer
+    unless a selection was given): ``latency_ms`` (scaled to the board), ``exact`` (measured key; else
+    predicted), ``lat_stage`` / ``lat_block``. Memory part, ``memory``: one entry per priced layer of
+    ``graph_mem`` (the same object when both lowerings agree), also read through the properties ``macs``,
+    ``weights_bytes``, ``flash_parts``, ``live_sram_bytes``, ``extra_bytes``, ``stage``, ``block``, ``plan``."""
 
     runtime: Runtime
     graph_lat: Graph
     graph_mem: Graph
-    latency_ms: np.ndarray
-    exact: np.ndarray
-    lat_stage: np.ndarray
-    lat_block: np.ndarray
-    macs: np.ndarray
-    weights_bytes: np.ndarray
-    flash_parts: np.ndarray
-    live_sram_bytes: np.ndarray
-    extra_bytes: tuple[tuple[int, ...], ...]
-    stage: np.ndarray
-    block: np.ndarray
-    plan: SramPlan
+    latency_ms: FloatArray
+    exact: BoolArray
+    lat_stage: IntArray
+    lat_block: IntArray
+    lat_index: IntArray
+    memory: MemoryArrays
     scaled: bool
 
     @property
-    def flash_bytes(self) -> np.ndarray:
+    def complete(self) -> bool:
+        """Every layer of both graphs priced (no selection)."""
+        return (len(self.lat_index) == len(self.graph_lat.layers)
+                and len(self.memory.index) == len(self.graph_mem.layers))
+
+    @property
+    def macs(self) -> IntArray:
+        return self.memory.macs
+
+    @property
+    def weights_bytes(self) -> IntArray:
+        return self.memory.weights_bytes
+
+    @property
+    def flash_parts(self) -> IntArray:
+        return self.memory.flash_parts
+
+    @property
+    def flash_bytes(self) -> IntArray:
         """Flash per memory-graph layer (weights + bias + quant)."""
-        return self.flash_parts.sum(axis=1)
+        return self.memory.flash_bytes
+
+    @property
+    def live_sram_bytes(self) -> IntArray:
+        return self.memory.live_sram_bytes
+
+    @property
+    def extra_bytes(self) -> tuple[tuple[int, ...], ...]:
+        return self.memory.extra_bytes
+
+    @property
+    def stage(self) -> IntArray:
+        return self.memory.stage
+
+    @property
+    def block(self) -> IntArray:
+        return self.memory.block
+
+    @property
+    def plan(self) -> SramPlan:
+        return self.memory.plan
 
     @property
     def code_bytes(self) -> int:
@@ -69,11 +141,11 @@ class LayerArrays:
         s = "exact" if self.exact[i] else "predicted"
         return s + "+scaled" if self.scaled else s
 
-    def segments(self, lat_seg: np.ndarray, mem_seg: np.ndarray, n: int, planner: Planner) -> np.ndarray:
+    def segments(self, lat_seg: IntArray, mem_seg: IntArray, n: int, planner: Planner) -> FloatArray:
         """Sums per segment, shape ``(n, 5)`` with columns ``SEG_*``: latency, Flash (code excluded) and MACs
-        add up; SRAM is a lower bound of the planner's peak over the segment's layers (the largest live arena
-        plus the planner's reduction of their extra buffers); the count of predicted operators. ``lat_seg``
-        and ``mem_seg`` give each layer's segment, -1 for a layer outside every segment."""
+        add up; SRAM is a lower bound of the planner's peak over the segment's layers
+        (:meth:`MemoryArrays.sram_bound`); the count of predicted operators. ``lat_seg`` and ``mem_seg`` give
+        each priced layer's segment, -1 for a layer outside every segment."""
         out = np.zeros((n, 5))
         m = lat_seg >= 0
         out[:, SEG_LATENCY] = np.bincount(lat_seg[m], weights=self.latency_ms[m], minlength=n)
@@ -84,8 +156,7 @@ class LayerArrays:
         for s in range(n):
             idx = np.nonzero(mem_seg == s)[0]
             if len(idx):
-                out[s, SEG_SRAM] = (float(self.live_sram_bytes[idx].max())
-                                    + planner.extra_bytes([self.extra_bytes[i] for i in idx]))
+                out[s, SEG_SRAM] = self.memory.sram_bound(idx, planner)
         return out
 
 
@@ -113,20 +184,36 @@ class Pricer:
     def price(self, graph_lat: Graph, graph_mem: Graph) -> LayerArrays:
         return self.price_many([(graph_lat, graph_mem)])[0]
 
-    def price_many(self, graphs: Sequence[tuple[Graph, Graph]]) -> list[LayerArrays]:
-        """Price many models with one AtomDB lookup over all their operator keys."""
-        keys = [ly.op.key for g_lat, _ in graphs for ly in g_lat.layers]
-        lat, exact = self._price_keys(keys)
+    def price_many(self, graphs: Sequence[tuple[Graph, Graph]],
+                   stages: Sequence[Collection[int]] | None = None) -> list[LayerArrays]:
+        """Price many models with one AtomDB lookup over all their operator keys. ``stages``, one collection
+        per model, selects the layers to price: those of the stages named (the head is stage
+        ``len(spec.stages)``); the planner still plans the whole memory graph. ``None``: every layer."""
+        if stages is not None and len(stages) != len(graphs):
+            raise ValueError(f"price_many: {len(graphs)} models but {len(stages)} layer selections")
+        sels = [None if stages is None else select_layers(g_lat, stages[n]) for n, (g_lat, _) in enumerate(graphs)]
+        keys: list[tuple[int, ...]] = []
+        for (g_lat, _), sel in zip(graphs, sels, strict=True):
+            keys += layer_keys(g_lat, sel)
+        lat, exact = self.price_keys(keys)
         out = []
         n = 0
-        for g_lat, g_mem in graphs:
-            m = len(g_lat.layers)
-            out.append(self._arrays(g_lat, g_mem, lat[n: n + m], exact[n: n + m]))
+        for i, ((g_lat, g_mem), sel) in enumerate(zip(graphs, sels, strict=True)):
+            m = len(g_lat.layers) if sel is None else len(sel)
+            same = g_mem is g_lat
+            memory = self.price_memory(g_mem, sel if same or stages is None else select_layers(g_mem, stages[i]))
+            where = np.stack([memory.stage, memory.block], axis=1) if same else _where(g_lat, sel)
+            out.append(LayerArrays(
+                runtime=self.runtime, graph_lat=g_lat, graph_mem=g_mem, latency_ms=lat[n: n + m],
+                exact=exact[n: n + m], lat_stage=where[:, 0], lat_block=where[:, 1],
+                lat_index=memory.index if same else _positions(g_lat, sel), memory=memory,
+                scaled=self.lm.board.is_scaled))
             n += m
         return out
 
-    def _price_keys(self, keys: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-        """Latency and exact mask per key; keys priced earlier by this object come from its memo."""
+    def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
+        """The latency half: latency (ms, scaled to the board) and exact mask per operator key, in one AtomDB
+        lookup; keys priced earlier by this object come from its memo."""
         memo = self._lat
         new = [k for k in keys if k not in memo]  # in order, repeats kept: one model prices as one AtomDB call
         if new:
@@ -139,6 +226,23 @@ class Pricer:
         exact = np.fromiter((memo[k][1] for k in keys), dtype=bool, count=len(keys))
         return lat, exact
 
+    def price_memory(self, graph: Graph, sel: Sequence[int] | None = None) -> MemoryArrays:
+        """The memory half: plan ``graph`` (lowered for this runtime) whole, then the per-layer numbers of the
+        layers at positions ``sel`` (every layer when None; :func:`select_layers` picks stages)."""
+        if graph.runtime != self.runtime.lowering:
+            raise ValueError(f"runtime {self.runtime.name}: the memory graph must be lowered for "
+                             f"{self.runtime.lowering!r}, got {graph.runtime!r}")
+        plan = self.planner.plan(graph)
+        layers = graph.layers if sel is None else [graph.layers[k] for k in sel]
+        live = plan.live_bytes if sel is None else [plan.live_bytes[k] for k in sel]
+        rows = [self._layer(ly.op, ly.inplace) for ly in layers]
+        num = np.array([r[0] for r in rows], dtype=np.int64).reshape(len(rows), 5)
+        where = _where(graph, sel)
+        return MemoryArrays(
+            index=_positions(graph, sel), macs=num[:, 3], weights_bytes=num[:, 0], flash_parts=num[:, :3],
+            live_sram_bytes=np.array(live, dtype=np.int64) - num[:, 4], extra_bytes=tuple(r[1] for r in rows),
+            stage=where[:, 0], block=where[:, 1], plan=plan)
+
     def _layer(self, op: Op, inplace: bool) -> _OpRow:
         """``((weights, bias, quant, macs, Σ extra buffers), extra buffers)`` of one operator, memoized."""
         v = self._mem.get((op, inplace))
@@ -148,22 +252,26 @@ class Pricer:
             v = self._mem[(op, inplace)] = ((w, b, q, op.macs, sum(e)), e)
         return v
 
-    def _arrays(self, g_lat: Graph, g_mem: Graph, lat: np.ndarray, exact: np.ndarray) -> LayerArrays:
-        if g_mem.runtime != self.runtime.lowering:
-            raise ValueError(f"runtime {self.runtime.name}: the memory graph must be lowered for "
-                             f"{self.runtime.lowering!r}, got {g_mem.runtime!r}")
-        plan = self.planner.plan(g_mem)
-        rows = [self._layer(ly.op, ly.inplace) for ly in g_mem.layers]
-        num = np.array([r[0] for r in rows], dtype=np.int64).reshape(len(rows), 5)
-        where_lat = np.array([(ly.stage, ly.block) for ly in g_lat.layers], dtype=np.int64).reshape(-1, 2)
-        where_mem = where_lat if g_mem is g_lat else np.array(
-            [(ly.stage, ly.block) for ly in g_mem.layers], dtype=np.int64).reshape(-1, 2)
-        return LayerArrays(
-            runtime=self.runtime, graph_lat=g_lat, graph_mem=g_mem, latency_ms=lat, exact=exact,
-            lat_stage=where_lat[:, 0], lat_block=where_lat[:, 1], macs=num[:, 3], weights_bytes=num[:, 0],
-            flash_parts=num[:, :3], live_sram_bytes=np.array(plan.live_bytes, dtype=np.int64) - num[:, 4],
-            extra_bytes=tuple(r[1] for r in rows), stage=where_mem[:, 0], block=where_mem[:, 1],
-            plan=plan, scaled=self.lm.board.is_scaled)
+
+def select_layers(graph: Graph, stages: Collection[int]) -> list[int]:
+    """Positions of the layers of ``graph`` in ``stages`` (the head is stage ``len(spec.stages)``)."""
+    return [k for k, ly in enumerate(graph.layers) if ly.stage in stages]
+
+
+def layer_keys(graph: Graph, sel: Sequence[int] | None = None) -> list[tuple[int, ...]]:
+    """The operator keys (what latency is priced on) of the layers at positions ``sel`` (None: all)."""
+    layers = graph.layers
+    return [ly.op.key for ly in layers] if sel is None else [layers[k].op.key for k in sel]
+
+
+def _positions(graph: Graph, sel: Sequence[int] | None) -> IntArray:
+    return np.arange(len(graph.layers), dtype=np.int64) if sel is None else np.array(sel, dtype=np.int64)
+
+
+def _where(graph: Graph, sel: Sequence[int] | None) -> IntArray:
+    """``(stage, block)`` per selected layer, shape ``(n, 2)``."""
+    layers = graph.layers if sel is None else [graph.layers[k] for k in sel]
+    return np.array([(ly.stage, ly.block) for ly in layers], dtype=np.int64).reshape(-1, 2)
 
 
 def price_graph(graph_lat: Graph, graph_mem: Graph, runtime: Runtime | str,

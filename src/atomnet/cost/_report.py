@@ -97,7 +97,9 @@ def cost_model(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str | 
 
 
 def render_report(spec: ModelSpec, board: Board, arr: LayerArrays, predictor: str) -> CostReport:
-    """The :class:`CostReport` of one model from its priced layers."""
+    """The :class:`CostReport` of one model from its priced layers (all of them: no layer selection)."""
+    if not arr.complete:
+        raise ValueError(f"render_report: {spec.name} was priced on a layer selection; a report needs every layer")
     g_lat, g_mem, rt, plan = arr.graph_lat, arr.graph_mem, arr.runtime, arr.plan
     lat = arr.latency_ms
     parts = arr.flash_parts.sum(axis=0)

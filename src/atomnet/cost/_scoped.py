@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from atomnet.cost._sram import Planner, get_planner, register_planner, unregister_planner
+from atomnet.errors import InputError, UnknownNameError
 from atomnet.runtimes import Runtime, runtime_registered
 from atomnet.spec import Lowering, list_lowerings, register_lowering, unregister_lowering
 
@@ -37,11 +38,12 @@ def scoped_runtime(runtime: Runtime, *, lowering: type[Lowering] | None = None,
 
 
 def check_components(runtime: Runtime) -> None:
-    """Raise ``ValueError`` unless ``runtime``'s lowering and planner are registered and agree."""
+    """Raise :class:`~atomnet.errors.InputError` (``UnknownNameError`` for a name that is not registered)
+    unless ``runtime``'s lowering and planner are registered and agree."""
     if runtime.lowering not in list_lowerings():
-        raise ValueError(f"runtime {runtime.name!r}: no lowering {runtime.lowering!r} is registered; known: "
+        raise UnknownNameError(f"runtime {runtime.name!r}: no lowering {runtime.lowering!r} is registered; known: "
                          f"{', '.join(list_lowerings())}")
     p = get_planner(runtime.planner)
     if p.lowering != runtime.lowering:
-        raise ValueError(f"runtime {runtime.name!r}: planner {runtime.planner!r} plans graphs of lowering "
+        raise InputError(f"runtime {runtime.name!r}: planner {runtime.planner!r} plans graphs of lowering "
                          f"{p.lowering!r}, not {runtime.lowering!r}")

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from atomnet.errors import UnknownNameError
 from atomnet.ops import LINEAR_KINDS, Op, se_mid
 from atomnet.runtimes import get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
@@ -110,31 +111,38 @@ class Planner:
         bufs = self.buffers(graph)
         todo = [k for k, b in enumerate(bufs) if b.first <= b.last and b.size > 0]  # empty lifetimes: no buffer
         offsets = first_fit([bufs[k].size for k in todo], [bufs[k].first for k in todo], [bufs[k].last for k in todo])
-        at = dict(zip(todo, offsets))
-        out = tuple(Buffer(b.size, b.first, b.last, at.get(k, -1), b.tensors, b.label) for k, b in enumerate(bufs))
-        arena = max((b.offset + b.size for b in out if b.offset >= 0), default=0)
+        at = [-1] * len(bufs)
+        for k, x in zip(todo, offsets, strict=True):
+            at[k] = x
+        out = tuple(Buffer(b.size, b.first, b.last, at[k], b.tensors, b.label) for k, b in enumerate(bufs))
+        n = len(graph.layers)
+        arena = 0
+        delta = [0] * (n + 1)  # live arena bytes per layer as a running sum of buffer starts and ends: O(n + b)
+        for k in todo:
+            b = bufs[k]
+            arena = max(arena, at[k] + b.size)
+            delta[b.first] += b.size
+            delta[b.last + 1] -= b.size
         extras = [self.layer_extra(layer.op, layer.inplace) for layer in graph.layers]
         extra = self.extra_bytes(extras)
-        n = len(graph.layers)
-        delta = [0] * (n + 1)  # live arena bytes per layer as a running sum of buffer starts and ends: O(n + b)
-        for b in out:
-            if b.offset >= 0:
-                delta[b.first] += b.size
-                delta[b.last + 1] -= b.size
         live, per = 0, []
         for i in range(n):
             live += delta[i]
             per.append(live + sum(extras[i]))
-        per_layer = tuple(per)
         t_off = [-1] * len(graph.tensors)
         for b in out:
             for t in b.tensors:
                 t_off[t] = b.offset
-        return SramPlan(self.runtime, arena + extra, arena, extra, per_layer, tuple(t_off), out)
+        return SramPlan(self.runtime, arena + extra, arena, extra, tuple(per), tuple(t_off), out)
 
     # ---- rules -----------------------------------------------------------------------------
     def buffers(self, graph: Graph) -> list[Buffer]:
         """One buffer per group of tensors joined by in-place layers, listed in first-appearance order."""
+        return [Buffer(size, first, last, -1, tensors) for size, first, last, tensors in self.groups(graph)]
+
+    def groups(self, graph: Graph) -> list[tuple[int, int, int, tuple[int, ...]]]:
+        """``(size, first, last, tensors)`` of each group of tensors joined by in-place layers, in
+        first-appearance order: the default :meth:`buffers` (a rule may start from these)."""
         root = list(range(len(graph.tensors)))
         for layer in graph.layers:
             if layer.inplace:
@@ -143,17 +151,25 @@ class Planner:
         last: dict[int, int] = {}
         members: dict[int, list[int]] = {}
         for i, layer in enumerate(graph.layers):
-            for t in (*layer.inputs, layer.output):
+            for t in layer.inputs:
                 r = root[t]
-                if r not in first:
-                    first[r], last[r], members[r] = i, i, []
-                if t not in members[r]:
-                    members[r].append(t)
-                if t in layer.inputs:
-                    last[r] = i
+                m = members.get(r)
+                if m is None:
+                    first[r], members[r] = i, [t]
+                elif t not in m:
+                    m.append(t)
+                last[r] = i
+            t = layer.output
+            r = root[t]
+            m = members.get(r)
+            if m is None:
+                first[r], last[r], members[r] = i, i, [t]
+            elif t not in m:
+                m.append(t)
         last[root[graph.output]] = len(graph.layers) - 1
-        return [Buffer(_align(max(graph.tensors[t].nbytes for t in members[r]), self.alignment), first[r], last[r],
-                       -1, tuple(members[r])) for r in first]
+        nbytes = [c * h * w for c, h, w in (t.shape for t in graph.tensors)]
+        a = self.alignment
+        return [(_align(max(map(nbytes.__getitem__, m)), a), first[r], last[r], tuple(m)) for r, m in members.items()]
 
     def layer_extra(self, op: Op, inplace: bool) -> tuple[int, ...]:
         """Bytes of buffers a layer needs outside the arena (e.g. im2col, kernel)."""
@@ -196,7 +212,8 @@ def get_planner(runtime: str) -> Planner:
     try:
         return _PLANNERS[runtime]
     except KeyError:
-        raise ValueError(f"runtime: no SRAM planner for {runtime!r}; known: {', '.join(list_planners())}") from None
+        raise UnknownNameError(f"runtime: no SRAM planner for {runtime!r}; known: "
+                               f"{', '.join(list_planners())}") from None
 
 
 def plan_sram(spec: ModelSpec, runtime: str) -> SramPlan:
@@ -252,10 +269,10 @@ class XCubeAIPlanner(Planner):
     alignment = 4
 
     def buffers(self, graph: Graph) -> list[Buffer]:
-        bufs = super().buffers(graph)
-        group = {t: k for k, b in enumerate(bufs) for t in b.tensors}
-        first = [b.first for b in bufs]
-        last = [b.last for b in bufs]
+        groups = self.groups(graph)
+        group = {t: k for k, g in enumerate(groups) for t in g[3]}
+        first = [g[1] for g in groups]
+        last = [g[2] for g in groups]
         scratch = []
         for i, layer in enumerate(graph.layers):
             if layer.op.kind == "se":
@@ -266,11 +283,11 @@ class XCubeAIPlanner(Planner):
                 continue
             x, y = group[layer.inputs[0]], group[layer.output]
             if last[x] == i and first[y] == i and x != y:  # the output overwrites a dying input
-                if bufs[x].size >= bufs[y].size:
+                if groups[x][0] >= groups[y][0]:
                     first[y] = i + 1
                 else:
                     last[x] = i - 1
-        trimmed = [Buffer(b.size, f, la, -1, b.tensors) for b, f, la in zip(bufs, first, last)]
+        trimmed = [Buffer(g[0], f, la, -1, g[3]) for g, f, la in zip(groups, first, last, strict=True)]
         return trimmed + scratch
 
 

@@ -42,7 +42,7 @@ def _trend_text(a: OperatorAnalysis) -> str:
             parts.append(f"{t.kind} {_k(t.median[0])} at {t.x[0]:.0f} channels, peak {_k(t.median[i_max])} at "
                          f"{t.x[i_max]:.0f}, {_k(t.median[-1])} at {t.x[-1]:.0f}")
         elif t.variable == "stride":
-            parts.append(f"{t.kind} " + " vs ".join(f"stride {x:g} {_k(m)}" for x, m in zip(t.x, t.median))
+            parts.append(f"{t.kind} " + " vs ".join(f"stride {x:g} {_k(m)}" for x, m in zip(t.x, t.median, strict=True))
                          + (" (stride-2 convs here are the RGB stems)" if t.kind == "conv" else ""))
     return "; ".join(parts) or "too few rows per bin"
 

@@ -239,11 +239,11 @@ def fig_patterns(p: PatternComparison, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.8))
     names = [r.space for r in rows]
     cols = ["#55a868" if n == "hybrid" else "#8c8c8c" for n in names]
-    for ax, (title, vals, lim) in zip(axes, (
+    for ax, (title, vals, lim) in zip(axes, (  # four axes, four panels
             ("MACs (M)", [r.macs / 1e6 for r in rows], None),
             ("peak SRAM (KB)", [r.peak_sram_bytes / 1024 for r in rows], p.sram_bytes / 1024),
             ("Flash (KB)", [r.flash_bytes / 1024 for r in rows], p.flash_bytes / 1024),
-            ("latency (ms)", [r.latency_ms for r in rows], p.latency_ms))):
+            ("latency (ms)", [r.latency_ms for r in rows], p.latency_ms)), strict=True):
         ax.bar(names, vals, color=cols)
         for i, v in enumerate(vals):
             ax.text(i, v, f"{v:.1f}" if v < 100 else f"{v:.0f}", ha="center", va="bottom", fontsize=8)

@@ -33,6 +33,14 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     align: str = ""  # one of l/r per column; default: first left, the rest right
 
+    def __post_init__(self) -> None:
+        n = len(self.headers)
+        if self.align and len(self.align) != n:
+            raise ValueError(f"Table: {len(self.align)} alignments for {n} columns")
+        bad = [i for i, r in enumerate(self.rows) if len(r) != n]
+        if bad:
+            raise ValueError(f"Table: row {bad[0]} has {len(self.rows[bad[0]])} cells for {n} columns")
+
 
 @dataclass(frozen=True)
 class Fig:
@@ -103,7 +111,8 @@ def to_html(doc: Sequence[Element], title: str, folder: str | Path) -> str:
             al = e.align or "l" + "r" * (len(e.headers) - 1)
             rows = ["<tr>" + "".join(f"<th>{_inline(h)}</th>" for h in e.headers) + "</tr>"]
             for r in e.rows:
-                rows.append("<tr>" + "".join(f'<td class="{a}">{_inline(c)}</td>' for a, c in zip(al, r)) + "</tr>")
+                cells = (f'<td class="{a}">{_inline(c)}</td>' for a, c in zip(al, r, strict=True))
+                rows.append("<tr>" + "".join(cells) + "</tr>")
             body.append("<table>" + "".join(rows) + "</table>")
         elif isinstance(e, Fig):
             data = base64.b64encode((root / e.file).read_bytes()).decode("ascii")

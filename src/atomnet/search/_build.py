@@ -1,12 +1,13 @@
 """Build per-stage cost tables of a space from the cost model's pricing step (``atomnet.cost.Pricer``).
 
 For every resolution, stage, input width and stage choice, a truncated architecture is lowered and priced
-once (the same :class:`~atomnet.cost.LayerArrays` that ``cost_model`` renders), and the layers of that stage
-are summed (:meth:`~atomnet.cost.LayerArrays.segments`): latency and Flash add up over stages exactly; MACs
-too. For SRAM a stage gets a *lower bound* of the runtime planner's peak: the largest live set of buffers at
-any of its layers plus the planner's scratch reduced over the stage (the greedy packing may fragment, so the
-true peak can be higher, never lower). Strategies prune with these tables, then confirm candidates with the
-full cost model in decreasing order of MACs (:mod:`atomnet.search._run`), so the optimum stays exact.
+once by the same two halves that make the :class:`~atomnet.cost.LayerArrays` ``cost_model`` renders
+(``Pricer.price_memory`` and ``Pricer.price_keys``, on the layers of that stage only), and those layers are
+summed: latency and Flash add up over stages exactly; MACs too. For SRAM a stage gets a *lower bound* of the
+runtime planner's peak: the largest live set of buffers at any of its layers plus the planner's scratch reduced
+over the stage (the greedy packing may fragment, so the true peak can be higher, never lower). Strategies prune
+with these tables, then confirm candidates with the full cost model in decreasing order of MACs
+(:mod:`atomnet.search._run`), so the optimum stays exact.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
-from atomnet.cost import SEG_FLASH, SEG_LATENCY, SEG_MACS, SEG_SRAM, LatencyModel, LayerArrays, Pricer
+from atomnet.cost import LatencyModel, Pricer, layer_keys, select_layers
 from atomnet.runtimes import Runtime
 from atomnet.search._space import Space
 from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables, StageTable
 from atomnet.spec import ModelSpec, from_stage_config
 
+FloatArray = npt.NDArray[np.float64]
 _Job = tuple[int, int, int, int]  # (resolution index, stage, input width index, choice)
-_COLUMNS = ((LAT, SEG_LATENCY), (FLASH, SEG_FLASH), (SRAM, SEG_SRAM), (MACS, SEG_MACS))
-#: models priced per AtomDB lookup (bounded memory; one lookup per chunk)
-_CHUNK = 256
+#: jobs between two progress reports
+_PROGRESS_EVERY = 200
 
 
 def _jobs(space: Space) -> list[_Job]:
@@ -52,35 +54,39 @@ def _job_spec(space: Space, job: _Job) -> ModelSpec:
     return from_stage_config(cfg)
 
 
-def _stage_row(arr: LayerArrays, stage: int, last: bool, pricer: Pricer) -> np.ndarray:
-    """(lat, flash, sram lower bound, macs) of ``stage`` (with the head when it is the last stage)."""
-    n_st = stage + 1
-
-    def seg(st: np.ndarray) -> np.ndarray:
-        return np.where((st == stage) | (last & (st == n_st)), 0, -1)
-
-    s = arr.segments(seg(arr.lat_stage), seg(arr.stage), 1, pricer.planner)[0]
-    row = np.zeros(4)
-    for col, seg_col in _COLUMNS:
-        row[col] = s[seg_col]
-    return row
+def _job_stages(job: _Job, n_st: int) -> tuple[int, ...]:
+    """The stages whose layers make up ``job``'s row: its stage, and the head (stage ``n_st``) after the last."""
+    return (job[1], n_st) if job[1] == n_st - 1 else (job[1],)
 
 
 def _price_jobs(space: Space, jobs: list[_Job], pricer: Pricer,
-                progress: Callable[[int, int], None] | None) -> np.ndarray:
+                progress: Callable[[int, int], None] | None) -> FloatArray:
+    """Rows (lat, flash, sram lower bound, macs) per job. Each truncated model is lowered, its memory half
+    priced and summed at once (so its graph dies young: no model is kept waiting), its selected operator keys
+    kept; then the latency half prices all keys in one AtomDB lookup and sums them per job."""
     rows = np.zeros((len(jobs), 4))
     n_st = len(space.stages)
-    for start in range(0, len(jobs), _CHUNK):
-        part = jobs[start: start + _CHUNK]
-        priced = pricer.price_many([pricer.lower(_job_spec(space, job)) for job in part])
-        for n, (job, arr) in enumerate(zip(part, priced, strict=True)):
-            rows[start + n] = _stage_row(arr, job[1], job[1] == n_st - 1, pricer)
-        if progress:
-            progress(start + len(part), len(jobs))
+    keys: list[tuple[int, ...]] = []
+    owner: list[int] = []  # the job of each key
+    for n, job in enumerate(jobs):
+        g_lat, g_mem = pricer.lower(_job_spec(space, job))
+        stages = _job_stages(job, n_st)
+        sel = select_layers(g_lat, stages)
+        mem = pricer.price_memory(g_mem, sel if g_mem is g_lat else select_layers(g_mem, stages))
+        rows[n, FLASH], rows[n, SRAM], rows[n, MACS] = mem.totals(pricer.planner)
+        job_keys = layer_keys(g_lat, sel)
+        keys += job_keys
+        owner += [n] * len(job_keys)
+        if progress and n % _PROGRESS_EVERY == 0:
+            progress(n, len(jobs))
+    lat, _ = pricer.price_keys(keys)
+    rows[:, LAT] = np.bincount(np.array(owner, dtype=np.int64), weights=lat, minlength=len(jobs))
+    if progress:
+        progress(len(jobs), len(jobs))
     return rows
 
 
-def _assemble(space: Space, rows: np.ndarray, code_bytes: int) -> list[ResolutionTables]:
+def _assemble(space: Space, rows: FloatArray, code_bytes: int) -> list[ResolutionTables]:
     out = []
     n = 0
     for res in space.resolutions:

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from atomnet.errors import UnknownNameError
 from atomnet.ops import Op
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tensor:
     """An int8 activation tensor."""
 
@@ -29,7 +30,7 @@ class Tensor:
         return c * h * w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     """One operator of the lowered graph.
 
@@ -84,7 +85,7 @@ class Graph:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"graph {self.name} ({self.runtime}) has no layer {name!r}")
+        raise UnknownNameError(f"graph {self.name} ({self.runtime}) has no layer {name!r}")
 
 
 class GraphBuilder:

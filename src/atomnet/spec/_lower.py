@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
+from atomnet.errors import InputError, UnknownNameError
 from atomnet.ops import Op, se_mid
 from atomnet.spec._blocks import Prim
 from atomnet.spec._graph import Graph, GraphBuilder
@@ -48,7 +49,7 @@ def register_lowering(name: str) -> Callable[[L], L]:
 def unregister_lowering(name: str) -> None:
     """Remove lowering ``name`` from the registry (tests, experiments)."""
     if name not in _LOWERINGS:
-        raise ValueError(f"runtime: no lowering {name!r} is registered; known: {', '.join(list_lowerings())}")
+        raise UnknownNameError(f"runtime: no lowering {name!r} is registered; known: {', '.join(list_lowerings())}")
     del _LOWERINGS[name]
 
 
@@ -67,7 +68,7 @@ def lower(spec: ModelSpec, runtime: str) -> Graph:
     try:
         cls = _LOWERINGS[runtime]
     except KeyError:
-        raise ValueError(f"runtime: unknown runtime {runtime!r}; lowerings exist for "
+        raise UnknownNameError(f"runtime: unknown runtime {runtime!r}; lowerings exist for "
                          f"{', '.join(list_lowerings())}") from None
     return cls(spec).run()
 
@@ -115,7 +116,7 @@ class Lowering:
                 elif p.kind == "add":
                     x = self.add(name, x, skip, site)
                 else:
-                    raise ValueError(f"{name}: runtime {self.runtime!r} cannot lower primitive kind {p.kind!r}")
+                    raise InputError(f"{name}: runtime {self.runtime!r} cannot lower primitive kind {p.kind!r}")
         n = len(self.spec.stages)
         if self.spec.head.feature_mix is not None:
             x = self.pw("head.mix", x, self.spec.head.feature_mix, self.spec.head.feature_mix_act, n, 0)

@@ -251,12 +251,17 @@ class ModelSpec:
         if not isinstance(self.provenance, Mapping):
             raise SpecError("provenance", f"expected an object, got {type(self.provenance).__name__}")
         object.__setattr__(self, "provenance", ReadOnlyDict(self.provenance))
-        for _ in self.iter_blocks():  # validates every block against its input
-            pass
+        # validates every block against its input; kept (the spec is frozen): lowering walks it again
+        object.__setattr__(self, "_sites", tuple(self._walk()))
 
     # ---- walking ---------------------------------------------------------------------------
     def iter_blocks(self) -> Iterator[BlockSite]:
-        """Every block with its input shape and primitive layers, in execution order (validating)."""
+        """Every block with its input shape and primitive layers, in execution order."""
+        sites: tuple[BlockSite, ...] = self.__dict__["_sites"]
+        return iter(sites)
+
+    def _walk(self) -> Iterator[BlockSite]:
+        """The block sites, validating each block against its input."""
         c, (h, w) = self.in_channels, self.resolution
         for i, stage in enumerate(self.stages):
             if not isinstance(stage, StageSpec):
