@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "atomnet"
 
@@ -265,8 +263,6 @@ def test_strongly_connected_components_find_cycles() -> None:
 
 # ---- the rules ------------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 scope 6: private imports across packages are being removed; "
-                                       "when this XPASSes, delete this mark")
 def test_no_private_import_across_packages() -> None:
     found = private_imports()
     print("\n".join(found))
@@ -279,9 +275,6 @@ def test_no_import_cycle_at_module_level() -> None:
     assert not found, f"{len(found)} import cycles (module-level imports):\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 scope 6: the cycles spec<->zoo and db._predict<->db._cv "
-                                       "(closed by lazy imports) are being broken; "
-                                       "when this XPASSes, delete this mark")
 def test_no_import_cycle_through_lazy_imports() -> None:
     """A lazy import that closes a cycle hides a dependency knot: the two modules belong together or need a
     third one below both."""

@@ -32,7 +32,8 @@ from atomnet.measure import (
     write_sweep,
 )
 from atomnet.ops import Op
-from atomnet.spec import load_spec, lower
+from atomnet.spec import lower
+from atomnet.zoo import get_zoo
 
 pytest.importorskip("tflite_micro")
 
@@ -98,7 +99,7 @@ def test_outlier_flags() -> None:
 
 def test_host_campaign_lands_in_fresh_db_and_prices_a_model(tmp_path: Path) -> None:
     """Every operator of a zoo model measured on the host → `atomnet cost` prices it from exact rows only."""
-    spec = load_spec("mcunet-vww0")
+    spec = get_zoo("mcunet-vww0")
     entries = sweep_specs([spec])
     db = AtomDB(tmp_path / "host.sqlite")
     runner = get_runner("tflm-host", min_repeat_ms=0.2)
@@ -159,7 +160,7 @@ def test_sigkill_and_resume(tmp_path: Path) -> None:
 
     The kill points do not depend on speed: the board (the simulator on a pty) hangs after a given number of
     timed repeats, so the campaign is blocked with exactly that many rows committed when it is killed."""
-    spec = load_spec("mcunet-in0")
+    spec = get_zoo("mcunet-in0")
     entries = sweep_specs([spec])[:12]
     ops = tmp_path / "ops.jsonl"
     write_sweep(entries, ops)

@@ -25,7 +25,7 @@ from atomnet.spec import (
     load_spec,
     register_block,
 )
-from atomnet.zoo import get_zoo, list_zoo
+from atomnet.zoo import ZOO, get_zoo, list_zoo
 
 
 def _tiny(**kw: object) -> ModelSpec:
@@ -178,7 +178,8 @@ def test_ofa_import(shared_dir: Path) -> None:
 
 
 def test_load_spec_detects_formats(tmp_path: Path, shared_dir: Path) -> None:
-    assert load_spec("mcunet-in2") is get_zoo("mcunet-in2")
+    assert load_spec("mcunet-in2", catalog=ZOO) is get_zoo("mcunet-in2")
+    assert load_spec("MCUNet-256kb-1mb", catalog=ZOO) is get_zoo("mcunet-in2")  # aliases, any case
     ofa = load_spec(shared_dir / "zoo/mcunet/mcunet-256kb-1mb_imagenet.json")
     assert ofa.name == "mcunet-256kb-1mb_imagenet" and replace(ofa, name="mcunet-in2") == get_zoo("mcunet-in2")
     assert load_spec(str(shared_dir / "zoo/atomnet/atomnet-5fps.json")) == get_zoo("atomnet-5fps")
@@ -196,8 +197,11 @@ def test_load_spec_detects_formats(tmp_path: Path, shared_dir: Path) -> None:
     unknown.write_text('{"layers": []}')
     with pytest.raises(SpecError, match=r"what\.json: not a known architecture format"):
         load_spec(unknown)
-    with pytest.raises(FileNotFoundError, match="neither a zoo model"):
-        load_spec("no-such-model")
+    with pytest.raises(FileNotFoundError, match=r"^no-such-model: neither a zoo model \(atomnet-10fps, .*\) nor a fi"):
+        load_spec("no-such-model", catalog=ZOO)
+    # without a catalog a name is only a path: spec never looks into the zoo (spec is below zoo)
+    with pytest.raises(FileNotFoundError, match=r"^mcunet-in2: no such file \(to load a model by name, pass a cat"):
+        load_spec("mcunet-in2")
 
 
 def test_specs_pickle_and_provenance_is_read_only() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from atomnet.spec import load_spec, spec_macs, spec_params
-from atomnet.zoo import get_zoo, list_zoo, resolve_zoo, zoo_aliases
+from atomnet.zoo import ZOO, get_zoo, list_zoo, resolve_zoo, zoo_aliases
 from atomnet.zoo._build import build_specs, dumps_spec
 
 # name: (resolution, MACs in M as printed, params as printed: exact int, or M with 3 decimals)
@@ -99,7 +99,7 @@ ALIAS_MACS: dict[str, tuple[str, float]] = {
 def test_published_names_resolve_to_the_right_model(alias: str) -> None:
     name, macs_m = ALIAS_MACS[alias]
     assert resolve_zoo(alias) == name
-    assert get_zoo(alias) is get_zoo(name) and load_spec(alias) == get_zoo(name)
+    assert get_zoo(alias) is get_zoo(name) and load_spec(alias, catalog=ZOO) == get_zoo(name)
     assert round(spec_macs(get_zoo(alias)) / 1e6, 2) == macs_m
 
 

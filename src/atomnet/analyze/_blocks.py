@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atomnet.boards import Board
-from atomnet.cost._latency import LatencyModel
-from atomnet.cost._report import cost_model
+from atomnet.cost import LatencyModel, cost_model
 from atomnet.spec import BlockSpec, ModelSpec, StageSpec
 
 BLOCKS = ("sep", "mbconv", "convnext")

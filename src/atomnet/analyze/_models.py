@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atomnet.boards import Board
-from atomnet.cost._latency import LatencyModel
-from atomnet.cost._report import CostReport, cost_model
+from atomnet.cost import CostReport, LatencyModel, cost_model
 from atomnet.errors import InputError
 from atomnet.spec import ModelSpec
 

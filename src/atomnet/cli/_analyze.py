@@ -50,6 +50,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from atomnet.report import write_analysis_report
     from atomnet.spec import load_spec
     from atomnet.units import parse_bytes, parse_ms
+    from atomnet.zoo import ZOO
 
     board = get_board(args.board)
     db = existing_db(args)
@@ -58,7 +59,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CliError(f"board {board.measured_board!r}: no measurements in {where}; the analysis reads measured "
                          f"rows, import them first: atomnet --db FILE db import atomdb.csv --se atomdb_se.csv "
                          f"--board {board.measured_board}")
-    models = [load_spec(m) for m in args.model]
+    models = [load_spec(m, catalog=ZOO) for m in args.model]
     stages = Stages("analyze", 3 + bool(models) + (not args.no_patterns) + 1, enabled=not args.no_progress)
     res = run_analysis(db, board, models=models, sram_bytes=parse_bytes(args.sram, field="--sram"),
                        flash_bytes=parse_bytes(args.flash, field="--flash"),

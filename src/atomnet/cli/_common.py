@@ -44,13 +44,13 @@ def stored_board(name_or_file: str) -> str:
 def resolve_spec(name: str) -> Any:
     """A zoo model, a spec file, or the built-in demo net."""
     from atomnet.spec import load_spec
-    from atomnet.zoo import list_zoo
+    from atomnet.zoo import ZOO, list_zoo
 
     if name in DEMO_NAMES and name not in list_zoo():
         from atomnet.nn import demo_spec
 
         return demo_spec()
-    return load_spec(name)
+    return load_spec(name, catalog=ZOO)
 
 
 def set_threads(threads: int | None) -> int:

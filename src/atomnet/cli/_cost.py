@@ -42,8 +42,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from atomnet.boards import get_board
     from atomnet.cost import cost_model
     from atomnet.spec import load_spec
+    from atomnet.zoo import ZOO
 
-    spec = load_spec(args.model)
+    spec = load_spec(args.model, catalog=ZOO)
     board = get_board(args.board)
     rep = cost_model(spec, board, runtime=args.runtime, db=existing_db(args))
     return show_cost(rep, args)

@@ -181,8 +181,9 @@ def cmd_additivity(args: argparse.Namespace) -> int:
     _check_numbers(args)
     from atomnet.measure import additivity
     from atomnet.spec import load_spec
+    from atomnet.zoo import ZOO
 
-    spec = load_spec(args.model)
+    spec = load_spec(args.model, catalog=ZOO)
     model = Path(args.tflite).read_bytes() if args.tflite else None
     rep = additivity(spec, _runner(args), repeats=args.repeats, cache=args.cache, model=model)
     if args.json:

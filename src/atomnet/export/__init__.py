@@ -4,7 +4,7 @@ Reading and verifying need only ``tflite-micro`` (+ ``flatbuffers``); exporting 
 converter (``requirements-ml.txt``) and is imported lazily, so ``atomnet verify`` does not load torch.
 
 >>> from atomnet.export import read_tflite, verify       # doctest: +SKIP
->>> verify("model.tflite", load_spec("atomnet-256kb")).ok  # doctest: +SKIP
+>>> verify("model.tflite", get_zoo("atomnet-256kb")).ok   # doctest: +SKIP
 True
 """
 

@@ -84,8 +84,8 @@ def export_int8(model_or_spec: nn.Module | ModelSpec, calib_data: object, out_pa
     left in float, or with the converter's last output lines if it fails. ``on_stage(text)`` is called as each
     of the three steps starts (torch → ONNX, onnx2tf conversion and calibration, the int8 check).
 
-    >>> from atomnet.spec import load_spec
-    >>> spec = load_spec("atomnet-256kb")
+    >>> from atomnet.zoo import get_zoo
+    >>> spec = get_zoo("atomnet-256kb")
     >>> r = export_int8(spec, torch.rand(8, 3, 160, 160) * 2 - 1, "256kb.tflite")   # doctest: +SKIP
     >>> r.model.op_counts()["CONV_2D"]                                              # doctest: +SKIP
     """

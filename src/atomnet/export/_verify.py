@@ -126,7 +126,7 @@ def verify(tflite_path: str | Path, spec: ModelSpec | None = None, *, images: np
     ``loaded=False`` and the interpreter's reason in ``error``. The interpreter runs in a child process
     (:func:`~atomnet.export.run_tflm_isolated`): if it crashes, ``TFLiteError`` names the signal.
 
-    >>> r = verify("atomnet-256kb.tflite", load_spec("atomnet-256kb"))   # doctest: +SKIP
+    >>> r = verify("atomnet-256kb.tflite", get_zoo("atomnet-256kb"))     # doctest: +SKIP
     >>> r.tflm_head_bytes == r.spec_plan_bytes, r.problems               # doctest: +SKIP
     (True, [])
     """

@@ -1,7 +1,8 @@
 """PyTorch models from specs (the only part of atomnet besides ``train``/``export`` that imports torch).
 
->>> from atomnet.spec import load_spec, spec_macs
->>> spec = load_spec("atomnet-256kb")
+>>> from atomnet.spec import spec_macs
+>>> from atomnet.zoo import get_zoo
+>>> spec = get_zoo("atomnet-256kb")
 >>> model = build_model(spec, seed=0)
 >>> measure(model, (3, 160, 160)).macs == spec_macs(spec)
 True

@@ -101,8 +101,8 @@ def build_model(spec: ModelSpec, *, padding: str = "tflite", seed: int | None = 
     ``"symmetric"`` uses PyTorch's ``kernel // 2`` everywhere (AtomNet/MCUNet checkpoints).
     ``seed`` seeds a private generator for the initial weights (the global RNG is left alone).
 
-    >>> from atomnet.spec import load_spec
-    >>> m = build_model(load_spec("atomnet-256kb"), seed=0)
+    >>> from atomnet.zoo import get_zoo
+    >>> m = build_model(get_zoo("atomnet-256kb"), seed=0)
     >>> m(torch.zeros(1, 3, 160, 160)).shape
     torch.Size([1, 1000])
     """

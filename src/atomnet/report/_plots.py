@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from atomnet.cost._report import CostReport
+from atomnet.cost import CostReport
 
 _KIND_COLORS = {"conv": "#4c72b0", "pointwise": "#dd8452", "depthwise": "#55a868", "pad": "#c44e52",
                 "eltwise": "#8172b3", "affine": "#937860", "dense": "#da8bc3", "se": "#8c8c8c", "pool": "#ccb974"}

@@ -1,7 +1,8 @@
 """Architectures as data: `ModelSpec`, the block registry, importers, statistics and runtime lowering.
 
 >>> from atomnet.spec import load_spec, lower, spec_macs
->>> spec = load_spec("atomnet-256kb")
+>>> from atomnet.zoo import ZOO
+>>> spec = load_spec("atomnet-256kb", catalog=ZOO)
 >>> round(spec_macs(spec) / 1e6, 2)
 78.75
 >>> len(lower(spec, "tinyengine").layers) > 0
@@ -20,6 +21,7 @@ from atomnet.spec._blocks import (
 from atomnet.spec._errors import SpecError
 from atomnet.spec._graph import Graph, GraphBuilder, Layer, Tensor
 from atomnet.spec._import import (
+    SpecCatalog,
     detect_format,
     from_ofa,
     from_stage_config,
@@ -50,6 +52,7 @@ __all__ = [
     "Lowering",
     "ModelSpec",
     "Prim",
+    "SpecCatalog",
     "SpecError",
     "StageSpec",
     "Tensor",

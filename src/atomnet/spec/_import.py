@@ -6,6 +6,9 @@ stages[{block, depth, out_channels, stride, kernel, expand_ratio, se, act}]``; `
 blocks, the stage stride on the first. Block names ``conv``, ``mobile_one`` (= ``sep``), ``mbconvnext``
 (= ``convnext``), ``mbconv``.
 
+Model names are looked up in a :class:`SpecCatalog` the caller passes (``atomnet.zoo.ZOO``, the packaged zoo):
+``spec`` is below ``zoo`` and never imports it.
+
 OFA / MCUNet JSON (FACTS §3): ``first_conv`` becomes a ``conv`` stage; each entry of ``blocks`` is an
 ``mbconv`` block with its explicit ``mid_channels`` (``make_divisible(c_in·e, 8)`` when null, which equals
 ProxylessNAS' ``round(c_in·e)`` on every released net) and its residual as the JSON says (``shortcut``
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from atomnet.ops import make_divisible
 from atomnet.spec._errors import SpecError, check_keys, expect_bool, expect_int, expect_number, expect_str
@@ -187,19 +190,39 @@ def spec_from_document(d: Any, name: str = "", source: str = "") -> ModelSpec:
     return from_ofa(d, name or "ofa-model", provenance=prov)
 
 
-def load_spec(name_or_path: str | Path) -> ModelSpec:
-    """A zoo model by name, or a JSON file: our spec, an AtomNet stage config or an OFA/MCUNet config.
+class SpecCatalog(Protocol):
+    """Named specs for :func:`load_spec` (``atomnet.zoo.ZOO`` is the packaged zoo). ``what`` names one entry in
+    messages ("zoo model")."""
 
-    >>> load_spec("mcunet-in2").resolution
+    what: str
+
+    def find(self, name: str) -> ModelSpec | None:
+        """The spec called ``name`` (or one of its aliases), None when there is none."""
+        ...
+
+    def names(self) -> list[str]:
+        """The names it knows, for messages."""
+        ...
+
+
+def load_spec(name_or_path: str | Path, *, catalog: SpecCatalog | None = None) -> ModelSpec:
+    """A model of ``catalog`` by name, or a JSON file: our spec, an AtomNet stage config or an OFA/MCUNet config.
+
+    >>> from atomnet.zoo import ZOO
+    >>> load_spec("mcunet-in2", catalog=ZOO).resolution
     (160, 160)
     """
-    from atomnet.zoo import get_zoo, list_zoo, resolve_zoo
-
-    if isinstance(name_or_path, str) and resolve_zoo(name_or_path) is not None:
-        return get_zoo(name_or_path)
+    if isinstance(name_or_path, str) and catalog is not None:
+        found = catalog.find(name_or_path)
+        if found is not None:
+            return found
     p = Path(name_or_path)
     if not p.is_file():
-        raise FileNotFoundError(f"{name_or_path}: neither a zoo model ({', '.join(list_zoo())}) nor a file")
+        if catalog is None:
+            raise FileNotFoundError(f"{name_or_path}: no such file (to load a model by name, pass a catalog: "
+                                    "load_spec(name, catalog=atomnet.zoo.ZOO))")
+        raise FileNotFoundError(f"{name_or_path}: neither a {catalog.what} ({', '.join(catalog.names())}) "
+                                "nor a file")
     try:
         d = json.loads(p.read_text())
     except (OSError, ValueError) as e:

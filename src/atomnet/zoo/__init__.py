@@ -13,6 +13,9 @@ AtomNet (FACTS §2): ``atomnet-256kb``, ``atomnet-256kb-max``, ``atomnet-320kb``
 (18, (160, 160))
 >>> resolve_zoo("mcunet-256kb-1mb"), get_zoo("mcunet-10fps").name
 ('mcunet-in2', 'mcunet-in0')
+
+:data:`ZOO` is the zoo as an :class:`atomnet.spec.SpecCatalog`: ``load_spec(name_or_file, catalog=ZOO)`` takes a
+zoo name, an alias or a spec file.
 """
 
 from __future__ import annotations
@@ -66,6 +69,23 @@ def get_zoo(name: str) -> ModelSpec:
     return _load(canon)
 
 
+class ZooCatalog:
+    """The packaged zoo as a :class:`~atomnet.spec.SpecCatalog` (names and aliases, any case)."""
+
+    what = "zoo model"
+
+    def find(self, name: str) -> ModelSpec | None:
+        canon = resolve_zoo(name)
+        return None if canon is None else _load(canon)
+
+    def names(self) -> list[str]:
+        return list_zoo()
+
+
+#: the packaged zoo, for ``atomnet.spec.load_spec(name, catalog=ZOO)``
+ZOO = ZooCatalog()
+
+
 @cache
 def _load(name: str) -> ModelSpec:
     path = _zoo_dir().joinpath(f"{name}.json")
@@ -75,4 +95,4 @@ def _load(name: str) -> ModelSpec:
         raise e.in_file(f"atomnet/data/zoo/{name}.json") from None
 
 
-__all__ = ["get_zoo", "list_zoo", "resolve_zoo", "zoo_aliases"]
+__all__ = ["ZOO", "ZooCatalog", "get_zoo", "list_zoo", "resolve_zoo", "zoo_aliases"]
