@@ -12,7 +12,7 @@ import pytest
 
 from atomnet.boards import CALIBRATION_MS, get_board
 from atomnet.cli import main
-from atomnet.cost import cost_model, load_latency_model
+from atomnet.cost import cost_model, load_latency_model, plan_sram
 from atomnet.db import AtomDB
 from atomnet.runtimes import get_runtime, list_runtimes
 from atomnet.spec import spec_macs
@@ -36,7 +36,7 @@ def test_atomnet_256kb_priced_exactly(public_db_path: Path, capsys: pytest.Captu
     sum_core = sum(ly["latency_ms"] for ly in core + se)
     assert 265 <= sum_core <= 276  # FACTS §2: "about 270–275 ms" (the public medians give 268.4 ms)
     assert d["latency_ms"] == pytest.approx(275, rel=0.03)  # + 7 residual adds and the pool
-    assert round(d["macs"] / 1e6, 2) == 78.75 and d["macs"] == spec_macs(get_zoo("atomnet-256kb"))
+    assert d["macs"] == spec_macs(get_zoo("atomnet-256kb")) == 78_754_064  # FACTS §2 prints 78.75 M
     assert d["params"] == 787_376
     # Flash = weights + biases (AtomDB formula) + the code constant derived from this very model's 981 KB
     # (tests/test_sram_flash.py recomputes the derivation; asserting 981 KB here would restate it)
@@ -73,13 +73,34 @@ def test_scaled_boards_predict_other_models(public_db: AtomDB) -> None:
         assert rep.latency_ms == pytest.approx(pinned, abs=0.05), (model, board, rep.latency_ms)
 
 
+#: (model, runtime) -> (latency ms, peak SRAM bytes, Flash bytes): REGRESSION PINS of the current cost model on
+#: the public AtomDB (latency is priced on X-CUBE-AI's lowering for every runtime, so it does not change with it)
+_PINS = {("atomnet-256kb", "tflm"): (274.74, 332_800, 943_844),
+         ("atomnet-256kb", "tinyengine"): (274.74, 321_944, 897_144),
+         ("atomnet-256kb", "xcube-ai"): (274.74, 230_400, 1_004_544),
+         ("mcunet-in2", "tflm"): (392.16, 332_800, 906_356),
+         ("mcunet-in2", "tinyengine"): (392.16, 219_776, 847_368),
+         ("mcunet-in2", "xcube-ai"): (392.16, 228_736, 948_584)}
+
+
 def test_every_zoo_model_costs_on_every_runtime(public_db: AtomDB) -> None:
+    """Every report adds up: latency = Σ layers, SRAM = the runtime's planner + its RAM overhead, Flash = its
+    parts with the runtime's code bytes, MACs = the spec's; two models pinned per runtime."""
     lm = load_latency_model(get_board("stm32h743"), public_db)
     for name in list_zoo():
+        spec = get_zoo(name)
         for rt in list_runtimes():
-            rep = cost_model(get_zoo(name), "stm32h743", runtime=rt, latency_model=lm)
-            assert rep.latency_ms > 0 and rep.peak_sram_bytes > 0 and rep.flash_bytes > rep.weights_bytes
+            rep = cost_model(spec, "stm32h743", runtime=rt, latency_model=lm)
+            runtime = get_runtime(rt)
+            assert rep.latency_ms == pytest.approx(sum(ly.latency_ms for ly in rep.layers), rel=1e-12)
+            assert rep.peak_sram_bytes == plan_sram(spec, rt).peak_bytes + runtime.ram_overhead_bytes
+            assert rep.peak_sram_bytes == sum(rep.sram_breakdown.values())
+            assert rep.flash_bytes == sum(rep.flash_breakdown.values())
+            assert rep.flash_breakdown["code"] == runtime.flash.code_bytes
+            assert rep.macs == spec_macs(spec) and rep.macs == sum(ly.macs for ly in rep.layers)
             assert rep.ops_exact + rep.ops_predicted == len(rep.layers)
+            if (name, rt) in _PINS:
+                assert (round(rep.latency_ms, 2), rep.peak_sram_bytes, rep.flash_bytes) == _PINS[(name, rt)]
 
 
 def test_infeasible_model_is_flagged(public_db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,9 +38,11 @@ def _check_graph(g: Graph) -> None:
         for t in layer.inputs:
             assert t in produced, (layer.name, t)
         x = g.tensors[layer.inputs[0]].shape
-        assert x[0] == op.c_in or op.kind == "dense", layer.name
-        if op.kind != "dense":
-            assert (x[1], x[2]) == (op.h_in, op.w_in), layer.name
+        if op.kind == "dense":  # the classifier reads its input flattened: C·H·W features (1×1 after the pool)
+            assert (op.c_in, op.h_in, op.w_in) == (x[0] * x[1] * x[2], 1, 1), layer.name
+            assert g.tensors[layer.output].shape == (op.c_out, 1, 1), layer.name
+        else:
+            assert x == (op.c_in, op.h_in, op.w_in), layer.name
             assert g.tensors[layer.output].shape == (op.c_out, op.h_out, op.w_out), layer.name
         if layer.inplace:
             assert g.tensors[layer.output].nbytes <= g.tensors[layer.inputs[0]].nbytes

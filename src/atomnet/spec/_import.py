@@ -86,6 +86,62 @@ def _ofa_act(v: Any, path: str) -> str:
     return str(v)
 
 
+def _ofa_stem(fc: Any) -> BlockSpec:
+    check_keys(fc, "first_conv", set(fc) if isinstance(fc, dict) else set(),
+               ("out_channels", "kernel_size", "stride"))
+    if fc.get("in_channels", 3) != 3 or fc.get("groups", 1) != 1:
+        raise SpecError("first_conv", "expected an ordinary conv on the 3-channel input")
+    return BlockSpec("conv", expect_int(fc["out_channels"], "first_conv.out_channels"), fc["stride"],
+                     _active(fc["kernel_size"], "first_conv.kernel_size"), 1, False,
+                     _ofa_act(fc.get("act_func", "relu6"), "first_conv.act_func"))
+
+
+def _ofa_block(blk: Any, p: str, c: int) -> BlockSpec | None:
+    """Entry ``p`` of ``blocks`` read on ``c`` input channels as an ``mbconv`` block (None: a dropped identity
+    ``ZeroLayer``)."""
+    check_keys(blk, p, {"name", "mobile_inverted_conv", "conv", "shortcut"})
+    key = "mobile_inverted_conv" if "mobile_inverted_conv" in blk else "conv"
+    m = blk.get(key)
+    if not isinstance(m, dict):
+        raise SpecError(f"{p}.{key}", "expected a layer object")
+    sc = blk.get("shortcut")
+    if sc is not None and (not isinstance(sc, dict) or sc.get("name") != "IdentityLayer"):
+        raise SpecError(f"{p}.shortcut", f"expected null or an IdentityLayer, got {sc!r}")
+    lname = m.get("name")
+    if lname == "ZeroLayer":
+        if sc is None:
+            raise SpecError(f"{p}.{key}", "a ZeroLayer without identity shortcut outputs zeros")
+        return None
+    if lname not in ("MBInvertedConvLayer", "MBConvLayer"):
+        raise SpecError(f"{p}.{key}.name", f"unsupported layer {lname!r}; expected MBInvertedConvLayer, "
+                                           "MBConvLayer or ZeroLayer")
+    c_in = expect_int(m.get("in_channels"), f"{p}.{key}.in_channels")
+    if c_in != c:
+        raise SpecError(f"{p}.{key}.in_channels", f"expected {c} (the previous block's output), got {c_in}")
+    k = _active(m.get("kernel_size"), f"{p}.{key}.kernel_size")
+    e = expect_number(_active(m.get("expand_ratio"), f"{p}.{key}.expand_ratio"), f"{p}.{key}.expand_ratio")
+    mid = m.get("mid_channels")
+    mid = c_in if e == 1 else (make_divisible(c_in * e, 8) if mid is None else mid)
+    try:
+        return BlockSpec("mbconv", expect_int(m.get("out_channels"), "out_channels"), m.get("stride", 1), k, e,
+                         expect_bool(m.get("use_se", False), f"{p}.{key}.use_se"),
+                         _ofa_act(m.get("act_func", "relu6"), f"{p}.{key}.act_func"), mid, sc is not None)
+    except SpecError as err:
+        raise err.within(f"{p}.{key}") from None
+
+
+def _ofa_head(fm: Any, c: int) -> tuple[HeadSpec, int]:
+    """The feature mix (None: none) on ``c`` channels: the head and the channels entering the classifier."""
+    if fm is None:
+        return HeadSpec(), c
+    check_keys(fm, "feature_mix_layer", set(fm), ("out_channels",))
+    if fm.get("in_channels", c) != c or _active(fm.get("kernel_size", 1), "feature_mix_layer.kernel_size") != 1:
+        raise SpecError("feature_mix_layer", f"expected a 1×1 conv on {c} channels")
+    head = HeadSpec(expect_int(fm["out_channels"], "feature_mix_layer.out_channels"),
+                    _ofa_act(fm.get("act_func", "relu6"), "feature_mix_layer.act_func"))
+    return head, int(fm["out_channels"])
+
+
 def from_ofa(d: Any, name: str, *, provenance: dict[str, Any] | None = None) -> ModelSpec:
     """A once-for-all / MCUNet ``ProxylessNASNets`` JSON config as a :class:`ModelSpec`."""
     allowed = {"name", "bn", "first_conv", "blocks", "feature_mix_layer", "classifier", "resolution",
@@ -93,64 +149,22 @@ def from_ofa(d: Any, name: str, *, provenance: dict[str, Any] | None = None) -> 
     check_keys(d, "", allowed, ("first_conv", "blocks", "classifier", "resolution"))
     if d.get("name", "ProxylessNASNets") != "ProxylessNASNets":
         raise SpecError("name", f"expected 'ProxylessNASNets', got {d['name']!r}")
-    fc = d["first_conv"]
-    check_keys(fc, "first_conv", set(fc) if isinstance(fc, dict) else set(),
-               ("out_channels", "kernel_size", "stride"))
-    if fc.get("in_channels", 3) != 3 or fc.get("groups", 1) != 1:
-        raise SpecError("first_conv", "expected an ordinary conv on the 3-channel input")
-    stem = BlockSpec("conv", expect_int(fc["out_channels"], "first_conv.out_channels"), fc["stride"],
-                     _active(fc["kernel_size"], "first_conv.kernel_size"), 1, False,
-                     _ofa_act(fc.get("act_func", "relu6"), "first_conv.act_func"))
+    stem = _ofa_stem(d["first_conv"])
     stages: list[list[BlockSpec]] = [[stem]]
     c = stem.out_channels
     dropped = 0
     if not isinstance(d["blocks"], list):
         raise SpecError("blocks", "expected a list")
     for i, blk in enumerate(d["blocks"]):
-        p = f"blocks[{i}]"
-        check_keys(blk, p, {"name", "mobile_inverted_conv", "conv", "shortcut"})
-        key = "mobile_inverted_conv" if "mobile_inverted_conv" in blk else "conv"
-        m = blk.get(key)
-        if not isinstance(m, dict):
-            raise SpecError(f"{p}.{key}", "expected a layer object")
-        sc = blk.get("shortcut")
-        if sc is not None and (not isinstance(sc, dict) or sc.get("name") != "IdentityLayer"):
-            raise SpecError(f"{p}.shortcut", f"expected null or an IdentityLayer, got {sc!r}")
-        lname = m.get("name")
-        if lname == "ZeroLayer":
-            if sc is None:
-                raise SpecError(f"{p}.{key}", "a ZeroLayer without identity shortcut outputs zeros")
+        b = _ofa_block(blk, f"blocks[{i}]", c)
+        if b is None:
             dropped += 1
             continue
-        if lname not in ("MBInvertedConvLayer", "MBConvLayer"):
-            raise SpecError(f"{p}.{key}.name", f"unsupported layer {lname!r}; expected MBInvertedConvLayer, "
-                                               "MBConvLayer or ZeroLayer")
-        c_in = expect_int(m.get("in_channels"), f"{p}.{key}.in_channels")
-        if c_in != c:
-            raise SpecError(f"{p}.{key}.in_channels", f"expected {c} (the previous block's output), got {c_in}")
-        k = _active(m.get("kernel_size"), f"{p}.{key}.kernel_size")
-        e = expect_number(_active(m.get("expand_ratio"), f"{p}.{key}.expand_ratio"), f"{p}.{key}.expand_ratio")
-        mid = m.get("mid_channels")
-        mid = c_in if e == 1 else (make_divisible(c_in * e, 8) if mid is None else mid)
-        try:
-            b = BlockSpec("mbconv", expect_int(m.get("out_channels"), "out_channels"), m.get("stride", 1), k, e,
-                          expect_bool(m.get("use_se", False), f"{p}.{key}.use_se"),
-                          _ofa_act(m.get("act_func", "relu6"), f"{p}.{key}.act_func"), mid, sc is not None)
-        except SpecError as err:
-            raise err.within(f"{p}.{key}") from None
         if b.stride != 1 or b.out_channels != c:
             stages.append([])
         stages[-1].append(b)
         c = b.out_channels
-    fm = d.get("feature_mix_layer")
-    head = HeadSpec()
-    if fm is not None:
-        check_keys(fm, "feature_mix_layer", set(fm), ("out_channels",))
-        if fm.get("in_channels", c) != c or _active(fm.get("kernel_size", 1), "feature_mix_layer.kernel_size") != 1:
-            raise SpecError("feature_mix_layer", f"expected a 1×1 conv on {c} channels")
-        head = HeadSpec(expect_int(fm["out_channels"], "feature_mix_layer.out_channels"),
-                        _ofa_act(fm.get("act_func", "relu6"), "feature_mix_layer.act_func"))
-        c = fm["out_channels"]
+    head, c = _ofa_head(d.get("feature_mix_layer"), c)
     cl = d["classifier"]
     check_keys(cl, "classifier", set(cl) if isinstance(cl, dict) else set(), ("in_features", "out_features"))
     if cl["in_features"] != c:
