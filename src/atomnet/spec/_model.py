@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from atomnet.spec._blocks import ACTIVATIONS, Prim, canonical_block, get_block
+from atomnet.spec._blocks import ACTIVATIONS, BlockType, Prim, canonical_block, get_block
 from atomnet.spec._errors import (
     SpecError,
     check_keys,
@@ -184,6 +184,25 @@ class HeadSpec:
         return cls(**d)
 
 
+#: (block type, block, input channels) -> (primitive layers, residual): a block checked once per input width
+_PLANS: dict[tuple[BlockType, BlockSpec, int], tuple[tuple[Prim, ...], bool]] = {}
+_PLANS_MAX = 1 << 16
+
+
+def _block_plan(b: BlockSpec, c_in: int) -> tuple[tuple[Prim, ...], bool]:
+    """``b`` checked against ``c_in`` input channels (raises :class:`SpecError`), its primitive layers and
+    whether it has a residual; memoized (bounded) per block type object, so a re-registered type is asked anew."""
+    bt = get_block(b.type)
+    key = (bt, b, c_in)
+    v = _PLANS.get(key)
+    if v is None:
+        bt.check(b, c_in)
+        v = (bt.prims(b, c_in), bt.has_residual(b, c_in))
+        if len(_PLANS) < _PLANS_MAX:
+            _PLANS[key] = v
+    return v
+
+
 @dataclass(frozen=True)
 class BlockSite:
     """A block placed in its model: indices, input shape and its primitive layers."""
@@ -251,28 +270,22 @@ class ModelSpec:
         if not isinstance(self.provenance, Mapping):
             raise SpecError("provenance", f"expected an object, got {type(self.provenance).__name__}")
         object.__setattr__(self, "provenance", ReadOnlyDict(self.provenance))
-        # validates every block against its input; kept (the spec is frozen): lowering walks it again
-        object.__setattr__(self, "_sites", tuple(self._walk()))
+        for _ in self.iter_blocks():  # validates every block against its input
+            pass
 
     # ---- walking ---------------------------------------------------------------------------
     def iter_blocks(self) -> Iterator[BlockSite]:
-        """Every block with its input shape and primitive layers, in execution order."""
-        sites: tuple[BlockSite, ...] = self.__dict__["_sites"]
-        return iter(sites)
-
-    def _walk(self) -> Iterator[BlockSite]:
-        """The block sites, validating each block against its input."""
+        """Every block with its input shape and primitive layers, in execution order (validating)."""
         c, (h, w) = self.in_channels, self.resolution
         for i, stage in enumerate(self.stages):
             if not isinstance(stage, StageSpec):
                 raise SpecError(f"stages[{i}]", f"expected a StageSpec, got {type(stage).__name__}")
             for j, b in enumerate(stage.blocks):
-                bt = get_block(b.type)
                 try:
-                    bt.check(b, c)
+                    prims, residual = _block_plan(b, c)
                 except SpecError as e:
                     raise e.within(f"stages[{i}].blocks[{j}]") from None
-                site = BlockSite(i, j, b, c, h, w, bt.prims(b, c), bt.has_residual(b, c))
+                site = BlockSite(i, j, b, c, h, w, prims, residual)
                 yield site
                 c, (h, w) = b.out_channels, site.out_hw
 
