@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_user_errors_exit_2_naming_the_file_or_field(model_file: Path, run_dir: 
     assert "junk.tflite: not a TFLite model" in _error(capsys, "verify", str(tmp_path / "junk.tflite"))
     assert "none.tflite: cannot read the file" in _error(capsys, "verify", str(tmp_path / "none.tflite"))
 
-    d = demo_spec().to_dict()
+    d: dict[str, Any] = json.loads(json.dumps(demo_spec().to_dict()))  # a plain JSON document to edit
     d["stages"][1]["blocks"][0]["type"] = "transformer"
     (tmp_path / "bad.json").write_text(json.dumps(d))
     for argv in (("train", str(tmp_path / "bad.json"), "--data", "fashion-mnist"),

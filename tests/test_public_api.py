@@ -25,7 +25,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pytest
 
 PACKAGES = ("atomnet.cost", "atomnet.search", "atomnet.db", "atomnet.spec", "atomnet.ops", "atomnet.runtimes")
 
@@ -213,8 +212,6 @@ def test_the_checker_finds_any_nested_and_in_text_and_not_in_ndarray_shapes() ->
 
 # ---- the rule ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 scope 9: Any is being removed from the public signatures of "
-                                       "cost/search/db/spec/ops/runtimes; when this XPASSes, delete this mark")
 def test_no_any_in_public_signatures() -> None:
     found = public_any()
     print(f"{len(found)} annotations with Any:\n" + "\n".join(found))

@@ -29,7 +29,7 @@ from atomnet.db import AtomDB
 from atomnet.ops import WEIGHTED_KINDS, Op
 from atomnet.runtimes import canonical_runtime, get_runtime, list_runtimes, register_runtime, runtime_names
 from atomnet.search import build_tables, get_space
-from atomnet.spec import from_stage_config, list_lowerings, lower, spec_macs
+from atomnet.spec import BlockSite, Prim, from_stage_config, list_lowerings, lower, spec_macs
 from atomnet.spec._lower import XCubeAILowering  # a test may reuse a lowering's rules by subclassing
 from atomnet.zoo import get_zoo
 
@@ -39,7 +39,7 @@ TOY_CODE = 12_345
 class ToyLowering(XCubeAILowering):
     """X-CUBE-AI's operators, but every depthwise runs in place (a runtime with its own lowering)."""
 
-    def dw(self, name, x, p, site):  # type: ignore[no-untyped-def]
+    def dw(self, name: str, x: int, p: Prim, site: BlockSite) -> int:
         y = super().dw(name, x, p, site)
         layer = self.g.layers[-1]
         self.g.layers[-1] = dataclasses.replace(layer, inplace=layer.op.c_out == layer.op.c_in)

@@ -62,9 +62,11 @@ def test_mbv2_and_provenance() -> None:
     assert mbv2.head.feature_mix == 448 and mbv2.resolution == (144, 144)
     for name in list_zoo():
         prov = get_zoo(name).provenance
-        assert prov["file"].startswith("../shared/zoo/") and len(prov["sha256"]) == 64 and prov["source"]
-    assert "tinyengine assets/vww.tflite" in get_zoo("mcunet-vww1").provenance["source"]
-    assert "Reconstructed" in get_zoo("mcunet-vww1").provenance["note"]
+        file, sha, source = prov["file"], prov["sha256"], prov["source"]
+        assert isinstance(file, str) and isinstance(sha, str) and isinstance(source, str)
+        assert file.startswith("../shared/zoo/") and len(sha) == 64 and source
+    assert "tinyengine assets/vww.tflite" in str(get_zoo("mcunet-vww1").provenance["source"])
+    assert "Reconstructed" in str(get_zoo("mcunet-vww1").provenance["note"])
 
 
 def test_build_reproduces_packaged_files(shared_dir: Path) -> None:

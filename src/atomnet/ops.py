@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from atomnet.errors import InputError, UnknownNameError
+from atomnet.jsontypes import JSONDict
 
 #: columns of :attr:`Op.key` after the kind id; also the SQLite key columns
 KEY_FIELDS: tuple[str, ...] = ("c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel", "stride", "groups")
@@ -253,15 +253,30 @@ class Op:
     def from_key(cls, key: tuple[int, ...]) -> Op:
         return cls(KINDS[key[0]], *(int(v) for v in key[1:]))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"kind": self.kind, **{f: getattr(self, f) for f in KEY_FIELDS}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Op:
+    def from_dict(cls, d: JSONDict) -> Op:
+        """The op of :meth:`to_dict`'s form (``kernel``, ``stride``, ``groups`` default to 1); errors name the field.
+
+        >>> Op.from_dict({"kind": "pointwise", "c_in": 16, "h_in": 8, "w_in": 8, "c_out": 24, "h_out": 8, "w_out": 8})
+        Op(kind='pointwise', c_in=16, h_in=8, w_in=8, c_out=24, h_out=8, w_out=8, kernel=1, stride=1, groups=1)
+        """
         unknown = set(d) - {"kind", *KEY_FIELDS}
         if unknown:
             raise InputError(f"Op: unknown field(s) {sorted(unknown)}; expected kind and {', '.join(KEY_FIELDS)}")
-        return cls(**d)
+        kind = d.get("kind")
+        if not isinstance(kind, str):
+            raise InputError(f"Op.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+        missing = [f for f in KEY_FIELDS[:6] if f not in d]
+        if missing:
+            raise InputError(f"Op: missing field(s) {', '.join(missing)} ({kind})")
+        dims = [d.get(f, 1) for f in KEY_FIELDS]
+        for f, v in zip(KEY_FIELDS, dims, strict=True):
+            if not isinstance(v, int):
+                raise InputError(f"Op.{f}: expected a positive integer, got {v!r} ({kind})")
+        return cls(kind, *(int(v) for v in dims if isinstance(v, int)))
 
     def describe(self) -> str:
         k = self.kind

@@ -24,7 +24,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from atomnet.spec import spec_macs, spec_params
     from atomnet.zoo import get_zoo, list_zoo, zoo_aliases
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     aliases = zoo_aliases()
     for name in list_zoo():
         spec = get_zoo(name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from atomnet.boards import Board, get_board
+from atomnet.cost._arrays import FloatArray, IntArray
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._price import SEG_FLASH, SEG_LATENCY, SEG_MACS, SEG_PREDICTED, SEG_SRAM, Pricer
 from atomnet.runtimes import Runtime
@@ -27,12 +28,12 @@ _Key = tuple[object, ...]
 class BatchCost:
     """Per-model arrays (index = position in the input sequence)."""
 
-    latency_ms: np.ndarray
-    flash_bytes: np.ndarray
-    macs: np.ndarray
-    peak_sram_bytes: np.ndarray
+    latency_ms: FloatArray
+    flash_bytes: FloatArray
+    macs: FloatArray
+    peak_sram_bytes: FloatArray
     sram_exact: bool
-    ops_predicted: np.ndarray
+    ops_predicted: IntArray
 
 
 class BatchCoster:
@@ -44,7 +45,7 @@ class BatchCoster:
         self.pricer = Pricer(runtime or self.board.runtime, lm)
         self.runtime = self.pricer.runtime.name
         self.planner = self.pricer.planner
-        self._cache: dict[_Key, np.ndarray] = {}  # (lat, flash, sram lower bound, macs, n predicted)
+        self._cache: dict[_Key, FloatArray] = {}  # (lat, flash, sram lower bound, macs, n predicted)
 
     @staticmethod
     def _block_keys(spec: ModelSpec) -> list[_Key]:
@@ -77,7 +78,7 @@ class BatchCoster:
 
     def cost(self, specs: Sequence[ModelSpec], exact_sram: bool = False) -> BatchCost:
         index: dict[_Key, int] = {}
-        rows: list[np.ndarray] = []
+        rows: list[FloatArray] = []
         ids: list[int] = []
         starts: list[int] = []
         for spec in specs:
@@ -96,10 +97,11 @@ class BatchCoster:
             return BatchCost(z, z, z, z, exact_sram, z.astype(np.int64))
         table = np.stack(rows)[np.array(ids)]
         st = np.array(starts)
-        sums = np.add.reduceat(table, st, axis=0)
-        peak = np.maximum.reduceat(table[:, SEG_SRAM], st)
+        sums: FloatArray = np.add.reduceat(table, st, axis=0)
+        peak: FloatArray = np.maximum.reduceat(table[:, SEG_SRAM], st)
         if exact_sram:
             lowering = self.pricer.runtime.lowering
             peak = np.array([self.planner.plan(lower(sp, lowering)).peak_bytes for sp in specs], dtype=float)
-        return BatchCost(sums[:, SEG_LATENCY], sums[:, SEG_FLASH] + self.pricer.runtime.flash.code_bytes,
+        flash: FloatArray = sums[:, SEG_FLASH] + float(self.pricer.runtime.flash.code_bytes)
+        return BatchCost(sums[:, SEG_LATENCY], flash,
                          sums[:, SEG_MACS], peak, exact_sram, sums[:, SEG_PREDICTED].astype(np.int64))

@@ -15,13 +15,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from atomnet.boards import Board
+from atomnet.cost._arrays import BoolArray, FloatArray
 from atomnet.db import AtomDB, NoPredictorError, OpTable
 from atomnet.errors import InputError
+from atomnet.jsontypes import JSONDict
 from atomnet.ops import KEY_FIELDS, KINDS, Op
 from atomnet.runtimes import canonical_runtime, list_runtimes
 
@@ -58,7 +60,7 @@ class LatencyModel:
         s = "exact" if exact else "predicted"
         return s + "+scaled" if self.board.is_scaled else s
 
-    def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
         """Latency (ms, scaled to the board) and an ``exact`` mask for operator keys."""
         n = len(keys)
         lat = self.table.lookup_keys(keys) if self.table is not None else np.full(n, np.nan)
@@ -66,13 +68,13 @@ class LatencyModel:
         if not exact.all():
             if self.predictors is None:
                 missing = Op.from_key(tuple(keys[int(np.argmin(exact))]))
-                raise NoPredictorError(f"no measurement of {missing.describe()} on {self.board.measured_board} and no "
-                               f"predictors; run 'atomnet db fit --board {self.board.measured_board}'")
+                raise NoPredictorError(f"no measurement of {missing.describe()} on {self.board.measured_board} and "
+                                       f"no predictors; run 'atomnet db fit --board {self.board.measured_board}'")
             miss = np.nonzero(~exact)[0]
             lat[miss] = self.predict_keys([keys[int(i)] for i in miss])
         return lat * self.scale, exact
 
-    def predict_keys(self, keys: Sequence[tuple[int, ...]]) -> np.ndarray:
+    def predict_keys(self, keys: Sequence[tuple[int, ...]]) -> FloatArray:
         assert self.predictors is not None
         arr = np.asarray(keys, dtype=np.int64).reshape(-1, 10)
         out = np.empty(len(arr))
@@ -82,11 +84,11 @@ class LatencyModel:
             out[m] = self.predictors.predict(KINDS[int(kid)], cols)
         return out
 
-    def price_ops(self, ops: Sequence[Op]) -> tuple[np.ndarray, list[str]]:
+    def price_ops(self, ops: Sequence[Op]) -> tuple[FloatArray, list[str]]:
         lat, exact = self.price_keys([op.key for op in ops])
         return lat, [self.label(bool(e)) for e in exact]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONDict:
         return {"board": self.board.name, "measured_board": self.board.measured_board,
                 "exact_keys": len(self.table) if self.table is not None else 0,
                 "predictors": self.predictor_origin, "runtime": self.runtime, "time_scale": self.scale}
@@ -120,7 +122,7 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
                          f"registered (known: {', '.join(list_runtimes())}); register it "
                          "(atomnet.runtimes.register_runtime) or re-import the rows with --runtime") from None
     if table is None and predictors is None:
-        raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no embedded "
-                       f"predictors; import an AtomDB for it ('atomnet db import … --board {mb}') and run "
-                       f"'atomnet db fit --board {mb}'")
+        raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no "
+                               f"embedded predictors; import an AtomDB for it ('atomnet db import … --board {mb}') "
+                               f"and run 'atomnet db fit --board {mb}'")
     return LatencyModel(board, table, predictors, origin, runtime)

@@ -14,8 +14,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from atomnet.cost._arrays import BoolArray, FloatArray, IntArray
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._sram import Planner, SramPlan, get_planner
 from atomnet.ops import Op
@@ -23,9 +23,6 @@ from atomnet.runtimes import Runtime, get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
 
 _OpRow = tuple[tuple[int, int, int, int, int], tuple[int, ...]]
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: columns of :meth:`LayerArrays.segments`
 SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS, SEG_PREDICTED = 0, 1, 2, 3, 4
@@ -52,7 +49,8 @@ class MemoryArrays:
     @property
     def flash_bytes(self) -> IntArray:
         """Flash per priced layer (weights + bias + quant)."""
-        return self.flash_parts.sum(axis=1)
+        out: IntArray = self.flash_parts.sum(axis=1)
+        return out
 
     def sram_bound(self, idx: Sequence[int] | IntArray, planner: Planner) -> int:
         """The lower bound of the planner's peak over the priced layers ``idx`` (positions in these arrays):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from atomnet.cost._latency import LatencyModel, load_latency_model
 from atomnet.cost._price import LayerArrays, Pricer
 from atomnet.cost._sram import act_bytes, graph_act_bytes
 from atomnet.db import AtomDB
+from atomnet.jsontypes import JSONDict
 from atomnet.runtimes import Runtime, get_runtime
 from atomnet.spec import ModelSpec, spec_macs, spec_params
 
@@ -78,7 +78,7 @@ class CostReport:
     def feasible(self) -> bool:
         return self.fits_sram and self.fits_flash
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         d = asdict(self)
         d["fits_sram"], d["fits_flash"], d["feasible"] = self.fits_sram, self.fits_flash, self.feasible
         return d

@@ -15,15 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 
 from atomnet.cost import LatencyModel, Pricer, layer_keys, select_layers
 from atomnet.runtimes import Runtime
 from atomnet.search._space import Space
-from atomnet.search._tables import FLASH, LAT, MACS, SRAM, ResolutionTables, StageTable
+from atomnet.search._tables import FLASH, LAT, MACS, SRAM, FloatArray, ResolutionTables, StageTable
 from atomnet.spec import ModelSpec, from_stage_config
 
-FloatArray = npt.NDArray[np.float64]
 _Job = tuple[int, int, int, int]  # (resolution index, stage, input width index, choice)
 #: jobs between two progress reports
 _PROGRESS_EVERY = 200

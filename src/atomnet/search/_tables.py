@@ -12,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 #: metric columns of a table
 LAT, FLASH, SRAM, MACS = 0, 1, 2, 3
@@ -22,8 +26,8 @@ METRICS = ("latency_ms", "flash_bytes", "peak_sram_bytes", "macs")
 class StageTable:
     """Costs of one stage at one resolution: ``cost[w_in_index, choice] = (lat, flash, sram, macs)``."""
 
-    cost: np.ndarray  # float64, shape (n_in, n_choice, 4); NaN where (w_in, choice) cannot occur
-    out_index: np.ndarray  # int, shape (n_choice,): index of the output width among the next stage's inputs
+    cost: FloatArray  # shape (n_in, n_choice, 4); NaN where (w_in, choice) cannot occur
+    out_index: IntArray  # shape (n_choice,): index of the output width among the next stage's inputs
 
     @property
     def n_in(self) -> int:
@@ -40,9 +44,9 @@ class ResolutionTables:
 
     resolution: int
     stages: tuple[StageTable, ...]
-    base: np.ndarray  # (4,) costs outside any stage (e.g. runtime code Flash), added to every architecture
+    base: FloatArray  # (4,) costs outside any stage (e.g. runtime code Flash), added to every architecture
 
-    def evaluate(self, choices: np.ndarray) -> np.ndarray:
+    def evaluate(self, choices: IntArray) -> FloatArray:
         """Metrics of architectures given as choice indices, shape (m, n_stages) → (m, 4)."""
         choices = np.asarray(choices, dtype=np.int64)
         m = choices.shape[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from atomnet.errors import InputError
 
 
@@ -60,7 +62,8 @@ def expect_str(value: object, path: str) -> str:
     return value
 
 
-def check_keys(d: object, path: str, allowed: set[str] | frozenset[str], required: tuple[str, ...] = ()) -> dict:
+def check_keys(d: object, path: str, allowed: set[str] | frozenset[str],
+               required: tuple[str, ...] = ()) -> dict[str, Any]:
     """``d`` as a dict with only ``allowed`` keys and all ``required`` ones."""
     if not isinstance(d, dict):
         raise SpecError(path, f"expected an object, got {type(d).__name__}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +36,9 @@ _STAGE_KEYS = frozenset({"block", "depth", "out_channels", "stride", "kernel", "
 _CONFIG_KEYS = frozenset({"name", "source", "input_resolution", "num_classes", "stages"})
 
 
-def from_stage_config(d: Any, *, provenance: dict[str, Any] | None = None) -> ModelSpec:
+def from_stage_config(doc: object, *, provenance: Mapping[str, object] | None = None) -> ModelSpec:
     """An AtomNet stage configuration as a :class:`ModelSpec` (errors name ``stages[i].field``)."""
-    check_keys(d, "", _CONFIG_KEYS, ("name", "input_resolution", "num_classes", "stages"))
+    d = check_keys(doc, "", _CONFIG_KEYS, ("name", "input_resolution", "num_classes", "stages"))
     raw = d["stages"]
     if not isinstance(raw, list) or not raw:
         raise SpecError("stages", "expected a non-empty list of stages")
@@ -142,11 +143,11 @@ def _ofa_head(fm: Any, c: int) -> tuple[HeadSpec, int]:
     return head, int(fm["out_channels"])
 
 
-def from_ofa(d: Any, name: str, *, provenance: dict[str, Any] | None = None) -> ModelSpec:
+def from_ofa(doc: object, name: str, *, provenance: Mapping[str, object] | None = None) -> ModelSpec:
     """A once-for-all / MCUNet ``ProxylessNASNets`` JSON config as a :class:`ModelSpec`."""
     allowed = {"name", "bn", "first_conv", "blocks", "feature_mix_layer", "classifier", "resolution",
                "_provenance"}
-    check_keys(d, "", allowed, ("first_conv", "blocks", "classifier", "resolution"))
+    d = check_keys(doc, "", allowed, ("first_conv", "blocks", "classifier", "resolution"))
     if d.get("name", "ProxylessNASNets") != "ProxylessNASNets":
         raise SpecError("name", f"expected 'ProxylessNASNets', got {d['name']!r}")
     stem = _ofa_stem(d["first_conv"])
@@ -169,7 +170,7 @@ def from_ofa(d: Any, name: str, *, provenance: dict[str, Any] | None = None) -> 
     check_keys(cl, "classifier", set(cl) if isinstance(cl, dict) else set(), ("in_features", "out_features"))
     if cl["in_features"] != c:
         raise SpecError("classifier.in_features", f"expected {c}, got {cl['in_features']!r}")
-    prov: dict[str, Any] = {"format": "ofa-proxylessnas-json", **(provenance or {})}
+    prov: dict[str, object] = {"format": "ofa-proxylessnas-json", **(provenance or {})}
     if dropped:
         prov["dropped_zero_blocks"] = dropped
     if "_provenance" in d:
@@ -179,7 +180,7 @@ def from_ofa(d: Any, name: str, *, provenance: dict[str, Any] | None = None) -> 
                      tuple(StageSpec(tuple(s)) for s in stages), head, 3, prov)
 
 
-def detect_format(d: Any) -> str:
+def detect_format(d: object) -> str:
     """``atomnet-spec``, ``atomnet-stage-config`` or ``ofa`` for a parsed JSON document."""
     if isinstance(d, dict):
         if "schema" in d:
@@ -193,7 +194,7 @@ def detect_format(d: Any) -> str:
                         "('first_conv' + 'blocks')")
 
 
-def spec_from_document(d: Any, name: str = "", source: str = "") -> ModelSpec:
+def spec_from_document(d: object, name: str = "", source: str = "") -> ModelSpec:
     """Any supported document (already parsed) as a spec; ``name`` names OFA models (which have none)."""
     fmt = detect_format(d)
     prov = {"file": source} if source else {}

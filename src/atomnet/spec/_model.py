@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from atomnet.jsontypes import JSONDict
 from atomnet.spec._blocks import ACTIVATIONS, BlockType, Prim, canonical_block, get_block
 from atomnet.spec._errors import (
     SpecError,
@@ -91,8 +92,8 @@ class BlockSpec:
     _KEYS = frozenset({"type", "out_channels", "stride", "kernel", "expand_ratio", "se", "act", "mid_channels",
                        "residual"})
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"type": self.type, "out_channels": self.out_channels, "stride": self.stride,
+    def to_dict(self) -> JSONDict:
+        d: JSONDict = {"type": self.type, "out_channels": self.out_channels, "stride": self.stride,
                              "kernel": self.kernel, "expand_ratio": self.expand_ratio, "se": self.se,
                              "act": self.act}
         if self.mid_channels is not None:
@@ -102,9 +103,8 @@ class BlockSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> BlockSpec:
-        check_keys(d, "", cls._KEYS, ("type", "out_channels"))
-        return cls(**d)
+    def from_dict(cls, d: object) -> BlockSpec:
+        return cls(**check_keys(d, "", cls._KEYS, ("type", "out_channels")))
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,12 @@ class StageSpec:
     def stride(self) -> int:
         return self.blocks[0].stride
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"blocks": [b.to_dict() for b in self.blocks]}
 
     @classmethod
-    def from_dict(cls, d: Any) -> StageSpec:
-        check_keys(d, "", {"blocks"}, ("blocks",))
-        raw = d["blocks"]
+    def from_dict(cls, d: object) -> StageSpec:
+        raw = check_keys(d, "", {"blocks"}, ("blocks",))["blocks"]
         if not isinstance(raw, list) or not raw:
             raise SpecError("blocks", "expected a non-empty list of blocks")
         blocks = []
@@ -175,13 +174,12 @@ class HeadSpec:
             expect_int(self.feature_mix, "feature_mix")
         _check_act(self.feature_mix_act, "feature_mix_act")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"feature_mix": self.feature_mix, "feature_mix_act": self.feature_mix_act}
 
     @classmethod
-    def from_dict(cls, d: Any) -> HeadSpec:
-        check_keys(d, "", {"feature_mix", "feature_mix_act"})
-        return cls(**d)
+    def from_dict(cls, d: object) -> HeadSpec:
+        return cls(**check_keys(d, "", {"feature_mix", "feature_mix_act"}))
 
 
 #: (block type, block, input channels) -> (primitive layers, residual): a block checked once per input width
@@ -248,7 +246,7 @@ class ModelSpec:
     stages: tuple[StageSpec, ...]
     head: HeadSpec = field(default_factory=HeadSpec)
     in_channels: int = 3
-    provenance: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    provenance: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         expect_str(self.name, "name")
@@ -310,16 +308,16 @@ class ModelSpec:
     _KEYS = frozenset({"schema", "name", "resolution", "in_channels", "num_classes", "stages", "head",
                        "provenance"})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONDict:
         return {"schema": SCHEMA, "name": self.name, "resolution": list(self.resolution),
                 "in_channels": self.in_channels, "num_classes": self.num_classes,
                 "stages": [s.to_dict() for s in self.stages], "head": self.head.to_dict(),
                 "provenance": dict(self.provenance)}
 
     @classmethod
-    def from_dict(cls, d: Any) -> ModelSpec:
+    def from_dict(cls, doc: object) -> ModelSpec:
         """Parse the ``atomnet.spec/1`` JSON form; errors name the field path."""
-        check_keys(d, "", cls._KEYS, ("schema", "name", "resolution", "num_classes", "stages"))
+        d = check_keys(doc, "", cls._KEYS, ("schema", "name", "resolution", "num_classes", "stages"))
         if d["schema"] != SCHEMA:
             raise SpecError("schema", f"expected {SCHEMA!r}, got {d['schema']!r}")
         raw = d["stages"]
