@@ -23,7 +23,7 @@ from atomnet.cost._price import (
     price_graph,
     select_layers,
 )
-from atomnet.cost._report import CostReport, LayerCost, cost_model, render_report
+from atomnet.cost._report import CostReport, FitsBoard, LayerCost, cost_model, render_report
 from atomnet.cost._scoped import check_components, scoped_runtime
 from atomnet.cost._sram import (
     Planner,
@@ -46,6 +46,7 @@ __all__ = [
     "BatchCost",
     "BatchCoster",
     "CostReport",
+    "FitsBoard",
     "FlashModel",
     "LatencyModel",
     "LayerArrays",

@@ -40,8 +40,29 @@ class LayerCost:
     source: str  # exact | predicted (| +scaled)
 
 
+class FitsBoard:
+    """Whether a cost fits its board: shared by every cost record that carries these four sizes."""
+
+    peak_sram_bytes: int
+    flash_bytes: int
+    board_sram_bytes: int
+    board_flash_bytes: int
+
+    @property
+    def fits_sram(self) -> bool:
+        return self.peak_sram_bytes <= self.board_sram_bytes
+
+    @property
+    def fits_flash(self) -> bool:
+        return self.flash_bytes <= self.board_flash_bytes
+
+    @property
+    def feasible(self) -> bool:
+        return self.fits_sram and self.fits_flash
+
+
 @dataclass(frozen=True)
-class CostReport:
+class CostReport(FitsBoard):
     """The cost of one model on one board and runtime. Units are in the field names."""
 
     model: str
@@ -65,18 +86,6 @@ class CostReport:
     board_flash_bytes: int
     predictor: str
     layers: tuple[LayerCost, ...] = field(default=())
-
-    @property
-    def fits_sram(self) -> bool:
-        return self.peak_sram_bytes <= self.board_sram_bytes
-
-    @property
-    def fits_flash(self) -> bool:
-        return self.flash_bytes <= self.board_flash_bytes
-
-    @property
-    def feasible(self) -> bool:
-        return self.fits_sram and self.fits_flash
 
     def to_dict(self) -> JSONDict:
         d = asdict(self)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from atomnet.cost import FitsBoard
 from atomnet.errors import InputError
 from atomnet.export._tflite import TFLiteModel, read_tflite
 from atomnet.export._verify import int8_problems
@@ -25,7 +26,7 @@ class TFLiteLayerCost:
 
 
 @dataclass(frozen=True)
-class TFLiteCost:
+class TFLiteCost(FitsBoard):
     """The cost of an int8 ``.tflite`` file on a board under TFLite Micro (``latency_ms`` is None: not priced)."""
 
     model: str
@@ -43,18 +44,6 @@ class TFLiteCost:
     layers: tuple[TFLiteLayerCost, ...]
     runtime: str = "tflm"
     latency_ms: float | None = None
-
-    @property
-    def fits_sram(self) -> bool:
-        return self.peak_sram_bytes <= self.board_sram_bytes
-
-    @property
-    def fits_flash(self) -> bool:
-        return self.flash_bytes <= self.board_flash_bytes
-
-    @property
-    def feasible(self) -> bool:
-        return self.fits_sram and self.fits_flash
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
