@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from atomnet.spec import spec_macs, spec_params
-    from atomnet.zoo import get_zoo, list_zoo, zoo_aliases
+    from atomnet.zoo import get_zoo, list_zoo, zoo_aliases, zoo_families
 
     rows: list[dict[str, Any]] = []
     aliases = zoo_aliases()
@@ -32,13 +32,17 @@ def cmd_list(args: argparse.Namespace) -> int:
                      "macs": spec_macs(spec),
                      "params": spec_params(spec), "blocks": sum(len(s.blocks) for s in spec.stages),
                      "source": spec.provenance.get("source", "")})
+    families = [{"name": f.pattern, "aliases": [], "family": True, "example": f.example,
+                 "description": f.description, "source": f.source} for f in zoo_families()]
     if args.json:
-        print_json(rows)
+        print_json(rows + families)
         return 0
     # the source (upstream file and commit) is in --json and in 'zoo show'
     print(table(["model", "res", "MACs (M)", "params", "blocks", "also known as (any of these names works)"],
                 [(r["name"], r["resolution"], r["macs"] / 1e6, r["params"], r["blocks"], ", ".join(r["aliases"]))
                  for r in rows]))
+    print("\nfamilies (any alpha / res / classes in the pattern; 'atomnet zoo show EXAMPLE'):")
+    print(table(["name pattern", "example", "what"], [(f["name"], f["example"], f["description"]) for f in families]))
     return 0
 
 

@@ -8,11 +8,20 @@ AtomNet (FACTS §2): ``atomnet-256kb``, ``atomnet-256kb-max``, ``atomnet-320kb``
 ``proxyless-w0.3-r176``. The MCUNet models also answer to their published names (``mcunet-256kb-1mb``,
 ``mcunet-5fps``, ``mcunet-10fps-vww`` …; :func:`zoo_aliases`, ``atomnet zoo list``).
 
+Besides the packaged files, parametric **families** (:func:`zoo_families`) build a spec from its name: the
+architectures of the public STM32 model zoo measurements (:mod:`atomnet.zoo._keras`):
+``keras-mobilenet-v1-{alpha}-{res}-c{classes}[-gray]``, ``keras-mobilenet-v2-{alpha}-{res}-c{classes}[-gray]``,
+``fd-mobilenet-{alpha}-{res}-c{classes}[-gray]``, ``st-fdmobilenet-v1-{res}-c{classes}[-gray]``. Every function
+here takes those names too; :func:`list_zoo` lists only the packaged models. :func:`zoo_name_for_row` maps a
+published measurement row to its zoo name (or says why there is none).
+
 >>> from atomnet.zoo import get_zoo, list_zoo, resolve_zoo
 >>> len(list_zoo()), get_zoo("mcunet-in2").resolution
 (18, (160, 160))
 >>> resolve_zoo("mcunet-256kb-1mb"), get_zoo("mcunet-10fps").name
 ('mcunet-in2', 'mcunet-in0')
+>>> resolve_zoo("Keras-MobileNet-v1-0.250-96-c5"), get_zoo("keras-mobilenet-v2-0.35-128-c2").num_classes
+('keras-mobilenet-v1-0.25-96-c5', 1)
 
 :data:`ZOO` is the zoo as an :class:`atomnet.spec.SpecCatalog`: ``load_spec(name_or_file, catalog=ZOO)`` takes a
 zoo name, an alias or a spec file.
@@ -24,10 +33,22 @@ import json
 from functools import cache, lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from atomnet.errors import UnknownNameError
 from atomnet.spec import ModelSpec, SpecError
+from atomnet.zoo import _keras  # noqa: F401  (registers the Keras / FD-MobileNet families)
 from atomnet.zoo._aliases import ALIAS_TO_NAME, ALIASES
+from atomnet.zoo._families import (
+    FamilyParams,
+    ZooFamily,
+    family_of,
+    family_spec,
+    list_families,
+    parse_family_name,
+    register_family,
+)
+from atomnet.zoo._rows import RowMatch, match_row, zoo_name_for_row
 
 
 def _zoo_dir() -> Traversable:
@@ -49,24 +70,42 @@ def zoo_aliases() -> dict[str, tuple[str, ...]]:
     return {n: ALIASES.get(n, ()) for n in _names()}
 
 
+def zoo_families() -> list[ZooFamily]:
+    """The parametric families (prefix, name pattern, description, example), by prefix."""
+    return list_families()
+
+
 def resolve_zoo(name: str) -> str | None:
-    """The canonical zoo name of ``name`` (a zoo name or a published alias, any case), else None."""
+    """The canonical zoo name of ``name`` (a zoo name, a published alias or a family name, any case), else None
+    (also for a family name whose parameters do not fit: :func:`get_zoo` says why)."""
     if name in _names():
         return name
     low = name.lower()
     if low in _names():
         return low
     canon = ALIAS_TO_NAME.get(low)
-    return canon if canon in _names() else None
+    if canon in _names():
+        return canon
+    try:
+        return parse_family_name(low)
+    except UnknownNameError:
+        return None
+
+
+def _known() -> str:
+    fams = ", ".join(f.pattern for f in list_families())
+    return f"{', '.join(_names())}, and the families {fams}"
 
 
 def get_zoo(name: str) -> ModelSpec:
-    """The packaged spec of zoo model ``name`` or of a published alias (a cached, immutable :class:`ModelSpec`
-    named by its canonical name)."""
+    """The spec of zoo model ``name``: a packaged model, a published alias or a family name (a cached, immutable
+    :class:`ModelSpec` named by its canonical name). A family name that does not fit its pattern raises
+    :class:`UnknownNameError` naming the pattern."""
     canon = resolve_zoo(name)
     if canon is None:
-        raise UnknownNameError(f"unknown zoo model {name!r}; known: {', '.join(_names())} (aliases: atomnet zoo list)")
-    return _load(canon)
+        parse_family_name(name)  # raises with the family's pattern when the name starts with a family prefix
+        raise UnknownNameError(f"unknown zoo model {name!r}; known: {_known()} (aliases: atomnet zoo list)")
+    return _load(canon) if canon in _names() else family_spec(canon)
 
 
 class ZooCatalog:
@@ -76,10 +115,15 @@ class ZooCatalog:
 
     def find(self, name: str) -> ModelSpec | None:
         canon = resolve_zoo(name)
-        return None if canon is None else _load(canon)
+        if canon is None:
+            if family_of(name) is not None and not Path(name).is_file():
+                parse_family_name(name)  # a family name that does not fit: say which pattern it expects
+            return None
+        return _load(canon) if canon in _names() else family_spec(canon)
 
     def names(self) -> list[str]:
-        return list_zoo()
+        """The packaged models, then the families' name patterns (for messages)."""
+        return [*list_zoo(), *(f.pattern for f in list_families())]
 
 
 #: the packaged zoo, for ``atomnet.spec.load_spec(name, catalog=ZOO)``
@@ -95,4 +139,18 @@ def _load(name: str) -> ModelSpec:
         raise e.in_file(f"atomnet/data/zoo/{name}.json") from None
 
 
-__all__ = ["ZOO", "ZooCatalog", "get_zoo", "list_zoo", "resolve_zoo", "zoo_aliases"]
+__all__ = [
+    "ZOO",
+    "FamilyParams",
+    "RowMatch",
+    "ZooCatalog",
+    "ZooFamily",
+    "get_zoo",
+    "list_zoo",
+    "match_row",
+    "register_family",
+    "resolve_zoo",
+    "zoo_aliases",
+    "zoo_families",
+    "zoo_name_for_row",
+]
