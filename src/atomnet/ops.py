@@ -16,6 +16,8 @@ measurements are stored and looked up in AtomDB. Conventions follow the public A
 (1881600, 1882080, 40320)
 >>> Op.se(64, 10, 10).mid
 16
+>>> Op.eltwise(16, 5, 5, fn="mul").describe(), Op.eltwise(16, 5, 5).key == Op.eltwise(16, 5, 5, fn="add").key
+('eltwise mul 16x5x5->16x5x5', True)
 """
 
 from __future__ import annotations
@@ -28,6 +30,33 @@ from atomnet.jsontypes import JSONDict
 
 #: columns of :attr:`Op.key` after the kind id; also the SQLite key columns
 KEY_FIELDS: tuple[str, ...] = ("c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel", "stride", "groups")
+
+
+#: element-wise functions an ``eltwise`` key can carry, stored as their index in the key's ``kernel`` slot. The index
+#: is stored in AtomDB: append only, never reorder. ``add`` is 0, so every eltwise key written before the function
+#: was kept (the public AtomDB's residual ADDs) is an ADD. Names are the TFLite builtin names in lower case.
+ELTWISE_FNS: tuple[str, ...] = (
+    "add", "mul", "sub", "div", "maximum", "minimum", "squared_difference", "hard_swish", "logistic", "tanh",
+    "relu", "relu6", "relu_n1_to_1", "leaky_relu", "prelu", "elu", "gelu", "abs", "neg", "exp", "log", "sqrt",
+    "rsqrt", "square", "pow", "floor", "ceil", "round", "sin", "cos", "floor_div", "floor_mod", "quantize",
+    "dequantize", "cast", "logical_and", "logical_or", "logical_not", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal", "select", "select_v2", "zeros_like", "ones_like", "sign", "log_softmax",
+)
+ELTWISE_FN_ID: dict[str, int] = {f: i for i, f in enumerate(ELTWISE_FNS)}
+assert len(ELTWISE_FN_ID) == len(ELTWISE_FNS), "ELTWISE_FNS repeats a name"
+
+
+def eltwise_fn_id(fn: str) -> int:
+    """The stable id of element-wise function ``fn`` (a name of :data:`ELTWISE_FNS`, any case).
+
+    >>> eltwise_fn_id("ADD"), eltwise_fn_id("hard_swish")
+    (0, 7)
+    """
+    try:
+        return ELTWISE_FN_ID[fn.lower()]
+    except KeyError:
+        raise UnknownNameError(f"Op.eltwise: unknown element-wise function {fn!r}; expected one of "
+                               f"{', '.join(ELTWISE_FNS)}") from None
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -165,6 +194,7 @@ def op_kind(name: str) -> OpKind:
 
 
 _INT8 = (int,) * 8  # the types of an Op's dimensions other than the kernel, checked in one comparison
+_N_FNS = len(ELTWISE_FNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +216,15 @@ class Op:
         if self.kind not in _BY_NAME:
             op_kind(self.kind)  # raises, naming the kinds
         dims = (self.c_in, self.h_in, self.w_in, self.c_out, self.h_out, self.w_out, self.stride, self.groups)
-        if type(self.kernel) is int and self.kernel >= 0 and tuple(map(type, dims)) == _INT8 and min(dims) >= 1:
+        if (type(self.kernel) is int and self.kernel >= 0 and tuple(map(type, dims)) == _INT8 and min(dims) >= 1
+                and (self.kernel < _N_FNS or self.kind != "eltwise")):
             return  # the common case, checked fast (lowering a search space creates ~10⁵ ops)
         for name in KEY_FIELDS:
             v = getattr(self, name)
             if not isinstance(v, int) or v < (0 if name == "kernel" else 1):
                 raise InputError(f"Op.{name}: expected a positive integer, got {v!r} ({self.kind})")
+        raise InputError(f"Op.kernel: an eltwise key stores its element-wise function there, an id 0 … {_N_FNS - 1} "
+                         f"of atomnet.ops.ELTWISE_FNS; got {self.kernel}")
 
     # ---- constructors ---------------------------------------------------------------------
     @classmethod
@@ -219,9 +252,10 @@ class Op:
         return cls("pad", c, h_in, w_in, c, h_out, w_out, 0, 1, 1)
 
     @classmethod
-    def eltwise(cls, c: int, h: int, w: int) -> Op:
-        """Binary elementwise op (residual add, SE multiply) on ``c×h×w`` tensors."""
-        return cls("eltwise", c, h, w, c, h, w, 0, 1, 1)
+    def eltwise(cls, c: int, h: int, w: int, fn: str = "add") -> Op:
+        """Element-wise op on ``c×h×w`` tensors: ``fn`` is the function (:data:`ELTWISE_FNS`: ``add`` for a
+        residual add, ``mul`` for the SE multiply, ``hard_swish`` …), kept in the key's ``kernel`` slot."""
+        return cls("eltwise", c, h, w, c, h, w, 0 if fn == "add" else eltwise_fn_id(fn), 1, 1)
 
     @classmethod
     def affine(cls, c: int, h: int, w: int) -> Op:
@@ -278,6 +312,15 @@ class Op:
                 raise InputError(f"Op.{f}: expected a positive integer, got {v!r} ({kind})")
         return cls(kind, *(int(v) for v in dims if isinstance(v, int)))
 
+    @property
+    def eltwise_fn(self) -> str:
+        """The element-wise function of an ``eltwise`` op (:data:`ELTWISE_FNS`; ``""`` for other kinds).
+
+        >>> Op.eltwise(8, 4, 4, fn="HARD_SWISH").eltwise_fn, Op.pad(8, 4, 4, 6, 6).eltwise_fn
+        ('hard_swish', '')
+        """
+        return ELTWISE_FNS[self.kernel] if self.kind == "eltwise" else ""
+
     def describe(self) -> str:
         k = self.kind
         io = f"{self.c_in}x{self.h_in}x{self.w_in}->{self.c_out}x{self.h_out}x{self.w_out}"
@@ -285,6 +328,8 @@ class Op:
             return f"{k} k{self.kernel}s{self.stride} {io}"
         if k == "dense":
             return f"dense {self.c_in}->{self.c_out}"
+        if k == "eltwise":
+            return f"eltwise {ELTWISE_FNS[self.kernel]} {io}"
         return f"{k} {io}"
 
     # ---- sizes (formulas from the kind's :class:`OpKind` record) ---------------------------

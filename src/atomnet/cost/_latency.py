@@ -24,11 +24,13 @@ from atomnet.cost._arrays import BoolArray, FloatArray
 from atomnet.db import AtomDB, NoPredictorError, OpTable
 from atomnet.errors import InputError
 from atomnet.jsontypes import JSONDict
-from atomnet.ops import KEY_FIELDS, KINDS, Op
+from atomnet.ops import ELTWISE_FNS, KEY_FIELDS, KIND_ID, KINDS, Op
 from atomnet.runtimes import canonical_runtime, list_runtimes
 
 if TYPE_CHECKING:
     from atomnet.db import PredictorSet
+
+_ELTWISE = KIND_ID["eltwise"]
 
 
 def embedded_predictors(board: str) -> PredictorSet | None:
@@ -61,27 +63,66 @@ class LatencyModel:
         return s + "+scaled" if self.board.is_scaled else s
 
     def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
-        """Latency (ms, scaled to the board) and an ``exact`` mask for operator keys."""
+        """Latency (ms, scaled to the board) and an ``exact`` mask for operator keys; a key neither measured nor
+        predictable (:meth:`unpriced_reason`) raises :class:`~atomnet.db.NoPredictorError` naming it."""
+        lat, exact = self._price(keys, strict=True)
+        if np.isnan(lat).any():
+            k = tuple(keys[int(np.argmax(np.isnan(lat)))])
+            mb = self.board.measured_board
+            if self.predictors is None:
+                raise NoPredictorError(f"no measurement of {Op.from_key(k).describe()} on {mb} and no predictors; "
+                                       f"run 'atomnet db fit --board {mb}'")
+            raise NoPredictorError(f"no measurement of {Op.from_key(k).describe()} on {mb} and no predictor for it "
+                                   f"({self.unpriced_reason(k)})")
+        return lat, exact
+
+    def price_keys_partial(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
+        """Like :meth:`price_keys`, but a key that nothing prices gets NaN (``exact`` False) instead of an error:
+        an element-wise key whose function the predictors were not fitted on (only ``add``: the AtomDB's
+        element-wise rows are residual ADDs; no extrapolation from ADD to MUL) and that was not measured, and every
+        key that was not measured when there are no predictors or none for its kind."""
+        return self._price(keys, strict=False)
+
+    def _price(self, keys: Sequence[tuple[int, ...]], strict: bool) -> tuple[FloatArray, BoolArray]:
         n = len(keys)
         lat = self.table.lookup_keys(keys) if self.table is not None else np.full(n, np.nan)
         exact = ~np.isnan(lat)
-        if not exact.all():
-            if self.predictors is None:
-                missing = Op.from_key(tuple(keys[int(np.argmin(exact))]))
-                raise NoPredictorError(f"no measurement of {missing.describe()} on {self.board.measured_board} and "
-                                       f"no predictors; run 'atomnet db fit --board {self.board.measured_board}'")
+        if not exact.all() and self.predictors is not None:
             miss = np.nonzero(~exact)[0]
-            lat[miss] = self.predict_keys([keys[int(i)] for i in miss])
+            arr = np.asarray([keys[int(i)] for i in miss], dtype=np.int64).reshape(-1, 10)
+            ok = ~((arr[:, 0] == _ELTWISE) & (arr[:, 7] != 0))  # predictors price eltwise ADD only
+            if ok.any():
+                lat[miss[ok]] = self.predict_keys([keys[int(i)] for i in miss[ok]], strict=strict)
         return lat * self.scale, exact
 
-    def predict_keys(self, keys: Sequence[tuple[int, ...]]) -> FloatArray:
+    def unpriced_reason(self, key: tuple[int, ...]) -> str:
+        """Why :meth:`price_keys_partial` gives ``key`` no latency ("" when it prices it)."""
+        if self.table is not None and not np.isnan(self.table.lookup_keys([key])[0]):
+            return ""
+        if key[0] == _ELTWISE and key[7] != 0:
+            return (f"element-wise {ELTWISE_FNS[key[7]].upper()} was never measured on {self.board.measured_board} "
+                    "and the element-wise predictor is fitted on ADD only")
+        if self.predictors is None:
+            return f"not measured on {self.board.measured_board} and no predictors"
+        kind = KINDS[key[0]]
+        if kind not in self.predictors.kinds():
+            return f"not measured on {self.board.measured_board} and no {kind} predictor"
+        return ""
+
+    def predict_keys(self, keys: Sequence[tuple[int, ...]], *, strict: bool = True) -> FloatArray:
+        """Predicted latency (ms, unscaled) per key; a kind without a predictor raises, or (``strict=False``)
+        gets NaN."""
         assert self.predictors is not None
         arr = np.asarray(keys, dtype=np.int64).reshape(-1, 10)
-        out = np.empty(len(arr))
+        out = np.full(len(arr), np.nan)
         for kid in np.unique(arr[:, 0]):
             m = arr[:, 0] == kid
             cols = {f: arr[m, i + 1] for i, f in enumerate(KEY_FIELDS)}
-            out[m] = self.predictors.predict(KINDS[int(kid)], cols)
+            try:
+                out[m] = self.predictors.predict(KINDS[int(kid)], cols)
+            except NoPredictorError:
+                if strict:
+                    raise
         return out
 
     def price_ops(self, ops: Sequence[Op]) -> tuple[FloatArray, list[str]]:

@@ -6,7 +6,8 @@ lowering per runtime (``register_lowering``).
     padded input (``Op.depthwise(c, h+2p, w+2p, k, s)``: a 3×3 stride-2 depthwise on 80×80 is pad 80→82,
     depthwise 82→40); the RGB stem is ``Op.conv(3, H, W, c, k, s, padding=k//2)`` with no pad; 1×1 convs
     are ``Op.pointwise``; activations are fused (no op); an SE module is one ``Op.se`` computed in place;
-    a residual add is ``Op.eltwise``; then ``Op.pool`` and ``Op.dense``.
+    a residual add is ``Op.eltwise`` (function ``add``; the SE multiply of the other lowerings is ``mul``, TFLM's
+    separate h-swish ``hard_swish``: the key carries the function); then ``Op.pool`` and ``Op.dense``.
 ``tflm`` — the graph of our int8 TFLite export: CONV_2D / DEPTHWISE_CONV_2D with SAME padding folded in
     (no PAD ops: the exporter folds TF's stride-2 padding into the conv, FACTS §5), ReLU/ReLU6 fused,
     h-swish as a separate HARD_SWISH op (TFLite does not fuse it); SE as MEAN → CONV_2D 1×1 (ReLU) →
@@ -155,7 +156,7 @@ class Lowering:
                        tflite_op=self.tfl("CONV_2D"))
         y = self.g.add(f"{name}.expand", Op.pointwise(m, 1, 1, c), (y,), s, b, act="hsigmoid",
                        tflite_op=self.tfl("CONV_2D"))
-        return self.g.add(f"{name}.mul", Op.eltwise(c, h, w), (x, y), s, b, tflite_op=self.tfl("MUL"))
+        return self.g.add(f"{name}.mul", Op.eltwise(c, h, w, fn="mul"), (x, y), s, b, tflite_op=self.tfl("MUL"))
 
     def add(self, name: str, x: int, skip: int, site: BlockSite) -> int:
         c, h, w = self.g.shape(x)
@@ -208,7 +209,7 @@ class TFLMLowering(Lowering):
         if act != "hswish":
             return x
         c, h, w = self.g.shape(x)
-        return self.g.add(f"{name}.hswish", Op.eltwise(c, h, w), (x,), stage, block, act="hswish",
+        return self.g.add(f"{name}.hswish", Op.eltwise(c, h, w, fn="hard_swish"), (x,), stage, block, act="hswish",
                           tflite_op="HARD_SWISH")
 
     def _unfused(self, act: str) -> str:
@@ -239,8 +240,8 @@ class TFLMLowering(Lowering):
         # hard-sigmoid = relu6(x + 3) / 6 on the C×1×1 gate: the converter folds the +3 into the expand conv's
         # bias and fuses RELU6, leaving one MUL by 1/6 (verified on exported files, docs/export.md)
         y = self.g.add(f"{name}.expand", Op.pointwise(m, 1, 1, c), (y,), s, b, act="relu6", tflite_op="CONV_2D")
-        y = self.g.add(f"{name}.hsig_mul", Op.eltwise(c, 1, 1), (y,), s, b, tflite_op="MUL")
-        return self.g.add(f"{name}.mul", Op.eltwise(c, h, w), (x, y), s, b, tflite_op="MUL")
+        y = self.g.add(f"{name}.hsig_mul", Op.eltwise(c, 1, 1, fn="mul"), (y,), s, b, tflite_op="MUL")
+        return self.g.add(f"{name}.mul", Op.eltwise(c, h, w, fn="mul"), (x, y), s, b, tflite_op="MUL")
 
 
 @register_lowering("tinyengine")
