@@ -213,10 +213,15 @@ def test_names_resolve_canonically_and_bad_ones_name_the_pattern() -> None:
     assert get_zoo("keras-mobilenet-v2-0.350-128-c5") is get_zoo("keras-mobilenet-v2-0.35-128-c5")
     assert load_spec("st-fdmobilenet-v1-128-c39", catalog=ZOO).resolution == (128, 128)
     assert len(list_zoo()) == 18  # the packaged files only; the families are patterns
-    for bad, why in [("keras-mobilenet-v1-0.25-100-c5", "multiple of 32"), ("keras-mobilenet-v2-0.35-c5", "expected"),
-                     ("keras-mobilenet-v1-0.25-96-c1", "classes must be >= 2"), ("st-fdmobilenet-v1-0.5-224-c5",
-                                                                                 "expected st-fdmobilenet-v1-{res}"),
-                     ("keras-mobilenet-v2-9-224-c5", "alpha must be in"), ("fd-mobilenet-0.01-224-c5", "stem")]:
+    for bad, why in [
+        ("keras-mobilenet-v1-0.25-100-c5", "multiple of 32"),
+        ("keras-mobilenet-v2-0.35-c5", "expected"),
+        ("keras-mobilenet-v1-0.25-96-c1", "classes must be >= 2"),
+        ("st-fdmobilenet-v1-0.5-224-c5", "expected st-fdmobilenet-v1-{res}"),
+        ("keras-mobilenet-v2-9-224-c5", "alpha must be in"),
+        ("keras-mobilenet-v2-0.33333-224-c5", "expected keras-mobilenet-v2-{alpha}"),  # at most 4 decimals
+        ("fd-mobilenet-0.01-224-c5", "stem"),
+    ]:
         assert resolve_zoo(bad) is None
         with pytest.raises(UnknownNameError, match=re.escape(why)):
             get_zoo(bad)

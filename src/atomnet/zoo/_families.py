@@ -2,11 +2,12 @@
 classes), built on demand instead of shipped as files.
 
 A family registers a prefix, its name pattern and a builder (:func:`register_family`, loud on duplicates).
-Names read ``{prefix}-[{alpha}-]{res}-c{classes}[-gray]``; ``alpha`` is a decimal width multiplier printed with
-at least one decimal (``1.0``, ``0.25``), ``res`` the square input side, ``classes`` the data set's classes,
-``-gray`` a one-channel input. :func:`parse_family_name` returns the canonical spelling (``keras-mobilenet-v1-1-224-c5``
-→ ``keras-mobilenet-v1-1.0-224-c5``) and raises :class:`~atomnet.errors.UnknownNameError` naming the pattern when
-a name starts with a family's prefix but does not fit it.
+Names read ``{prefix}-[{alpha}-]{res}-c{classes}[-gray]``: ``alpha`` a decimal width multiplier in (0, 4] with at
+most 4 decimals, printed with at least one (``1.0``, ``0.25``); ``res`` the square input side; ``classes`` the data
+set's classes; ``-gray`` a one-channel input. :func:`parse_family_name` returns the canonical spelling
+(``keras-mobilenet-v1-1-224-c5`` is ``keras-mobilenet-v1-1.0-224-c5``) and raises
+:class:`~atomnet.errors.UnknownNameError` naming the pattern when a name starts with a family's prefix but does
+not fit it.
 
 >>> from atomnet.zoo import get_zoo
 >>> get_zoo("keras-mobilenet-v2-1-224-c1000").name
@@ -23,7 +24,7 @@ from functools import lru_cache
 from atomnet.errors import InputError, UnknownNameError
 from atomnet.spec import ModelSpec
 
-_NAME = re.compile(r"(?:(?P<alpha>\d+(?:\.\d+)?)-)?(?P<res>\d+)-c(?P<classes>\d+)(?P<gray>-gray)?")
+_NAME = re.compile(r"(?:(?P<alpha>\d+(?:\.\d{1,4})?)-)?(?P<res>\d+)-c(?P<classes>\d+)(?P<gray>-gray)?")
 
 
 @dataclass(frozen=True)
