@@ -87,6 +87,36 @@ def add_parser(sub: Any) -> Any:
                    help="AtomNet-format CSV; SE modules go to FILE_se.csv beside it")
     s.set_defaults(func=cmd_export)
 
+    s = dsub.add_parser("import-models", help="import whole-model measurements (published JSON, your CSV/JSON)",
+                        description="Import whole-model measurements (latency, activation/runtime RAM, weights/code "
+                                    "Flash, or RAM/Flash totals of a model on a board with a runtime), all files in "
+                                    "one transaction (an error in any file imports nothing); re-importing a file "
+                                    "(same SHA-256) adds nothing. FILE: ../shared/published/measurements.json, or "
+                                    "your own CSV/JSON with the columns board, runtime, model and at least one of "
+                                    "latency ('587 ms'), activation_ram, runtime_ram, weights_flash, code_flash, "
+                                    "total_ram, total_flash ('163 KiB', '166912 B'; or latency_ms, *_bytes as "
+                                    "bare numbers), oom; optional: runtime_version, model_kind, dataset, "
+                                    "num_classes, resolution, quantization, plan, io_in_activation_ram, clock_mhz, "
+                                    "approx, caveat, source_repo, source_path, source_commit, source_section. "
+                                    "Example: atomnet db import-models ../shared/published/measurements.json")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("--json", action="store_true", help="object: {db, imports: [{path, added, rows_by_family, "
+                                                       "skipped, skipped_by_reason, already_imported}]}")
+    s.set_defaults(func=cmd_import_models)
+
+    s = dsub.add_parser("list-models", help="list the stored whole-model measurements",
+                        description="Whole-model measurements stored by 'db import-models'. --board: an atomnet "
+                                    "board, an MCU (stm32h747) or the printed board; --runtime: an atomnet "
+                                    "runtime, else part of a printed runtime name (plumerai). Sizes in KiB "
+                                    "(1024 B); --json gives bytes. Example: atomnet db list-models --board "
+                                    "stm32h743 --runtime tinyengine")
+    s.add_argument("--board")
+    s.add_argument("--runtime")
+    s.add_argument("--family", help="one source family, e.g. stm32ai_modelzoo, mlperf_tiny, user")
+    s.add_argument("--counts", action="store_true", help="rows per family, board and runtime instead of the rows")
+    s.add_argument("--json", action="store_true", help="list of rows (every field; sizes in bytes)")
+    s.set_defaults(func=cmd_list_models)
+
     return dsub  # the measurement subcommands (cli/_db_measure.py: sweep, models, measure, additivity) join here
 
 
@@ -233,4 +263,67 @@ def cmd_export(args: argparse.Namespace) -> int:
     paths = export_atomnet_csv(db, args.board, Path(args.out))
     for p, n in paths:
         print(f"wrote {n:,} rows to {p}")
+    return 0
+
+
+def cmd_import_models(args: argparse.Namespace) -> int:
+    from atomnet.db import parse_model_file
+
+    parsed = [parse_model_file(f) for f in args.files]  # all parsed before anything is written
+    db = open_db(args, write=True, create=True)
+    results = db.import_model_files(parsed)
+    if args.json:
+        print_json({"db": db.path, "imports": [r.to_dict() for r in results]})
+        return 0
+    for r in results:
+        if r.already_imported:
+            first = f", as {r.imported_as}" if r.imported_as != r.path else ""
+            print(f"{r.path}: already imported (same SHA-256{first}); nothing added")
+            continue
+        fams = ", ".join(f"{k} {v:,}" for k, v in r.rows_by_family.items())
+        print(f"{r.path}: {r.added:,} whole-model measurements imported ({fams})")
+        for fam, reasons in r.skipped_by_reason.items():
+            for why, n in reasons.items():
+                print(f"  skipped {n:,} {fam} rows: {why}")
+    print(f"database: {db.path}")
+    return 0
+
+
+def _kib(v: int | None) -> str:
+    return "-" if v is None else f"{v / 1024:,.2f}"
+
+
+def _flags(m: Any) -> str:
+    out = ["oom"] if m.oom else []
+    out += [f"~{a.removesuffix('_bytes')}" for a in m.approx]
+    out += [f"{f.removesuffix('_bytes')}: not stored" for f in m.not_stored]
+    if m.plan:
+        out.append(m.plan)
+    return ", ".join(out)
+
+
+def cmd_list_models(args: argparse.Namespace) -> int:
+    from atomnet.db import model_counts
+
+    db = open_db(args, missing_ok=True)
+    rows = [] if db is None else db.model_measurements(args.board, args.runtime, family=args.family)
+    if args.json:
+        print_json([m.to_dict() for m in rows])
+        return 0
+    if not rows:
+        print("no whole-model measurements" + (" match" if db is not None else "") +
+              ". Import some with 'atomnet db import-models FILE'.")
+        return 0
+    if args.counts:
+        body_counts = [(f, b, r if len(r) <= 60 else r[:57] + "...", n) for (f, b, r), n in model_counts(rows).items()]
+        print(table(["family", "board", "runtime", "rows"], body_counts))
+        print(f"{len(rows):,} rows")
+        return 0
+    body = [(m.id, m.family, m.board or m.mcu or m.board_as_printed,
+             m.runtime or (m.runtime_as_printed or "-")[:28], m.runtime_version, m.model[:40], m.latency_ms,
+             _kib(m.activation_ram_bytes), _kib(m.total_ram_bytes), _kib(m.weights_flash_bytes),
+             _kib(m.total_flash_bytes), _flags(m)) for m in rows]
+    print(table(["id", "family", "board", "runtime", "version", "model", "latency ms", "act RAM KiB",
+                 "total RAM KiB", "weights KiB", "total Flash KiB", "flags"], body, align="rlllllrrrrrl"))
+    print(f"{len(rows):,} rows")
     return 0

@@ -45,6 +45,18 @@ from atomnet.db._import_csv import (
     parse_atomnet_csv,
     parse_atomnet_se_csv,
 )
+from atomnet.db._models_schema import (
+    MODEL_SCHEMA,
+    MODEL_TABLES,
+    ModelImportRecord,
+    ModelImportResult,
+    ModelMeasurement,
+    ParsedModelFile,
+)
+from atomnet.db._models_schema import import_records as _model_import_records
+from atomnet.db._models_schema import query as _query_models
+from atomnet.db._models_schema import store_files as _store_model_files
+from atomnet.db._models_user import parse_model_file
 from atomnet.db._rows import ParsedRow
 from atomnet.db._sqlite import Transaction, busy_error, connect, is_busy
 from atomnet.db._sqlite import busy_timeout_s as _busy_timeout
@@ -93,10 +105,10 @@ CREATE TABLE IF NOT EXISTS op_stats (
 CREATE TABLE IF NOT EXISTS predictors (
     board TEXT PRIMARY KEY, json TEXT NOT NULL, fitted_at TEXT NOT NULL
 );
-"""
+""" + MODEL_SCHEMA
 
 
-_TABLES = ("meta", "sources", "measurements", "op_stats", "predictors")
+_TABLES = ("meta", "sources", "measurements", "op_stats", "predictors", *MODEL_TABLES)
 
 
 class SchemaError(RuntimeError, InputError):
@@ -395,6 +407,27 @@ class AtomDB:
         with self.transaction():
             self._insert_rows(source_id, board, rows, campaign_keys)
             self._refresh_stats(board, {r.op.kind for r in rows}, only_keys={r.op.key for r in rows})
+
+    # ---- whole-model measurements (atomnet.db._models_schema) --------------------------------
+    def import_model_measurements(self, path: str | os.PathLike[str]) -> ModelImportResult:
+        """Import a whole-model measurement file (``../shared/published/measurements.json`` or a user's CSV/JSON,
+        :mod:`atomnet.db._models_user`) in one transaction; a file already imported (SHA-256) adds nothing."""
+        return self.import_model_files([parse_model_file(path)])[0]
+
+    def import_model_files(self, parsed: Sequence[ParsedModelFile]) -> list[ModelImportResult]:
+        """Store parsed whole-model measurement files all or nothing, in one transaction."""
+        with self.transaction():
+            return _store_model_files(self.conn, parsed)
+
+    def model_measurements(self, board: str | None = None, runtime: str | None = None, *,
+                           family: str | None = None) -> list[ModelMeasurement]:
+        """Stored whole-model measurements in import order; ``board``: an atomnet board, an MCU (``stm32h747``)
+        or the printed board; ``runtime``: an atomnet runtime, else part of a printed runtime name."""
+        return _query_models(self.conn, board=board, runtime=runtime, family=family)
+
+    def model_imports(self) -> list[ModelImportRecord]:
+        """Provenance of every imported whole-model measurement file."""
+        return _model_import_records(self.conn)
 
     # ---- aggregates -----------------------------------------------------------------------
     def _refresh_stats(self, board: str, kinds: Iterable[str], only_keys: set[tuple[int, ...]] | None = None) -> None:
