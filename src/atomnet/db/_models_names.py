@@ -2,7 +2,7 @@
 
 A board is read from its part number: ``STM32H747I-DISCO``, ``NUCLEO-H7A3ZI-Q``, ``B_U585I_IOT02A`` and
 ``H743 (SRAM<512kB)`` name the MCUs ``stm32h747``, ``stm32h7a3``, ``stm32u585`` and ``stm32h743`` (the ``mcu``
-column). The atomnet board is the registered board of that name (``stm32h743``, ``stm32f746``, ``stm32f412``),
+column). The atomnet board is the registered board of that name (``stm32h743``, ``stm32f746``, ``stm32f412`` …),
 or ``<mcu>-disco`` for a printed DISCO board (``STM32F469I-DISCO`` → ``stm32f469-disco``); else none, and the
 row keeps its printed board and MCU (a board registered later is found when the rows are read).
 
@@ -14,8 +14,8 @@ microTVM, ONNC and HALE map to none.
 
 >>> mcu_of("NUCLEO-H7A3ZI-Q"), mcu_of("STM32F769I-DISCO (printed as STM32H769I-DISCO)"), mcu_of("host")
 ('stm32h7a3', 'stm32f769', None)
->>> board_of("STM32F746G-DISCO"), board_of("STM32H747I-DISCO"), board_of("STM32F469I-DISCO")
-('stm32f746', None, 'stm32f469-disco')
+>>> board_of("STM32F746G-DISCO"), board_of("STM32F469I-DISCO"), board_of("host PC")
+('stm32f746', 'stm32f469-disco', None)
 >>> runtime_of("X-CUBE-AI v7.3.0"), runtime_of("TF-Lite Micro @ 713b6ed"), runtime_of("STEdgeAI Core")
 ('xcube-ai', 'tflm', None)
 >>> version_of("TensorFlow Lite for Microcontrollers v2.3.1"), version_of("CMSIS-NN @ 011bf32")

@@ -9,7 +9,8 @@ printed text stays in ``cells``). Approximate printed values (``~21 KiB``) are s
 Tables (created with the AtomDB schema, version 1; an older file gets them on its first writable open):
 
 * ``model_imports``: one row per imported file (path, SHA-256, format, time, atomnet version, rows stored,
-  rows skipped with the reason per family). A file already imported (same SHA-256) adds nothing.
+  rows skipped with the reason per family). A file already imported adds nothing: the same SHA-256, or the
+  same rows (``content_sha256``: the source rows as read, in any order — a re-formatted or re-ordered copy).
 * ``model_measurements``: one row per measurement; its source (repository or document, path, commit,
   section) is NOT NULL, and ``raw`` holds the source row as read.
 
@@ -21,6 +22,7 @@ Tables (created with the AtomDB schema, version 1; an older file gets them on it
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -35,7 +37,8 @@ from atomnet.jsontypes import JSONDict
 MODEL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_imports (
     id INTEGER PRIMARY KEY,
-    format TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE, imported_at TEXT NOT NULL,
+    format TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE, content_sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
     atomnet_version TEXT NOT NULL, rows INTEGER NOT NULL, skipped INTEGER NOT NULL,
     rows_by_family TEXT NOT NULL, skipped_by_reason TEXT NOT NULL
 );
@@ -75,9 +78,9 @@ class ModelFormatError(InputError):
     ``family[index]``) and the field."""
 
     def __init__(self, path: str | Path, where: str, column: str | None, message: str) -> None:
-        col = f": field '{column}'" if column else ""
-        super().__init__(f"{path}:{where}{col}: {message}" if where[:1].isdigit() else
-                         f"{path}: {where}{col}: {message}")
+        col = f"field '{column}': " if column else ""
+        sep = ":" if where[:1].isdigit() else ": "  # a CSV line: file:line
+        super().__init__(f"{path}{sep}{where}: {col}{message}" if where else f"{path}: {col}{message}")
         self.path, self.where, self.column = str(path), where, column
 
 
@@ -123,8 +126,8 @@ class ModelMeasurement:
     oom: bool = False
     approx: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
-    cells: dict[str, str] = field(default_factory=dict)
-    not_stored: dict[str, str] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict, hash=False)
+    not_stored: dict[str, str] = field(default_factory=dict, hash=False)
     source_repo: str
     source_path: str
     source_commit: str
@@ -148,8 +151,9 @@ class ModelMeasurement:
         return v if isinstance(v, dict) else {"value": v}
 
     def to_dict(self) -> JSONDict:
-        d: JSONDict = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        d: JSONDict = {f.name: getattr(self, f.name) for f in fields(self)}
         d["approx"], d["caveats"] = list(self.approx), list(self.caveats)
+        d["cells"], d["not_stored"], d["raw"] = dict(self.cells), dict(self.not_stored), self.raw_row()
         return d
 
 
@@ -170,6 +174,13 @@ class ParsedModelFile:
     @property
     def skipped_count(self) -> int:
         return sum(sum(v.values()) for v in self.skipped.values())
+
+    def content_sha256(self) -> str:
+        """Fingerprint of the rows as read (family and source row), independent of order and formatting."""
+        h = hashlib.sha256()
+        for fam, raw in sorted((m.family, m.raw) for m in self.rows):
+            h.update(f"{fam}\0{raw}\0".encode())
+        return h.hexdigest()
 
     def rows_by_family(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -204,6 +215,7 @@ class ModelImportRecord:
     format: str
     path: str
     sha256: str
+    content_sha256: str
     imported_at: str
     atomnet_version: str
     rows: int
@@ -288,15 +300,19 @@ def store_files(conn: sqlite3.Connection, parsed: Sequence[ParsedModelFile]) -> 
               f"({', '.join('?' * (len(_COLUMNS) + 1))})")
     for pf in parsed:
         by_family = pf.rows_by_family()
+        content = pf.content_sha256()
         old = conn.execute("SELECT path FROM model_imports WHERE sha256=?", (pf.sha256,)).fetchone()
+        if old is None and pf.rows:  # (a file of blank rows only is no copy of another)
+            old = conn.execute("SELECT path FROM model_imports WHERE content_sha256=? AND rows>0",
+                               (content,)).fetchone()
         if old is not None:
             results.append(ModelImportResult(str(pf.path), pf.fmt, 0, by_family, pf.skipped_count, pf.skipped,
                                              True, str(old[0])))
             continue
         cur = conn.execute(
-            "INSERT INTO model_imports (format, path, sha256, imported_at, atomnet_version, rows, skipped,"
-            " rows_by_family, skipped_by_reason) VALUES (?,?,?,?,?,?,?,?,?)",
-            (pf.fmt, str(pf.path), pf.sha256, now, __version__, len(pf.rows), pf.skipped_count,
+            "INSERT INTO model_imports (format, path, sha256, content_sha256, imported_at, atomnet_version, rows,"
+            " skipped, rows_by_family, skipped_by_reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (pf.fmt, str(pf.path), pf.sha256, content, now, __version__, len(pf.rows), pf.skipped_count,
              json.dumps(by_family, sort_keys=True), json.dumps(pf.skipped, sort_keys=True)))
         import_id = cur.lastrowid
         conn.executemany(insert, ([import_id, *_row_values(m)] for m in pf.rows))
@@ -353,15 +369,15 @@ def _dict_of(text: object) -> dict[str, object]:
 
 
 def import_records(conn: sqlite3.Connection) -> list[ModelImportRecord]:
-    cur = conn.execute("SELECT id, format, path, sha256, imported_at, atomnet_version, rows, skipped,"
+    cur = conn.execute("SELECT id, format, path, sha256, content_sha256, imported_at, atomnet_version, rows, skipped,"
                        " rows_by_family, skipped_by_reason FROM model_imports ORDER BY id")
     out = []
     for r in cur.fetchall():
-        fam = {str(k): int(str(v)) for k, v in _dict_of(r[8]).items()}
+        fam = {str(k): int(str(v)) for k, v in _dict_of(r[9]).items()}
         skipped = {str(k): {str(a): int(str(b)) for a, b in _dict_of(json.dumps(v)).items()}
-                   for k, v in _dict_of(r[9]).items()}
-        out.append(ModelImportRecord(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
-                                     int(r[6]), int(r[7]), fam, skipped))
+                   for k, v in _dict_of(r[10]).items()}
+        out.append(ModelImportRecord(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]),
+                                     int(r[7]), int(r[8]), fam, skipped))
     return out
 
 

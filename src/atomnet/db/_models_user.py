@@ -224,14 +224,14 @@ def parse_model_file(path: str | os.PathLike[str]) -> ParsedModelFile:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ModelFormatError(p, "0", None, f"not UTF-8 text: {e}") from None
+        raise ModelFormatError(p, "", None, f"not UTF-8 text: {e}") from None
     suffix = p.suffix.lower()
     if suffix == ".csv":
         pf = ParsedModelFile(p, sha, "model-measurements-csv")
         _csv(pf, text)
         return pf
     if suffix != ".json":
-        raise ModelFormatError(p, "0", None, f"expected a .csv or .json file, got {p.suffix or 'no suffix'!r}")
+        raise ModelFormatError(p, "", None, f"expected a .csv or .json file, got {p.suffix or 'no suffix'!r}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
