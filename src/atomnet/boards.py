@@ -17,12 +17,22 @@ Latency on a board without its own measurements is *scaled* from a measured refe
 published whole-model point (AtomNet-256KB, int8, X-CUBE-AI 7.2: 275 / 626 / 2124 ms on H743 / F746 /
 F412, FACTS §2), i.e. ``626/275`` and ``2124/275``; it folds together the clock ratio and the core's
 cycles per MAC (Cortex-M4 has no dual-issue, no cache). Such figures are marked "scaled".
+
+A board may also carry **transfer models** (:class:`Transfer`, ``docs/transfer.md``): latency on the board with
+a runtime = Σ over operator kinds of the reference board's (STM32H743, X-CUBE-AI AtomDB) latency × the factor of
+the kind's group (compute-bound kinds, memory-bound kinds), fitted on whole-model measurements of that board and
+runtime (:mod:`atomnet.calibrate`). The built-in boards ship fitted from ``../shared/published`` (the fit, its
+rows and its leave-one-out error in ``atomnet/data/board_transfers.json``); ``atomnet boards calibrate B`` shows
+or refits them. A transfer replaces ``time_scale`` when the board is costed with that runtime.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,102 @@ from atomnet.units import parse_bytes
 
 #: whole-model latency of AtomNet-256KB per board (ms), the calibration point of the scaling model
 CALIBRATION_MS: dict[str, float] = {"stm32h743": 275.0, "stm32f746": 626.0, "stm32f412": 2124.0}
+#: the board and runtime whose AtomDB prices every transfer (factor 1 by definition)
+REFERENCE_BOARD, REFERENCE_RUNTIME = "stm32h743", "xcube-ai"
+#: operator-kind groups of a transfer model: compute-bound kinds (dense MAC loops: conv, pointwise, dense) and
+#: memory-bound kinds (bound by loads and stores, not MACs: depthwise — 85 vs 385 MMAC/s for pointwise in the
+#: AtomDB, FACTS §4 —, pad, element-wise, pooling, SE's global pool and channel scaling, affine)
+DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("compute", ("conv", "pointwise", "dense")),
+    ("memory", ("depthwise", "pad", "eltwise", "pool", "se", "affine")),
+)
+#: runtimes a transfer may name that are not registered in :mod:`atomnet.runtimes` (no lowering or planner of
+#: their own: only their latency is transferred)
+TRANSFER_ONLY_RUNTIMES: dict[str, str] = {
+    "cmsis-nn": "TFLite Micro with the CMSIS-NN optimized kernels (the TinyEngine README's CMSIS-NN column)",
+}
+
+
+@dataclass(frozen=True)
+class LooSummary:
+    """Leave-one-model-out error of a transfer fit: each row predicted by a fit (prior strength included) that
+    saw no row of its model. ``median_abs``/``max_abs`` are |estimate / measured − 1|; ``within_5``/``within_10``
+    the share of rows within ±5 % / ±10 %."""
+
+    rows: int
+    models: int
+    median_abs: float
+    max_abs: float
+    within_5: float
+    within_10: float
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Latency of ``runtime`` on a board from the reference board's AtomDB (``docs/transfer.md``):
+    ``t = Σ_kind t_ref(kind) · factor(group(kind))``.
+
+    ``level`` is the single factor of the same rows (the prior's shape at its fitted level; with a flat prior,
+    the pooled factor ``Σ``-fit of one number); ``prior_strength`` the ridge weight pulling each group factor
+    toward ``level · prior shape`` (None: no group freedom, the prior exactly), chosen as ``prior_strength_how``
+    says; ``prior`` is "" (flat: toward one factor) or the ``board/runtime[@version]`` transfer whose group
+    ratios are the prior shape. ``rows`` are the ids of the whole-model rows fitted on (``family[index]`` of
+    ``../shared/published/measurements.json``, or a user row's source), ``version`` the runtime version they
+    were restricted to ("" = every version in the rows, listed in ``versions``)."""
+
+    runtime: str
+    factors: tuple[tuple[str, float], ...]
+    level: float
+    rows: tuple[str, ...]
+    version: str = ""
+    versions: tuple[str, ...] = ()
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_GROUPS
+    prior: str = ""
+    prior_strength: float | None = None
+    prior_strength_how: str = ""
+    loo: LooSummary | None = None
+    reference: str = REFERENCE_BOARD
+    reference_runtime: str = REFERENCE_RUNTIME
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        """``runtime`` or ``runtime@version``."""
+        if not self.version:
+            return self.runtime
+        return self.runtime + (self.version if self.version.startswith("@") else f"@{self.version}")
+
+    def factor(self, group: str) -> float:
+        for g, f in self.factors:
+            if g == group:
+                return f
+        raise KeyError(f"transfer {self.key}: no group {group!r}")
+
+    def group_of(self, kind: str) -> str:
+        for g, kinds in self.groups:
+            if kind in kinds:
+                return g
+        raise KeyError(f"transfer {self.key}: operator kind {kind!r} is in no group")
+
+    def kind_factor(self, kind: str) -> float:
+        """The factor the reference latency of an operator of ``kind`` is multiplied by."""
+        return self.factor(self.group_of(kind))
+
+    def estimate_ms(self, ref_by_kind_ms: Mapping[str, float]) -> float:
+        """This transfer's latency from the reference latency per operator kind (``CostReport.latency_by_kind_ms``)."""
+        return float(sum(ms * self.kind_factor(k) for k, ms in ref_by_kind_ms.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["factors"] = dict(self.factors)
+        d["groups"] = {g: list(kinds) for g, kinds in self.groups}
+        return d
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "transfer") -> Transfer:
+        """A transfer from :meth:`to_dict`'s form; a missing, unknown or mistyped field is an
+        :class:`~atomnet.errors.InputError` naming ``where`` and the field."""
+        return _transfer_from_dict(data, where)
 
 
 @dataclass(frozen=True)
@@ -60,6 +166,8 @@ class Board:
     time_scale: float = 1.0
     external: ExternalMemory | None = None
     description: str = ""
+    #: latency transfer models per runtime (module doc), in order of preference for a runtime
+    transfers: tuple[Transfer, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -71,39 +179,141 @@ class Board:
     def is_scaled(self) -> bool:
         return bool(self.reference) and self.reference != self.name
 
+    def transfer_for(self, runtime: str, version: str | None = None) -> Transfer | None:
+        """The transfer model of ``runtime`` (``version``: that version's; None: the first listed, which is
+        fitted on every version), or None when the board has none for it."""
+        for t in self.transfers:
+            if t.runtime == runtime and (version is None or t.version == version):
+                return t
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
+        d["transfers"] = [t.to_dict() for t in self.transfers]
         return d
 
 
-_BUILTIN: dict[str, Board] = {
-    b.name: b
-    for b in (
-        Board("stm32h743", "cortex-m7", 400, 512 * 1024, 2 * 1024 * 1024, "xcube-ai",
-              description="STM32H743, Cortex-M7 @ 400 MHz as measured in the public AtomDB "
-                          "(480 MHz on rev V silicon); 512 KB SRAM budget of the paper, 2 MB Flash"),
-        Board("stm32f746", "cortex-m7", 216, 320 * 1024, 1024 * 1024, "xcube-ai", reference="stm32h743",
-              time_scale=CALIBRATION_MS["stm32f746"] / CALIBRATION_MS["stm32h743"],
-              description="STM32F746, Cortex-M7 @ 216 MHz, 320 KB SRAM, 1 MB Flash"),
-        Board("stm32f412", "cortex-m4f", 100, 256 * 1024, 1024 * 1024, "xcube-ai", reference="stm32h743",
-              time_scale=CALIBRATION_MS["stm32f412"] / CALIBRATION_MS["stm32h743"],
-              description="STM32F412, Cortex-M4F @ 100 MHz, 256 KB SRAM, 1 MB Flash"),
-        Board("stm32f469-disco", "cortex-m4f", 180, 320 * 1024, 2 * 1024 * 1024, "xcube-ai",
-              reference="stm32h743",
-              time_scale=CALIBRATION_MS["stm32f412"] / CALIBRATION_MS["stm32h743"] * 100 / 180,
-              external=ExternalMemory(8 * 1024**2, 360.0, 8 * 1024**2, 45.0),
-              description="STM32F469-DISCO (TinyOps): 320 KB usable SRAM, 8 MB SDRAM, 8 MB QSPI; "
-                          "latency scaled from the F412 factor by clock"),
-        Board("host", "x86-64", 0, 1024**3, 1024**3, "tflm",
-              description="this computer running the TFLite Micro reference kernels (tflm-host runner)"),
-    )
-}
+def _transfer_from_dict(data: object, where: str) -> Transfer:
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f for f in Transfer.__dataclass_fields__}
+    unknown = set(data) - fields
+    if unknown:
+        raise InputError(f"{where}: unknown transfer field(s) {sorted(unknown)}; expected some of {sorted(fields)}")
+    for req in ("runtime", "factors", "level", "rows"):
+        if req not in data:
+            raise InputError(f"{where}: missing transfer field {req!r}")
+    kw: dict[str, Any] = dict(data)
+    try:
+        runtime = str(kw["runtime"])
+        if runtime not in TRANSFER_ONLY_RUNTIMES:
+            runtime = canonical_runtime(runtime)
+        kw["runtime"] = runtime
+        kw["factors"] = tuple((str(g), _positive(f, f"{where}.factors.{g}")) for g, f in dict(kw["factors"]).items())
+        kw["level"] = _positive(kw["level"], f"{where}.level")
+        kw["rows"] = tuple(str(r) for r in kw["rows"])
+        kw["versions"] = tuple(str(v) for v in kw.get("versions", ()))
+        if "groups" in kw:
+            kw["groups"] = tuple((str(g), tuple(str(k) for k in kinds)) for g, kinds in dict(kw["groups"]).items())
+        ps = kw.get("prior_strength")
+        kw["prior_strength"] = None if ps is None else float(ps)
+        if kw.get("loo") is not None:
+            loo = dict(kw["loo"])
+            kw["loo"] = LooSummary(int(loo["rows"]), int(loo["models"]), *(float(loo[k]) for k in
+                                   ("median_abs", "max_abs", "within_5", "within_10")))
+    except (TypeError, ValueError, KeyError) as e:
+        raise InputError(f"{where}: {e}") from e
+    t = Transfer(**kw)
+    groups = {g for g, _ in t.groups}
+    if {g for g, _ in t.factors} != groups:
+        raise InputError(f"{where}: factors name the groups {sorted(g for g, _ in t.factors)}, "
+                         f"the groups are {sorted(groups)}")
+    return t
+
+
+def _positive(v: object, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise InputError(f"{where}: expected a positive number, got {v!r}")
+    return float(v)
+
+
+#: the factor of a board whose shipped transfer is missing: the clock ratio to the reference's 400 MHz (a
+#: placeholder, replaced by the fitted single factor of the board's rows, ``Transfer.level``)
+_UNFITTED_SCALE = {"stm32h747": 1.0, "stm32f769": 400 / 216, "stm32h7a3": 400 / 280, "stm32l4r5": 400 / 120,
+                   "stm32u575": 400 / 160}
+_DATASHEET = "SRAM/Flash: ST datasheet of the part the published rows name"
+_BOARDS: tuple[Board, ...] = (
+    Board("stm32h743", "cortex-m7", 400, 512 * 1024, 2 * 1024 * 1024, "xcube-ai",
+          description="STM32H743, Cortex-M7 @ 400 MHz as measured in the public AtomDB "
+                      "(480 MHz on rev V silicon); 512 KB SRAM budget of the paper, 2 MB Flash"),
+    Board("stm32f746", "cortex-m7", 216, 320 * 1024, 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=CALIBRATION_MS["stm32f746"] / CALIBRATION_MS["stm32h743"],
+          description="STM32F746, Cortex-M7 @ 216 MHz, 320 KB SRAM, 1 MB Flash"),
+    Board("stm32f412", "cortex-m4f", 100, 256 * 1024, 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=CALIBRATION_MS["stm32f412"] / CALIBRATION_MS["stm32h743"],
+          description="STM32F412, Cortex-M4F @ 100 MHz, 256 KB SRAM, 1 MB Flash"),
+    Board("stm32f469-disco", "cortex-m4f", 180, 320 * 1024, 2 * 1024 * 1024, "xcube-ai",
+          reference="stm32h743",
+          time_scale=CALIBRATION_MS["stm32f412"] / CALIBRATION_MS["stm32h743"] * 100 / 180,
+          external=ExternalMemory(8 * 1024**2, 360.0, 8 * 1024**2, 45.0),
+          description="STM32F469-DISCO (TinyOps): 320 KB usable SRAM, 8 MB SDRAM, 8 MB QSPI; "
+                      "latency scaled from the F412 factor by clock"),
+    # boards of the published whole-model rows (../shared/published: clock and core as the rows print them)
+    Board("stm32h747", "cortex-m7", 400, 512 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=_UNFITTED_SCALE['stm32h747'],
+          description="STM32H747 (STM32H747I-DISCO of the ST model zoo rows), Cortex-M7 @ 400 MHz as measured; "
+                      "1 MB RAM, of it 512 KB contiguous AXI SRAM (the budget here), 2 MB Flash; " + _DATASHEET),
+    Board("stm32f769", "cortex-m7", 216, 512 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=_UNFITTED_SCALE['stm32f769'],
+          description="STM32F769 (STM32F769I-DISCO of the ST model zoo rows), Cortex-M7 @ 216 MHz, 512 KB SRAM, "
+                      "2 MB Flash; " + _DATASHEET),
+    Board("stm32h7a3", "cortex-m7", 280, 1024 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=_UNFITTED_SCALE['stm32h7a3'],
+          description="STM32H7A3 (NUCLEO-H7A3ZI-Q of the MLPerf Tiny rows), Cortex-M7 @ 280 MHz; 1.4 MB RAM, "
+                      "of it 1 MB contiguous AXI SRAM (the budget here), 2 MB Flash; " + _DATASHEET),
+    Board("stm32l4r5", "cortex-m4f", 120, 640 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=_UNFITTED_SCALE['stm32l4r5'],
+          description="STM32L4R5 (NUCLEO-L4R5ZI of the MLPerf Tiny rows), Cortex-M4F @ 120 MHz, 640 KB SRAM, "
+                      "2 MB Flash; " + _DATASHEET),
+    Board("stm32u575", "cortex-m33", 160, 768 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=_UNFITTED_SCALE['stm32u575'],
+          description="STM32U575 (NUCLEO-U575ZI-Q of the MLPerf Tiny rows), Cortex-M33 @ 160 MHz, 768 KB SRAM, "
+                      "2 MB Flash; " + _DATASHEET),
+    Board("host", "x86-64", 0, 1024**3, 1024**3, "tflm",
+          description="this computer running the TFLite Micro reference kernels (tflm-host runner)"),
+)
+
+
+def _shipped_transfers() -> dict[str, tuple[Transfer, ...]]:
+    """The transfers fitted on the public rows (``atomnet/data/board_transfers.json``, written by
+    ``python -m atomnet.calibrate --write``); none when the file is absent."""
+    try:
+        text = resources.files("atomnet").joinpath("data/board_transfers.json").read_text()
+    except (FileNotFoundError, OSError):
+        return {}
+    data = json.loads(text)
+    return {b: tuple(Transfer.from_dict(t, f"board_transfers.json: {b}[{i}]") for i, t in enumerate(ts))
+            for b, ts in data["boards"].items()}
+
+
+def _with_transfers(board: Board, shipped: Mapping[str, tuple[Transfer, ...]]) -> Board:
+    ts = shipped.get(board.name, ())
+    if not ts:
+        return board
+    # a board without a published single-factor point takes the single factor of its own runtime's rows
+    own = next((t for t in ts if t.runtime == board.runtime), None)
+    scale = board.time_scale if board.name in CALIBRATION_MS or own is None or not board.is_scaled else own.level
+    return replace(board, transfers=ts, time_scale=scale)
+
+
+_SHIPPED = _shipped_transfers()
+_BUILTIN: dict[str, Board] = {b.name: _with_transfers(b, _SHIPPED) for b in _BOARDS}
 
 _USER: dict[str, Board] = {}
 
 _BOARD_FIELDS = {"name", "core", "clock_mhz", "sram", "flash", "sram_bytes", "flash_bytes", "runtime",
-                 "reference", "time_scale", "external", "description"}
+                 "reference", "time_scale", "external", "description", "transfers"}
 
 
 def list_boards() -> list[Board]:
@@ -173,9 +383,15 @@ def load_board_file(path: str | Path) -> Board:
             external = ExternalMemory(
                 parse_bytes(ext.get("sdram", 0), field="external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
                 parse_bytes(ext.get("qspi", 0), field="external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
+        transfers = data.get("transfers", [])
+        if not isinstance(transfers, list):
+            raise InputError(f"{p}: 'transfers' must be a list of transfer objects")
         board = Board(str(data["name"]), str(data["core"]), float(data["clock_mhz"]), sram, flash,
                       canonical_runtime(str(data.get("runtime", "tflm"))), str(data.get("reference", "")),
-                      float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
+                      float(data.get("time_scale", 1.0)), external, str(data.get("description", "")),
+                      tuple(Transfer.from_dict(t, f"{p}: transfers[{i}]") for i, t in enumerate(transfers)))
+    except InputError:
+        raise
     except (TypeError, ValueError) as e:
         raise InputError(f"{p}: {e}") from e
     if sram <= 0 or flash <= 0:
