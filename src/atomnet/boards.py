@@ -360,6 +360,19 @@ def measured_board_name(name_or_path: str, field: str = "board") -> str:
     return board.name
 
 
+def board_file_dict(board: Board) -> dict[str, Any]:
+    """``board`` as a board file's fields (:func:`load_board_file` reads it back to an equal board)."""
+    d: dict[str, Any] = {"name": board.name, "core": board.core, "clock_mhz": board.clock_mhz,
+                         "sram_bytes": board.sram_bytes, "flash_bytes": board.flash_bytes, "runtime": board.runtime,
+                         "reference": board.reference, "time_scale": board.time_scale,
+                         "description": board.description, "transfers": [t.to_dict() for t in board.transfers]}
+    if board.external is not None:
+        e = board.external
+        d["external"] = {"sdram": e.sdram_bytes, "sdram_mb_per_s": e.sdram_mb_per_s, "qspi": e.qspi_bytes,
+                         "qspi_mb_per_s": e.qspi_mb_per_s}
+    return d
+
+
 def load_board_file(path: str | Path) -> Board:
     """Read a user board from TOML or JSON; unknown keys and missing fields are errors naming the file."""
     p = Path(path)

@@ -291,32 +291,45 @@ def calibrate(rows: Sequence[ModelRow], board: Board | str, runtime: str, pricer
     return Calibration(b.name, t, tuple(points), tuple(errs), tuple(skipped), dups)
 
 
+def calibrate_runtime(rows: Sequence[ModelRow], board: Board | str, runtime: str, pricer: ReferencePricer, *,
+                      prior: Transfer | None = None, prior_name: str = "", preferred: str = "", facts: bool = True,
+                      tflite_dir: Path | None = None, source: str = "") -> list[Calibration]:
+    """The transfers of one board and runtime: one fitted on every version, and one per version family with at
+    least two models when the rows hold several (prior: the fit on every version). ``preferred``: that
+    version's fit first, and no fit on every version (its prior is then ``prior`` for every version)."""
+    b = get_board(board) if isinstance(board, str) else board
+    kw = {"facts": facts, "tflite_dir": tflite_dir}
+    pooled = calibrate(rows, b, runtime, pricer, prior=prior, prior_name=prior_name if prior else "",
+                       source=source, **kw)  # type: ignore[arg-type]
+    families = sorted({p.version for p in pooled.points if p.version})
+    vprior, vname = (prior, prior_name if prior else "") if preferred else (pooled.transfer, f"{b.name}/{runtime}")
+    per_version = [calibrate(rows, b, runtime, pricer, version=vf, prior=vprior, prior_name=vname,
+                             source=f"{source}; version {vf} only", **kw)  # type: ignore[arg-type]
+                   for vf in (families if len(families) > 1 else ())
+                   if len({p.model for p in pooled.points if p.version == vf}) >= 2]
+    if not preferred:
+        return [pooled, *per_version]
+    first = [c for c in per_version if c.transfer.version == preferred]
+    if not first:
+        raise InputError(f"board {b.name}, runtime {runtime}: no rows of version {preferred!r} with two models "
+                         f"(versions: {', '.join(families) or 'none'})")
+    return [*first, *(c for c in per_version if c is not first[0])]
+
+
 def builtin_calibrations(db: AtomDB, rows: Sequence[ModelRow], tflite_dir: Path | None = None,
                          ) -> list[Calibration]:
-    """The transfers of :data:`BUILTIN_PLAN` on ``rows``: per (board, runtime) one fitted on every version, and
-    one per version family with at least two models when the rows hold several (prior: the one on every
-    version); the preferred version's first when the plan names one."""
+    """The transfers of :data:`BUILTIN_PLAN` on ``rows`` (:func:`calibrate_runtime` each, in the plan's order,
+    a prior being the first transfer of its board and runtime)."""
     pricer = ReferencePricer(db)
     fitted: dict[str, Transfer] = {}
     out: list[Calibration] = []
     for board, runtime, prior_name, preferred, why in BUILTIN_PLAN:
         prior = fitted.get(prior_name) if prior_name else None
         try:
-            pooled = calibrate(rows, board, runtime, pricer, prior=prior, prior_name=prior_name if prior else "",
-                               tflite_dir=tflite_dir, source=why)
+            cals = calibrate_runtime(rows, board, runtime, pricer, prior=prior, prior_name=prior_name,
+                                     preferred=preferred, tflite_dir=tflite_dir, source=why)
         except InputError:
             continue
-        families = sorted({p.version for p in pooled.points if p.version})
-        per_version = [calibrate(rows, board, runtime, pricer, version=vf, prior=pooled.transfer,
-                                 prior_name=f"{board}/{runtime}", tflite_dir=tflite_dir,
-                                 source=f"{why}; version {vf} only")
-                       for vf in (families if len(families) > 1 else ())
-                       if len({p.model for p in pooled.points if p.version == vf}) >= 2]
-        if preferred:
-            first = next(c for c in per_version if c.transfer.version == preferred)
-            cals = [first, *(c for c in per_version if c is not first)]
-        else:
-            cals = [pooled, *per_version]
         fitted[f"{board}/{runtime}"] = cals[0].transfer
         out.extend(cals)
     return out
