@@ -4,7 +4,7 @@ from typing import Any
 
 from atomnet.report._plots import plot_cost, plot_pareto
 
-__all__ = ["plot_cost", "plot_pareto", "write_analysis_report"]
+__all__ = ["plot_cost", "plot_pareto", "plot_validation", "write_analysis_report"]
 
 
 def __getattr__(name: str) -> Any:
@@ -12,4 +12,8 @@ def __getattr__(name: str) -> Any:
         from atomnet.report._analysis import write_analysis_report
 
         return write_analysis_report
+    if name == "plot_validation":  # lazily, like the report: the validate scatter plot
+        from atomnet.report._validate_plot import plot_validation
+
+        return plot_validation
     raise AttributeError(f"module 'atomnet.report' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from atomnet.boards import get_board
@@ -42,6 +42,9 @@ class RowResult:
     oom: bool = False
     oom_predicted: bool | None = None
     approx: tuple[str, ...] = ()
+    #: an earlier row this one repeats (same board, runtime, version, model and measured values, as the
+    #: TinyEngine README's older tables repeat the current one): listed, but counted once in the statistics
+    duplicate_of: str | None = None
 
     @property
     def priced(self) -> bool:
@@ -57,7 +60,8 @@ class RowResult:
                 "version": self.version, "model_as_printed": self.model, "model": r.model, "model_kind": r.model_kind,
                 "priced_as": r.runtime, "how": r.how, "priced": self.priced, "unpriced_category": r.category,
                 "unpriced_reason": r.reason or None, "oom": self.oom, "oom_predicted": self.oom_predicted,
-                "approx": list(self.approx), "estimates": [e.to_dict() for e in self.estimates]}
+                "approx": list(self.approx), "duplicate_of": self.duplicate_of,
+                "estimates": [e.to_dict() for e in self.estimates]}
 
 
 @dataclass(frozen=True)
@@ -78,17 +82,19 @@ class GroupStats:
 
 @dataclass(frozen=True)
 class Unpriced:
-    """Rows (or quantities of rows: ``quantity`` not None) of one board and runtime that were not priced."""
+    """Rows (or quantities of rows: ``quantity`` not None) of one board and runtime that were not priced, for
+    one category (:data:`~atomnet.validate.CATEGORIES`); ``reasons``: each distinct reason and its row count."""
 
     board: str
     runtime: str
     category: str
     quantity: str | None
     rows: int
-    example: str
+    reasons: tuple[tuple[str, int], ...]
 
     def to_dict(self) -> JSONDict:
-        return dict(self.__dict__)
+        return {"board": self.board, "runtime": self.runtime, "category": self.category, "quantity": self.quantity,
+                "rows": self.rows, "reasons": [{"reason": r, "rows": n} for r, n in self.reasons]}
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,8 @@ class Validation:
                 "unpriced": [u.to_dict() for u in self.unpriced], "by_family": self.by_family(),
                 "latency_model": self.latency_model, "tflite_dir": self.tflite_dir,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "notes": list(self.notes),
-                "counts": {"rows": len(self.rows), "priced": sum(r.priced for r in self.rows)}}
+                "counts": {"rows": len(self.rows), "priced": sum(r.priced for r in self.rows),
+                           "duplicates": sum(r.duplicate_of is not None for r in self.rows)}}
 
 
 def _group(m: ModelMeasurement, res: Resolution) -> tuple[str, str]:
@@ -166,9 +173,25 @@ def _row(m: ModelMeasurement, res: Resolution, cache: PriceCache, transfers: Lat
                      oom, m.approx)
 
 
+def _mark_duplicates(rows: Sequence[RowResult], ms: Sequence[ModelMeasurement]) -> list[RowResult]:
+    first: dict[tuple[object, ...], str] = {}
+    out = []
+    for r, m in zip(rows, ms, strict=True):
+        if r.resolution.priced:
+            key = (r.board, r.runtime, r.version, r.resolution.model, m.oom, tuple(sorted(m.measured().items())))
+            if key in first:
+                r = replace(r, duplicate_of=first[key])
+            else:
+                first[key] = r.row_id
+        out.append(r)
+    return out
+
+
 def _groups(rows: Sequence[RowResult]) -> list[GroupStats]:
     errs: dict[tuple[str, str, str], list[Estimate]] = {}
     for r in rows:
+        if r.duplicate_of is not None:
+            continue
         for e in r.estimates:
             if e.error is not None:
                 errs.setdefault((r.board, r.runtime, e.quantity), []).append(e)
@@ -191,8 +214,13 @@ def _unpriced(rows: Sequence[RowResult]) -> list[Unpriced]:
         for e in r.estimates:
             if e.estimate is None:
                 counts.setdefault((r.board, r.runtime, "not-priced", e.quantity), []).append(e.method)
-    return [Unpriced(b, rt, c, q, len(v), v[0]) for (b, rt, c, q), v in sorted(
-        counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or ""))]
+    out = []
+    for (b, rt, c, q), why in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or "")):
+        reasons: dict[str, int] = {}
+        for w in why:
+            reasons[w] = reasons.get(w, 0) + 1
+        out.append(Unpriced(b, rt, c, q, len(why), tuple(reasons.items())))
+    return out
 
 
 def validate(db: AtomDB, *, board: str | None = None, runtime: str | None = None, rows: int | None = None,
@@ -219,6 +247,7 @@ def validate(db: AtomDB, *, board: str | None = None, runtime: str | None = None
         out.append(_row(m, resolve_row(m, tdir), cache, transfers))
         if progress is not None:
             progress(i + 1, len(selected))
+    out = _mark_duplicates(out, selected)
     t3 = time.perf_counter()
     lm = cache.latency_model("stm32h743")
     origin = str(lm) if isinstance(lm, InputError) else f"{lm.board.name} {lm.runtime}: " + (
