@@ -22,6 +22,7 @@ from atomnet.analyze._models import (
     PatternComparison,
     PatternRow,
     StageShare,
+    analyze_file,
     analyze_model,
     compare_patterns,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "StageShare",
     "Trend",
     "analyze_blocks",
+    "analyze_file",
     "analyze_model",
     "analyze_operators",
     "block_spec",

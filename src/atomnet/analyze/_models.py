@@ -8,11 +8,16 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atomnet.boards import Board
 from atomnet.cost import CostReport, LatencyModel, cost_model
 from atomnet.errors import InputError
 from atomnet.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from atomnet.export import TFLiteCost, TFLiteModel
 
 DEFAULT_SPACES = ("sep", "convnext", "mbconv", "hybrid")
 CONSTRAINTS = ("sram", "flash", "latency")
@@ -36,24 +41,74 @@ class StageShare:
 
 @dataclass(frozen=True)
 class ModelAnalysis:
+    """``cost`` is a spec's :class:`~atomnet.cost.CostReport` or a file's :class:`~atomnet.export.TFLiteCost`;
+    ``latency_is_lower_bound``: some operators of a file are not priced (their latency counts as 0 here)."""
+
     name: str
-    cost: CostReport
+    cost: CostReport | TFLiteCost
     stages: tuple[StageShare, ...]
     binding: dict[str, str]  # constraint → stage label that binds it
     latency_share_by_kind: dict[str, float]
     top_layers: dict[str, tuple[tuple[str, str, float], ...]]  # constraint → (layer, op, share)
+    latency_is_lower_bound: bool = False
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What the bottleneck analysis reads of one layer (a spec layer or an operator of a file)."""
+
+    stage: int
+    name: str
+    op: str
+    out_shape: tuple[int, int, int]  # (c, h, w)
+    macs: int
+    flash_bytes: int
+    live_sram_bytes: int | None
+    latency_ms: float
 
 
 def analyze_model(spec: ModelSpec, board: Board, lm: LatencyModel, runtime: str | None = None) -> ModelAnalysis:
     """Per-stage and per-layer SRAM, Flash and latency shares of ``spec`` and the stage binding each."""
     rep = cost_model(spec, board, runtime=runtime, latency_model=lm)
-    nst = len(spec.stages)
-    flash_total = sum(ly.flash_bytes for ly in rep.layers) or 1
-    peak_live = max((ly.live_sram_bytes or 0 for ly in rep.layers), default=0) or None
+    rows = [_Row(ly.stage, ly.name, ly.op, ly.out_shape, ly.macs, ly.flash_bytes, ly.live_sram_bytes, ly.latency_ms)
+            for ly in rep.layers]
+    return _analyze(spec.name, rep, rows, len(spec.stages), rep.latency_by_kind_ms)
+
+
+def analyze_file(model: TFLiteModel | str | Path, board: Board, lm: LatencyModel,
+                 runtime: str | None = None) -> ModelAnalysis:
+    """The same analysis for a ``.tflite`` file (:func:`atomnet.export.cost_tflite`, default runtime ``tflm``):
+    its operators grouped into stages by output resolution (the last group, pooled to 1×1, is the head), the
+    live SRAM of the runtime, latency of the priced operators (unpriced ones count as 0: a lower bound)."""
+    from atomnet.export import cost_tflite
+
+    rep = cost_tflite(model, board, runtime=runtime, latency_model=lm)
+    rows = [_Row(ly.stage, ly.name, ly.atom_op or ly.op, _chw(ly.out_shape), ly.macs, ly.flash_bytes,
+                 ly.live_sram_bytes, ly.latency_ms or 0.0) for ly in rep.layers]
+    last = rows[-1].stage if rows else 0
+    head = last > 0 and rows[-1].out_shape[1:] == (1, 1)
+    return dataclasses.replace(_analyze(Path(rep.model).name, rep, rows, last if head else last + 1,
+                                        rep.latency_by_kind_ms), latency_is_lower_bound=rep.latency_is_lower_bound)
+
+
+def _chw(nhwc: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(nhwc) == 4:
+        return nhwc[3], nhwc[1], nhwc[2]
+    n = 1
+    for d in nhwc:
+        n *= d
+    return n, 1, 1
+
+
+def _analyze(name: str, rep: CostReport | TFLiteCost, layers: list[_Row], nst: int,
+             latency_by_kind_ms: dict[str, float]) -> ModelAnalysis:
+    """Stage shares, bindings and top layers of priced rows; stages ``>= nst`` are labelled ``head``."""
+    flash_total = sum(ly.flash_bytes for ly in layers) or 1
+    peak_live = max((ly.live_sram_bytes or 0 for ly in layers), default=0) or None
     lat_total = rep.latency_ms or 1.0
     stages = []
-    for s in sorted({ly.stage for ly in rep.layers}):
-        ls = [ly for ly in rep.layers if ly.stage == s]
+    for s in sorted({ly.stage for ly in layers}):
+        ls = [ly for ly in layers if ly.stage == s]
         live = [ly.live_sram_bytes for ly in ls if ly.live_sram_bytes is not None]
         pk = max(live) if live else None
         fl = sum(ly.flash_bytes for ly in ls)
@@ -71,10 +126,10 @@ def analyze_model(spec: ModelSpec, board: Board, lm: LatencyModel, runtime: str 
                           ("latency", lambda ly: ly.latency_ms, lat_total)):
         if not tot:
             continue
-        best = sorted(rep.layers, key=lambda ly: -val(ly))[:3]
+        best = sorted(layers, key=lambda ly: -val(ly))[:3]
         top[key] = tuple((ly.name, ly.op, val(ly) / tot) for ly in best)
-    by_kind = {k: v / lat_total for k, v in sorted(rep.latency_by_kind_ms.items(), key=lambda kv: -kv[1])}
-    return ModelAnalysis(spec.name, rep, tuple(stages), binding, by_kind, top)
+    by_kind = {k: v / lat_total for k, v in sorted(latency_by_kind_ms.items(), key=lambda kv: -kv[1])}
+    return ModelAnalysis(name, rep, tuple(stages), binding, by_kind, top)
 
 
 @dataclass(frozen=True)

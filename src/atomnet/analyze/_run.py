@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from atomnet.analyze._blocks import DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS, BlockAnalysis, analyze_blocks
 from atomnet.analyze._models import (
     DEFAULT_SPACES,
     ModelAnalysis,
     PatternComparison,
+    analyze_file,
     analyze_model,
     compare_patterns,
 )
@@ -20,6 +22,9 @@ from atomnet.analyze._operators import OperatorAnalysis, analyze_operators
 from atomnet.boards import Board
 from atomnet.db import AtomDB, NoPredictorError, SourceRecord
 from atomnet.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from atomnet.export import TFLiteModel
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,14 @@ class AnalysisResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), sram_bytes: float = 256 * 1024,
-                 flash_bytes: float = 1024 * 1024, latency_ms: float = 275.0, patterns: bool = True,
+def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec | TFLiteModel] = (),
+                 sram_bytes: float = 256 * 1024, flash_bytes: float = 1024 * 1024, latency_ms: float = 275.0,
+                 patterns: bool = True,
                  spaces: Sequence[str] = DEFAULT_SPACES, resolutions: Sequence[int] | None = None,
                  block_widths: Sequence[int] = DEFAULT_WIDTHS, block_resolutions: Sequence[int] = DEFAULT_RESOLUTIONS,
                  runtime: str | None = None, on_stage: Callable[[str], None] | None = None) -> AnalysisResult:
-    """Operator, block, model and pattern analyses of ``board`` priced from ``db``. ``on_stage(text)`` is called
+    """Operator, block, model and pattern analyses of ``board`` priced from ``db``; ``models`` are specs or
+    ``.tflite`` files already read (:func:`~atomnet.export.read_tflite`). ``on_stage(text)`` is called
     as each part starts (operators, latency model, blocks, then models if any and patterns if asked for)."""
     from atomnet.cost import load_latency_model
 
@@ -80,9 +87,13 @@ def run_analysis(db: AtomDB, board: Board, *, models: Sequence[ModelSpec] = (), 
             stage(f"bottlenecks of {len(models)} model{'s' if len(models) > 1 else ''}")
         for spec in models:
             try:
-                mres.append(analyze_model(spec, board, lm, runtime))
+                if isinstance(spec, ModelSpec):
+                    mres.append(analyze_model(spec, board, lm, runtime))
+                else:
+                    mres.append(analyze_file(spec, board, lm, runtime))
             except NoPredictorError as e:
-                skipped[f"model {spec.name}"] = str(e.args[0]) if e.args else str(e)
+                name = spec.name if isinstance(spec, ModelSpec) else Path(spec.path).name
+                skipped[f"model {name}"] = str(e.args[0]) if e.args else str(e)
         secs["models"] = time.perf_counter() - t
         if patterns:
             t = time.perf_counter()

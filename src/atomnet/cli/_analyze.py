@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--runtime", type=runtime_argument, metavar=runtime_metavar(),
                    help="runtime whose SRAM planner and Flash model apply (default: the board's)")
     p.add_argument("--model", action="append", default=[], metavar="NAME_OR_SPEC",
-                   help="zoo name or spec file for the bottleneck analysis (repeatable)")
+                   help="zoo name, spec file or .tflite file for the bottleneck analysis (repeatable)")
     p.add_argument("--sram", default="256KB", help="pattern comparison: peak SRAM limit (default 256KB)")
     p.add_argument("--flash", default="1MB", help="pattern comparison: Flash limit (default 1MB)")
     p.add_argument("--latency", default="275ms",
@@ -43,6 +43,15 @@ def _ints(text: str, field: str) -> list[int]:
         raise CliError(f"{field} {text!r}: expected comma-separated integers, e.g. 160,128") from None
 
 
+def _read_model(name: str, load_spec: Any, catalog: Any) -> Any:
+    """A spec (zoo name or spec file) or, for a ``.tflite`` path, the file read and validated."""
+    if name.lower().endswith(".tflite"):
+        from atomnet.export import read_tflite
+
+        return read_tflite(name)
+    return load_spec(name, catalog=catalog)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from atomnet.analyze import run_analysis
     from atomnet.boards import get_board
@@ -59,7 +68,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CliError(f"board {board.measured_board!r}: no measurements in {where}; the analysis reads measured "
                          f"rows, import them first: atomnet --db FILE db import atomdb.csv --se atomdb_se.csv "
                          f"--board {board.measured_board}")
-    models = [load_spec(m, catalog=ZOO) for m in args.model]
+    models = [_read_model(m, load_spec, ZOO) for m in args.model]  # every file validated before the analysis
     stages = Stages("analyze", 3 + bool(models) + (not args.no_patterns) + 1, enabled=not args.no_progress)
     res = run_analysis(db, board, models=models, sram_bytes=parse_bytes(args.sram, field="--sram"),
                        flash_bytes=parse_bytes(args.flash, field="--flash"),

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from atomnet.cli._common import existing_db
-from atomnet.cli._render import over_limits, print_json, render_cost, table
+from atomnet.cli._render import over_limits, print_json, render_cost, render_cost_tflite
 from atomnet.runtimes import runtime_argument, runtime_metavar
 
 # existing_db and render_cost are imported from here by cli/_search.py (another module's owner moves that import
@@ -18,8 +18,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("cost", help="latency, Flash and peak SRAM of a model on a board",
                        description="Price a model by its atom operators (exact AtomDB medians, else predictors). "
                                    "MODEL is a zoo name (atomnet zoo list) or a spec file (atomnet spec JSON, "
-                                   "AtomNet stage config, or once-for-all/MCUNet JSON) or an int8 .tflite file "
-                                   "(validated; MACs, Flash and the TFLM arena, latency not priced yet). "
+                                   "AtomNet stage config, or once-for-all/MCUNet JSON) or a .tflite file (validated; "
+                                   "every operator costed, the whole TFLM arena: head + tail; operators the AtomDB "
+                                   "cannot price are listed and the latency is then a lower bound). "
                                    "Example: atomnet cost atomnet-256kb --board stm32h743 --plot cost.png",
                        epilog="Exit status: 0 the model fits the board; 1 it does not fit (peak SRAM or Flash over "
                               "the board's; the report is printed first, and --json says fits: false with the "
@@ -27,10 +28,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model")
     p.add_argument("--board", default="stm32h743", help="board name or a .toml/.json board file")
     p.add_argument("--runtime", type=runtime_argument, metavar=runtime_metavar(),
-                   help="runtime whose SRAM planner and Flash model apply (default: the board's)")
+                   help="runtime whose SRAM planner and Flash model apply (default: the board's; tflm for a "
+                        ".tflite file)")
     p.add_argument("--json", action="store_true",
                    help="object with macs, params, weights_bytes, flash_bytes, peak_sram_bytes, latency_ms, "
-                        "ops_exact, ops_predicted, board, runtime, fits, over_limits[], layers[] …")
+                        "ops_exact, ops_predicted, board, runtime, fits, over_limits[], layers[] …; for a .tflite "
+                        "also sram_breakdown.persistent, latency_is_lower_bound, unpriced[]")
     p.add_argument("--plot", metavar="FILE.png", help="per-layer SRAM and weights, latency by operator kind")
     p.add_argument("--no-layers", action="store_true", help="print only the totals")
     p.set_defaults(func=cmd_cost)
@@ -68,41 +71,21 @@ def show_cost(rep: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_cost_tflite(args: argparse.Namespace) -> int:
-    """``atomnet cost FILE.tflite``: :func:`atomnet.export.cost_tflite` (MACs, weights, Flash and the TFLM arena;
-    latency is not priced for ``.tflite`` files yet). Exit status 1 when the model does not fit the board."""
+    """``atomnet cost FILE.tflite``: :func:`atomnet.export.cost_tflite` for ``--runtime`` (default tflm), latency
+    from the board's AtomDB as for a spec. Exit status 1 when the model does not fit the board."""
     from atomnet.boards import get_board
-    from atomnet.cli import CliError
     from atomnet.export import cost_tflite, read_tflite
 
     m = read_tflite(args.model)  # validates the file first (TFLiteError naming it and what is wrong: exit 2)
-    if args.runtime not in (None, "tflm"):
-        raise CliError(f"--runtime {args.runtime}: a .tflite file is costed for TFLite Micro only (--runtime tflm)")
+    c = cost_tflite(m, get_board(args.board), runtime=args.runtime, db=existing_db(args))
     if args.plot:
-        raise CliError(f"--plot: not supported for a .tflite file yet ({m.path}); cost a spec to plot it")
-    c = cost_tflite(m, get_board(args.board))
+        from atomnet.report import plot_cost
+
+        plot_cost(c, args.plot)
     if args.json:
-        print_json(c.to_dict())
+        print_json({**c.to_dict(), "fits": c.feasible, "over_limits": over_limits(c)})
     else:
-        print(_render_cost_tflite(c, not args.no_layers))
+        print(render_cost_tflite(c, layers=not args.no_layers))
+        if args.plot:
+            print(f"plot written to {args.plot}")
     return 0 if c.feasible else 1
-
-
-def _render_cost_tflite(c: Any, layers: bool) -> str:
-    from atomnet.units import fmt_bytes
-
-    out = []
-    if layers:
-        rows = [(ly.name, ly.op, ly.macs, ly.weights_bytes, ly.live_sram_bytes) for ly in c.layers]
-        out += [table(["layer", "operator", "MACs", "weights B", "live SRAM B"], rows, align="llrrr"), ""]
-    over_f = "" if c.fits_flash else f"   ** OVER the board's {fmt_bytes(c.board_flash_bytes)} **"
-    over_s = "" if c.fits_sram else f"   ** OVER the board's {fmt_bytes(c.board_sram_bytes)} **"
-    out += [f"model {c.model} on {c.board} (tflm; {c.ops} operators read from the file)",
-            f"  MACs            {c.macs / 1e6:.2f} M   weights {c.weights_bytes:,} B   "
-            f"constant data {c.const_bytes:,} B",
-            "  latency         not priced for a .tflite file yet (cost its spec for latency)",
-            f"  Flash           {fmt_bytes(c.flash_bytes)} = file {fmt_bytes(c.file_bytes)} + runtime code "
-            f"{fmt_bytes(c.code_bytes)}{over_f}",
-            f"  peak SRAM       {fmt_bytes(c.peak_sram_bytes)} ({c.peak_sram_bytes:,} B): TFLite Micro "
-            f"non-persistent arena, tflm planner (persistent allocations: atomnet verify){over_s}",
-            f"  fits {c.board}: {'yes' if c.feasible else 'NO'}"]
-    return "\n".join(out)

@@ -94,3 +94,77 @@ def render_cost(rep: Any, layers: bool = True) -> str:
     why = ", ".join(f"{_LABELS[o['what']]} over by {o['bytes'] - o['limit_bytes']:,} B" for o in over_limits(rep))
     out.append(f"  fits {rep.board}: {'yes' if rep.feasible else 'NO (' + why + ')'}")
     return "\n".join(out)
+
+
+def render_cost_tflite(c: Any, layers: bool = True) -> str:
+    """The text report of :func:`atomnet.export.cost_tflite`: one row per operator of the file, then the totals
+    (an unpriced operator makes the latency a lower bound, said with ≥ and the operators listed)."""
+    from atomnet.units import fmt_bytes
+
+    out = []
+    if layers:
+        rows = [(ly.name, ly.atom_op or "-", "x".join(map(str, ly.out_shape)) + f" {ly.dtype.lower()}", ly.macs,
+                 ly.weights_bytes, ly.live_sram_bytes, ly.latency_ms, ly.source) for ly in c.layers]
+        out += [table(["operator", f"atom operator ({c.latency_runtime})", "output", "MACs", "weights B",
+                       "live SRAM B", "latency ms", "source"], rows, align="lllrrrrl"), ""]
+    scaled = f" (scaled estimate from {c.predictor})" if c.scaled else ""
+    out.append(f"model {c.model} on {c.board} ({c.runtime}; {c.ops} operators read from the file; latency from "
+               f"{c.latency_runtime} measurements{scaled})")
+    out.append(f"  MACs            {c.macs / 1e6:.2f} M   weights {c.weights_bytes:,} B   constant data "
+               f"{c.const_bytes:,} B")
+    out.append(_latency_line(c))
+    out += _unpriced_lines(c)
+    fb = c.flash_breakdown
+    flag_f = "" if c.fits_flash else f"   ** OVER the board's {fmt_bytes(c.board_flash_bytes)} **"
+    if c.runtime == "tflm" or fb.get("flatbuffer"):
+        flash = f"file {fmt_bytes(c.file_bytes)}"
+    else:
+        flash = (f"weights {fmt_bytes(fb['weights'])} + bias {fmt_bytes(fb['bias'])} + other constants "
+                 f"{fmt_bytes(fb['constants'])} + quant {fmt_bytes(fb['quant'])}")
+    out.append(f"  Flash           {fmt_bytes(c.flash_bytes)} = {flash} + runtime code {fmt_bytes(fb['code'])}"
+               f"{flag_f}")
+    out.append(_sram_line(c))
+    others = [f"{k} {v:,} B" if v is not None else f"{k} -" for k, v in c.peak_sram_by_runtime_bytes.items()]
+    out.append(f"  peak per runtime {' · '.join(others)}")
+    out += [f"  note: {n}" for n in c.notes]
+    why = ", ".join(f"{_LABELS[o['what']]} over by {o['bytes'] - o['limit_bytes']:,} B" for o in over_limits(c))
+    out.append(f"  fits {c.board}: {'yes' if c.feasible else 'NO (' + why + ')'}")
+    return "\n".join(out)
+
+
+def _latency_line(c: Any) -> str:
+    counts = f"{c.ops_exact} ops exact, {c.ops_predicted} predicted, {c.ops_unpriced} not priced; predictor: " \
+             f"{c.predictor}"
+    if not c.latency_is_lower_bound:
+        return f"  latency         {c.latency_ms:.1f} ms   ({counts})"
+    n = c.ops_unpriced
+    return (f"  latency         ≥ {c.latency_ms:.1f} ms (lower bound: {n} operator{'s' if n > 1 else ''} not "
+            f"priced, listed below)   ({counts})")
+
+
+def _unpriced_lines(c: Any, shown: int = 4) -> list[str]:
+    """The unpriced operators grouped by reason, a few names each."""
+    by: dict[str, list[str]] = {}
+    for name, _op, reason in c.unpriced:
+        by.setdefault(reason, []).append(name)
+    out = []
+    for reason, names in by.items():
+        more = f" … {len(names)} in all" if len(names) > shown else ""
+        out.append(f"    not priced: {', '.join(names[:shown])}{more}: {reason}")
+    return out
+
+
+def _sram_line(c: Any) -> str:
+    from atomnet.units import fmt_bytes
+
+    sb = c.sram_breakdown
+    flag = "" if c.fits_sram else f"   ** OVER the board's {fmt_bytes(c.board_sram_bytes)} **"
+    head = f"  peak SRAM       {fmt_bytes(c.peak_sram_bytes)} ({c.peak_sram_bytes:,} B) = "
+    if c.runtime == "tflm" or sb.get("persistent"):
+        tail32 = c.persistent_32bit_derived_bytes
+        derived = (f"; a 32-bit Cortex-M build: tail {tail32:,} B, arena "
+                   f"{sb['activations'] + tail32 + sb['runtime']:,} B, derived" if tail32 is not None else "")
+        return (f"{head}head (activations) {sb['activations']:,} B + tail (persistent) {sb['persistent']:,} B + "
+                f"runtime {sb['runtime']:,} B: the arena to give TFLite Micro (64-bit interpreter{derived}){flag}")
+    return (f"{head}activations {fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])} + runtime "
+            f"{fmt_bytes(sb['runtime'])} ({c.runtime} planner on the file graph){flag}")

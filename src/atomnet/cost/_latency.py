@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,14 @@ class LatencyModel:
     predictor_origin: str
     runtime: str  # canonical name of the runtime the measurements were taken with (decides the lowering)
 
+    @cached_property
+    def measured_eltwise_fns(self) -> frozenset[int]:
+        """Ids (:data:`atomnet.ops.ELTWISE_FNS`) of the element-wise functions the board's rows measured: the
+        predictor prices only those. Without element-wise rows, ADD (the public AtomDB's residual adds, which the
+        embedded predictors were fitted on)."""
+        fns = {k[7] for k in (self.table.keys() if self.table is not None else []) if k[0] == _ELTWISE}
+        return frozenset(fns or {0})
+
     @property
     def scale(self) -> float:
         return self.board.time_scale if self.board.is_scaled else 1.0
@@ -78,9 +87,9 @@ class LatencyModel:
 
     def price_keys_partial(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
         """Like :meth:`price_keys`, but a key that nothing prices gets NaN (``exact`` False) instead of an error:
-        an element-wise key whose function the predictors were not fitted on (only ``add``: the AtomDB's
-        element-wise rows are residual ADDs; no extrapolation from ADD to MUL) and that was not measured, and every
-        key that was not measured when there are no predictors or none for its kind."""
+        an element-wise key whose function was never measured on the board (:attr:`measured_eltwise_fns`; the
+        public AtomDB's element-wise rows are residual ADDs: no extrapolation from ADD to MUL), and every key that
+        was not measured when there are no predictors or none for its kind."""
         return self._price(keys, strict=False)
 
     def _price(self, keys: Sequence[tuple[int, ...]], strict: bool) -> tuple[FloatArray, BoolArray]:
@@ -90,7 +99,8 @@ class LatencyModel:
         if not exact.all() and self.predictors is not None:
             miss = np.nonzero(~exact)[0]
             arr = np.asarray([keys[int(i)] for i in miss], dtype=np.int64).reshape(-1, 10)
-            ok = ~((arr[:, 0] == _ELTWISE) & (arr[:, 7] != 0))  # predictors price eltwise ADD only
+            fns = np.array(sorted(self.measured_eltwise_fns), dtype=np.int64)
+            ok = ~((arr[:, 0] == _ELTWISE) & ~np.isin(arr[:, 7], fns))  # only functions that were measured
             if ok.any():
                 lat[miss[ok]] = self.predict_keys([keys[int(i)] for i in miss[ok]], strict=strict)
         return lat * self.scale, exact
@@ -99,9 +109,10 @@ class LatencyModel:
         """Why :meth:`price_keys_partial` gives ``key`` no latency ("" when it prices it)."""
         if self.table is not None and not np.isnan(self.table.lookup_keys([key])[0]):
             return ""
-        if key[0] == _ELTWISE and key[7] != 0:
+        if key[0] == _ELTWISE and key[7] not in self.measured_eltwise_fns:
+            fitted = ", ".join(ELTWISE_FNS[f].upper() for f in sorted(self.measured_eltwise_fns))
             return (f"element-wise {ELTWISE_FNS[key[7]].upper()} was never measured on {self.board.measured_board} "
-                    "and the element-wise predictor is fitted on ADD only")
+                    f"and the element-wise predictor is fitted on {fitted} only")
         if self.predictors is None:
             return f"not measured on {self.board.measured_board} and no predictors"
         kind = KINDS[key[0]]

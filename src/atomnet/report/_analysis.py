@@ -128,6 +128,12 @@ def _blocks(b: BlockAnalysis, out: Path) -> list[Element]:
     return doc
 
 
+def _unpriced(m: ModelAnalysis) -> str:
+    """", N not priced: a lower bound" for a file with operators nothing prices ("" otherwise)."""
+    n = getattr(m.cost, "ops_unpriced", 0)
+    return f", {n} not priced: a lower bound" if m.latency_is_lower_bound else ""
+
+
 def _model(m: ModelAnalysis, out: Path) -> list[Element]:
     from atomnet.report._plots import plot_cost
 
@@ -144,8 +150,9 @@ def _model(m: ModelAnalysis, out: Path) -> list[Element]:
     tops = [f"top {key} layers: " + ", ".join(f"{n} ({op}) {100 * v:.0f} %" for n, op, v in items)
             for key, items in m.top_layers.items()]
     return [H(3, m.name),
-            P(f"{c.macs / 1e6:.2f} M MACs; latency {c.latency_ms:.1f} ms ({c.ops_exact} operators exact, "
-              f"{c.ops_predicted} predicted); peak SRAM {_kb(c.peak_sram_bytes)} ({c.runtime} planner); Flash "
+            P(f"{c.macs / 1e6:.2f} M MACs; latency {'≥ ' if m.latency_is_lower_bound else ''}{c.latency_ms:.1f} ms "
+              f"({c.ops_exact} operators exact, {c.ops_predicted} predicted"
+              f"{_unpriced(m)}); peak SRAM {_kb(c.peak_sram_bytes)} ({c.runtime} planner); Flash "
               f"{_kb(c.flash_bytes)} incl. runtime code. **Binding stage:** "
               + ", ".join(f"{k} → {v}" for k, v in m.binding.items()) + "."),
             Table(("stage", "output", "MACs (M)", "Flash", "Flash share", "peak live SRAM", "of peak",

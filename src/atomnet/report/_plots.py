@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from atomnet.cost import CostReport
+
+if TYPE_CHECKING:
+    from atomnet.export import TFLiteCost
 
 _KIND_COLORS = {"conv": "#4c72b0", "pointwise": "#dd8452", "depthwise": "#55a868", "pad": "#c44e52",
                 "eltwise": "#8172b3", "affine": "#937860", "dense": "#da8bc3", "se": "#8c8c8c", "pool": "#ccb974"}
@@ -49,7 +52,7 @@ def _stage_ticks(ax: Any, layers: Sequence[Any]) -> None:
     spans: dict[int, list[int]] = {}
     for i, ly in enumerate(layers):
         spans.setdefault(ly.stage, [i, i])[1] = i
-    last = max(spans) if spans else 0
+    last = max(spans) if len(spans) > 1 else 1  # one stage (a file without spatial stages): no "head" label
     ax.set_xticks([(a + b) / 2 for a, b in spans.values()])
     ax.set_xticklabels([f"S{s + 1}" if s < last else "head" for s in spans], fontsize=8)
     ax.tick_params(axis="x", length=0)
@@ -75,16 +78,17 @@ def _destagger(fig: Any, ax: Any, gap_px: float = 10.0) -> None:
     ax.set_xticks(ax.get_xticks(), texts, fontsize=8)
 
 
-def plot_cost(report: CostReport, path: str | Path, title: str | None = None, *,
+def plot_cost(report: CostReport | TFLiteCost, path: str | Path, title: str | None = None, *,
               sram_budget_bytes: int | None = None, flash_budget_bytes: int | None = None) -> Path:
-    """Three panels: live SRAM per layer (with the board's SRAM and, for a searched model, the search's SRAM
+    """Three panels (for a spec's report or a ``.tflite`` file's, :func:`atomnet.export.cost_tflite`): live SRAM
+    per layer (with the board's SRAM and, for a searched model, the search's SRAM
     budget ``sram_budget_bytes`` as a line "SRAM budget 256 KB"), weights per layer (the Flash budget in its
     title), latency by op kind."""
     fig = _cost_figure(report, title, sram_budget_bytes=sram_budget_bytes, flash_budget_bytes=flash_budget_bytes)
     return _save(_plt(), fig, path, layout=False)
 
 
-def _cost_figure(report: CostReport, title: str | None = None, *, sram_budget_bytes: int | None = None,
+def _cost_figure(report: CostReport | TFLiteCost, title: str | None = None, *, sram_budget_bytes: int | None = None,
                  flash_budget_bytes: int | None = None) -> Any:
     """The laid-out figure of :func:`plot_cost` (for tests)."""
     plt = _plt()
@@ -130,16 +134,18 @@ def _cost_figure(report: CostReport, title: str | None = None, *, sram_budget_by
     ax3.invert_yaxis()
     ax3.set_xlabel("latency (ms)")
     ax3.set_xlim(0, max(vals) * 1.5 if vals else 1)
-    ax3.set_title(f"latency by operator kind\n(total {report.latency_ms:.1f} ms, {report.ops_exact} exact / "
-                  f"{report.ops_predicted} predicted ops)", fontsize=10)
+    bound = "≥ " if getattr(report, "latency_is_lower_bound", False) else ""  # a file with unpriced operators
+    unpriced = f"\n{getattr(report, 'ops_unpriced', 0)} operators not priced: a lower bound" if bound else ""
+    ax3.set_title(f"latency by operator kind\n(total {bound}{report.latency_ms:.1f} ms, {report.ops_exact} exact / "
+                  f"{report.ops_predicted} predicted ops){unpriced}", fontsize=10)
     present = [k for k in _KIND_COLORS if any(ly.kind == k for ly in layers)]
     handles = [plt.Rectangle((0, 0), 1, 1, color=_KIND_COLORS[k]) for k in present]
     # the operator-kind legend sits below the figure, one row, clear of every bar
     fig.legend(handles, present, ncol=len(present) or 1, fontsize=8, loc="lower center", frameon=False,
                bbox_to_anchor=(0.36, 0.0))
-    fig.suptitle(title or f"{report.model} on {report.board} ({report.runtime}): {report.macs / 1e6:.1f} M MACs, "
-                 f"{report.latency_ms:.0f} ms, SRAM {report.peak_sram_bytes / 1024:.0f} KB, "
-                 f"Flash {report.flash_bytes / 1024:.0f} KB")
+    fig.suptitle(title or f"{Path(report.model).name} on {report.board} ({report.runtime}): "
+                 f"{report.macs / 1e6:.1f} M MACs, {bound}{report.latency_ms:.0f} ms, "
+                 f"SRAM {report.peak_sram_bytes / 1024:.0f} KB, Flash {report.flash_bytes / 1024:.0f} KB")
     fig.tight_layout(rect=(0, 0.035, 1, 1))
     _destagger(fig, ax2)
     return fig
