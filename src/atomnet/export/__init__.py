@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from atomnet.export._check import ModelCheck, check_model
 from atomnet.export._costing import TFLiteCost, TFLiteLayerCost, cost_tflite
 from atomnet.export._errors import ExportError, TFLiteError
+from atomnet.export._file_graph import FILE_RUNTIMES, FileGraph, FileLayer, file_graph
 from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor, parse_tflite, read_tflite, validate_tflite
 from atomnet.export._top1 import Top1
 from atomnet.export._verify import VerifyReport, graph_diff, int8_problems, spec_weight_params, verify
@@ -43,9 +44,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "FILE_RUNTIMES",
     "ArenaUsage",
     "ExportError",
     "ExportResult",
+    "FileGraph",
+    "FileLayer",
     "ModelCheck",
     "QATResult",
     "TFLMError",
@@ -69,6 +73,7 @@ __all__ = [
     "export_run",
     "export_run_qat",
     "fake_quantized",
+    "file_graph",
     "graph_diff",
     "int8_problems",
     "parse_tflite",
