@@ -46,11 +46,14 @@ from atomnet.units import parse_bytes
 CALIBRATION_MS: dict[str, float] = {"stm32h743": 275.0, "stm32f746": 626.0, "stm32f412": 2124.0}
 #: the board and runtime whose AtomDB prices every transfer (factor 1 by definition)
 REFERENCE_BOARD, REFERENCE_RUNTIME = "stm32h743", "xcube-ai"
-#: operator-kind groups of a transfer model: compute-bound kinds (dense MAC loops: conv, pointwise, dense) and
-#: memory-bound kinds (bound by loads and stores, not MACs: depthwise — 85 vs 385 MMAC/s for pointwise in the
-#: AtomDB, FACTS §4 —, pad, element-wise, pooling, SE's global pool and channel scaling, affine)
+#: operator-kind groups of a transfer model: k×k convolutions (im2col / direct loops with input reuse), GEMM-like
+#: kinds (pointwise and dense: each weight read once per output pixel / once per inference), and kinds bound by
+#: loads and stores rather than MACs (depthwise — 85 vs 385 MMAC/s for pointwise in the AtomDB, FACTS §4 —,
+#: pad, element-wise, pooling, SE's global pool and channel scaling, affine). Chosen among four candidate
+#: groupings by the leave-one-out errors on the public rows (docs/transfer.md).
 DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("compute", ("conv", "pointwise", "dense")),
+    ("conv", ("conv",)),
+    ("gemm", ("pointwise", "dense")),
     ("memory", ("depthwise", "pad", "eltwise", "pool", "se", "affine")),
 )
 #: runtimes a transfer may name that are not registered in :mod:`atomnet.runtimes` (no lowering or planner of

@@ -35,8 +35,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--version", default=None, metavar="V",
                    help="with --from-db: fit only the rows of this runtime version family (7.3, @713b6ed)")
     c.add_argument("--from-db", action="store_true", help="refit on the database's whole-model rows")
-    c.add_argument("--prior", metavar="BOARD/RUNTIME|flat",
-                   help="with --from-db: the prior shape (default: the shipped transfer's prior)")
+    c.add_argument("--prior", metavar="BOARD/RUNTIME|shape:BOARD/RUNTIME@V|flat",
+                   help="with --from-db: the prior shape: a board's shipped transfer, the shape of a board's rows "
+                        "of version V ({v}: each fitted version), or flat (default: the shipped calibration's)")
     c.add_argument("--no-facts", action="store_true",
                    help="with --from-db: leave out the FACTS §2 points shipped for F746/F412 X-CUBE-AI")
     c.add_argument("--tflite-dir", type=Path, metavar="DIR",
@@ -101,31 +102,37 @@ def _shipped(board: Any, runtime: str | None) -> list[dict[str, Any]]:
             for t in ts]
 
 
-def _prior_for(args: argparse.Namespace, board: Any, runtime: str) -> tuple[Any, str]:
-    from atomnet.boards import get_board
+def _prior_text(args: argparse.Namespace, board: Any, runtime: str) -> str:
+    """--prior, else the shipped plan's prior of the board and runtime, else the shipped transfer's."""
+    from atomnet.calibrate import plan_prior
 
-    name = args.prior
-    if name is None:
-        shipped = board.transfer_for(runtime, args.version or "") or board.transfer_for(runtime)
-        name = shipped.prior if shipped is not None else ""
-    if not name or name == "flat":
-        return None, ""
-    pb, _, pr = name.partition("/")
-    t = get_board(pb).transfer_for(pr) if pr else None
-    if t is None:
-        raise CliError(f"--prior {name}: expected BOARD/RUNTIME of a shipped transfer or 'flat'")
-    return t, name
+    if args.prior is not None:
+        return str(args.prior)
+    planned = plan_prior(board.name, runtime)
+    if planned:
+        return planned
+    shipped = board.transfer_for(runtime)
+    return shipped.prior if shipped is not None else ""
 
 
 def _refit(args: argparse.Namespace, board: Any) -> list[dict[str, Any]]:
-    from atomnet.calibrate import ReferencePricer, calibrate, calibrate_runtime, facts_rows, row_on_board, row_runtime
+    from atomnet.calibrate import (
+        PriorResolver,
+        ReferencePricer,
+        calibrate,
+        calibrate_runtime,
+        facts_rows,
+        row_on_board,
+        row_runtime,
+    )
 
     db = existing_db(args)
     if db is None:
         raise CliError("--from-db: no AtomDB (pass --db FILE or set $ATOMNET_DB); import rows with "
                        "'atomnet db import-models FILE'")
     with db:
-        rows = [r for r in db.model_measurements() if row_on_board(r, board.name)]
+        every = db.model_measurements()
+        rows = [r for r in every if row_on_board(r, board.name)]
         found = {rt for r in rows if (rt := row_runtime(r))}
         if not args.no_facts:
             found |= {t.runtime for t in board.transfers if facts_rows(board.name, t.runtime)}
@@ -134,16 +141,20 @@ def _refit(args: argparse.Namespace, board: Any) -> list[dict[str, Any]]:
             raise CliError(f"the database has no whole-model rows of board {board.name}; import them with "
                            "'atomnet db import-models FILE'")
         pricer = ReferencePricer(db)
+        resolve = PriorResolver(every, pricer, args.tflite_dir)
         out: list[dict[str, Any]] = []
         for rt in runtimes:
-            prior, prior_name = _prior_for(args, board, rt)
-            kw = {"prior": prior, "prior_name": prior_name, "facts": not args.no_facts,
-                  "tflite_dir": args.tflite_dir, "source": f"refit on {db.path}"}
+            text = _prior_text(args, board, rt)
+            src = f"refit on {db.path}"
             if args.version is not None:
-                cals = [calibrate(rows, board, rt, pricer, version=args.version, **kw)]
+                prior, name = resolve(text, args.version)
+                cals = [calibrate(rows, board, rt, pricer, version=args.version, prior=prior, prior_name=name,
+                                  facts=not args.no_facts, tflite_dir=args.tflite_dir, source=src)]
             else:
                 shipped = board.transfer_for(rt)
-                cals = calibrate_runtime(rows, board, rt, pricer, preferred=shipped.version if shipped else "", **kw)
+                cals = calibrate_runtime(rows, board, rt, pricer, prior=text, resolve=resolve,
+                                         preferred=shipped.version if shipped else "", facts=not args.no_facts,
+                                         tflite_dir=args.tflite_dir, source=src)
             out.extend(c.to_dict() for c in cals)
     if args.out is not None:
         _write_board(args.out, board, [e["transfer"] for e in out])

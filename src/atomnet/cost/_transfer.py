@@ -106,16 +106,19 @@ def _level(x: FloatArray, y: FloatArray, shape: FloatArray) -> float:
 
 
 def _solve(x: FloatArray, y: FloatArray, shape: FloatArray, lam: float | None) -> tuple[FloatArray, float]:
-    """(group factors, level) minimizing the module's objective for one λ (None = ∞)."""
+    """(group factors, level) minimizing the module's objective for one λ (None = ∞). A factor must be positive
+    (a latency is): where the solution has one ≤ 1 % of the level, λ is raised tenfold until none has."""
     c = _level(x, y, shape)
-    if lam is None:
-        return c * shape, c
     a = x * (c * shape) / y[:, None]
     ng = x.shape[1]
-    lhs = np.vstack([a, np.sqrt(lam) * np.eye(ng)])
-    rhs = np.concatenate([np.ones(len(y)), np.sqrt(lam) * np.ones(ng)])
-    u = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
-    return c * shape * u, c
+    while lam is not None:
+        lhs = np.vstack([a, np.sqrt(lam) * np.eye(ng)])
+        rhs = np.concatenate([np.ones(len(y)), np.sqrt(lam) * np.ones(ng)])
+        u = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+        if (u * shape > 0.01).all():
+            return c * shape * u, c
+        lam = lam * 10 if lam < 1e6 else None
+    return c * shape, c
 
 
 def _holdouts(models: Sequence[str]) -> list[BoolArray]:
