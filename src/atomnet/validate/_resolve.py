@@ -137,7 +137,7 @@ def _model(m: ModelMeasurement, tflite_dir: Path) -> tuple[str, str, str] | tupl
     return z, "spec", f"net id {m.model!r} = zoo {z}" if z != m.model else f"zoo {z}"
 
 
-def _runtime(m: ModelMeasurement) -> tuple[str, str] | None:
+def runtime_key(m: ModelMeasurement) -> tuple[str, str] | None:
     """(memory runtime, latency runtime key), or None when atomnet models neither."""
     if m.runtime in list_runtimes():
         return m.runtime, m.runtime
@@ -167,7 +167,7 @@ def resolve_row(m: ModelMeasurement, tflite_dir: Path = DEFAULT_TFLITE_DIR) -> R
         get_board(m.board)
     except InputError as e:
         return Resolution(rid, model, kind, category="board-unknown", reason=str(e))
-    rts = _runtime(m)
+    rts = runtime_key(m)
     if rts is None:
         printed = m.runtime_as_printed or "not stated"
         return Resolution(rid, model, kind, m.board, category="runtime-unknown",

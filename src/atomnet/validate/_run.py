@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict
 
 from atomnet.boards import get_board
 from atomnet.db import AtomDB, ModelMeasurement
@@ -19,10 +20,18 @@ from atomnet.jsontypes import JSONDict
 from atomnet.validate._estimate import QUANTITIES, Estimate, memory_estimates
 from atomnet.validate._latency import LatencyTransfers, latency_estimate
 from atomnet.validate._price import PriceCache
-from atomnet.validate._resolve import DEFAULT_TFLITE_DIR, Resolution, resolve_row
+from atomnet.validate._resolve import DEFAULT_TFLITE_DIR, Resolution, resolve_row, runtime_key
 from atomnet.validate._stats import ErrorStats, error_stats
 
 Progress = Callable[[int, int], None]
+
+
+class FamilyCounts(TypedDict):
+    """Rows of one source family: stored, priced, and not priced per category."""
+
+    rows: int
+    priced: int
+    unpriced: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -110,24 +119,23 @@ class Validation:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
-    def by_family(self) -> dict[str, dict[str, object]]:
+    def by_family(self) -> dict[str, FamilyCounts]:
         """Per source family: rows, rows priced, and the unpriced rows per category."""
-        out: dict[str, dict[str, object]] = {}
+        out: dict[str, FamilyCounts] = {}
         for r in self.rows:
             d = out.setdefault(r.family, {"rows": 0, "priced": 0, "unpriced": {}})
-            d["rows"] = int(str(d["rows"])) + 1
+            d["rows"] += 1
             if r.priced:
-                d["priced"] = int(str(d["priced"])) + 1
+                d["priced"] += 1
             else:
                 cat = r.resolution.category or "not-priced"
-                un = d["unpriced"]
-                assert isinstance(un, dict)
-                un[cat] = un.get(cat, 0) + 1
+                d["unpriced"][cat] = d["unpriced"].get(cat, 0) + 1
         return out
 
     def to_dict(self) -> JSONDict:
         return {"rows": [r.to_dict() for r in self.rows], "groups": [g.to_dict() for g in self.groups],
-                "unpriced": [u.to_dict() for u in self.unpriced], "by_family": self.by_family(),
+                "unpriced": [u.to_dict() for u in self.unpriced],
+                "by_family": {k: dict(v) for k, v in self.by_family().items()},
                 "latency_model": self.latency_model, "tflite_dir": self.tflite_dir,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "notes": list(self.notes),
                 "counts": {"rows": len(self.rows), "priced": sum(r.priced for r in self.rows),
@@ -136,7 +144,8 @@ class Validation:
 
 def _group(m: ModelMeasurement, res: Resolution) -> tuple[str, str]:
     board = res.board or m.board or m.mcu or m.board_as_printed
-    runtime = res.latency_runtime or m.runtime or m.runtime_as_printed or "(not stated)"
+    rts = runtime_key(m)
+    runtime = res.latency_runtime or (rts[1] if rts else None) or m.runtime_as_printed or "(not stated)"
     return board, runtime
 
 
