@@ -146,8 +146,9 @@ class LatencyModel:
                 "predictors": self.predictor_origin, "runtime": self.runtime, "time_scale": self.scale}
 
 
-def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
-    """Latency model of ``board``: exact rows of ``db`` (if it has the board) + predictors."""
+def load_latency_model(board: Board, db: AtomDB | None = None, for_runtime: str | None = None) -> LatencyModel:
+    """Latency model of ``board``: exact rows of ``db`` (if it has the board) + predictors, times the board's
+    transfer for ``for_runtime`` (default: the board's runtime) where it has one (docs/transfer.md)."""
     mb = board.measured_board
     table = db.table(mb) if db is not None and db.has_board(mb) else None
     runtime = "xcube-ai"
@@ -177,4 +178,6 @@ def load_latency_model(board: Board, db: AtomDB | None = None) -> LatencyModel:
         raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no "
                                f"embedded predictors; import an AtomDB for it ('atomnet db import … --board {mb}') "
                                f"and run 'atomnet db fit --board {mb}'")
-    return LatencyModel(board, table, predictors, origin, runtime)
+    from atomnet.cost._transfer import with_transfer  # lazy: _transfer subclasses LatencyModel
+
+    return with_transfer(LatencyModel(board, table, predictors, origin, runtime), for_runtime)
