@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from atomnet.export._arena import TFLMArena, plan_tflm_arena
 from atomnet.export._check import ModelCheck, check_model
 from atomnet.export._costing import TFLiteCost, TFLiteLayerCost, cost_tflite
 from atomnet.export._errors import ExportError, TFLiteError
@@ -52,6 +53,7 @@ __all__ = [
     "FileLayer",
     "ModelCheck",
     "QATResult",
+    "TFLMArena",
     "TFLMError",
     "TFLMModel",
     "TFLMResult",
@@ -77,6 +79,7 @@ __all__ = [
     "graph_diff",
     "int8_problems",
     "parse_tflite",
+    "plan_tflm_arena",
     "qat_finetune",
     "read_tflite",
     "run_images",

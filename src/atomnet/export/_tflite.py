@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atomnet.export._errors import TFLiteError
-from atomnet.export._validate import ITEMSIZE, buffer_size, ints, names, text, validate_model
+from atomnet.export._validate import ITEMSIZE, SUBGRAPH_FIELDS, buffer_size, ints, names, text, validate_model
 from atomnet.ops import Op
 from atomnet.spec import Graph, Layer, Tensor
 
@@ -47,6 +47,15 @@ class TFLTensor:
     const_bytes: int
     scales: int
     is_variable: bool = False
+    #: zero points in the quantization table (TFLM allocates its per-tensor copy only when both scales and zero
+    #: points are present); ``quantized_dim`` the axis of per-channel scales
+    zero_points: int = 0
+    quantized_dim: int = 0
+
+    @property
+    def is_quantized(self) -> bool:
+        """Whether the tensor has a quantization table TFLite Micro copies (scales and zero points)."""
+        return self.scales > 0 and self.zero_points > 0
 
     @property
     def is_constant(self) -> bool:
@@ -72,6 +81,20 @@ class TFLOp:
     stride: tuple[int, int] = (1, 1)
     padding: str = ""
     fused_act: str = ""
+    #: the scalar fields of the operator's builtin options table (schema field names: ``rank``,
+    #: ``timeMajor``, ...); empty for custom operators
+    options: tuple[tuple[str, int | float | bool], ...] = ()
+    #: the raw ``custom_options`` bytes of a custom operator (flexbuffer)
+    custom_options: bytes = b""
+    intermediates: tuple[int, ...] = ()
+
+    @property
+    def is_custom(self) -> bool:
+        return self.name.startswith("CUSTOM:")
+
+    def option(self, name: str, default: int | float | bool = 0) -> int | float | bool:
+        """One scalar field of the builtin options (``default`` when the table or field is absent)."""
+        return dict(self.options).get(name, default)
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,13 @@ class TFLiteModel:
     outputs: tuple[int, ...]
     subgraphs: int = 1
     notes: tuple[str, ...] = ()  # oddities the validator found that are not errors
+    #: ``OfflineMemoryAllocation`` metadata: one arena offset per tensor (-1 = planned online), ``None``
+    #: when the file has no offline plan
+    offline_offsets: tuple[int, ...] | None = None
+    #: tensors in every subgraph together (TFLM checks an offline plan against this count)
+    total_tensors: int = 0
+    #: ``(operator index, operator name, subgraph indices)`` of control-flow operators of the main subgraph
+    control_flow: tuple[tuple[int, str, tuple[int, ...]], ...] = ()
 
     # ---- summaries -------------------------------------------------------------------------
     def op_counts(self) -> Counter[str]:
@@ -130,6 +160,15 @@ class TFLiteModel:
     def const_bytes(self) -> int:
         """All constant data (weights, biases, shape and axis operands, constant operands)."""
         return sum(t.const_bytes for t in self.tensors)
+
+    def check_single_subgraph(self) -> None:
+        """Raise :class:`~atomnet.export.TFLiteError` naming the control-flow operators when the main subgraph
+        calls other subgraphs (WHILE, IF, CALL_ONCE): atomnet plans the main subgraph only."""
+        if self.control_flow:
+            calls = "; ".join(f"operator {j} ({name}) runs subgraph{'s' if len(sub) > 1 else ''} "
+                              + ", ".join(map(str, sub)) for j, name, sub in self.control_flow)
+            raise TFLiteError(self.path, [f"control flow is not supported: {calls} (the model has "
+                                          f"{self.subgraphs} subgraphs; atomnet plans the main subgraph only)"])
 
     # ---- the planner's view ----------------------------------------------------------------
     def to_graph(self, name: str | None = None) -> Graph:
@@ -270,9 +309,11 @@ def _convert(model: Any, fb: Any, buf: bytes, source: str, notes: tuple[str, ...
         size = buffer_size(buffers[int(t.buffer)], len(buf)) or 0
         q = t.quantization
         nscales = 0 if q is None or q.scale is None else len(q.scale)
+        nzp = 0 if q is None or q.zeroPoint is None else len(q.zeroPoint)
         tensors.append(TFLTensor(i, text(t.name), tuple(ints(t.shape)), types[int(t.type)], size, nscales,
-                                 bool(t.isVariable)))
+                                 bool(t.isVariable), nzp, int(q.quantizedDimension) if q is not None else 0))
     ops = []
+    flow = []
     codes = model.operatorCodes or []
     for j, op in enumerate(sg.operators or []):
         oc = codes[int(op.opcodeIndex)]
@@ -284,6 +325,41 @@ def _convert(model: Any, fb: Any, buf: bytes, source: str, notes: tuple[str, ...
         stride = (int(getattr(opts, "strideH", 1) or 1), int(getattr(opts, "strideW", 1) or 1))
         pad = pads.get(getattr(opts, "padding", -1), "")
         fused = acts.get(getattr(opts, "fusedActivationFunction", -1), "")
-        ops.append(TFLOp(j, name, tuple(ints(op.inputs)), tuple(ints(op.outputs)), stride, pad, fused))
+        custom = bytes(ints(op.customOptions)) if op.customOptions is not None else b""
+        ops.append(TFLOp(j, name, tuple(ints(op.inputs)), tuple(ints(op.outputs)), stride, pad, fused,
+                         _scalar_options(opts), custom, tuple(ints(op.intermediates))))
+        if name in SUBGRAPH_FIELDS:  # the validator checked the fields are there and in range
+            flow.append((j, name, tuple(int(getattr(opts, f)) for f in SUBGRAPH_FIELDS[name])))
     return TFLiteModel(source, len(buf), int(model.version), text(model.description), tuple(tensors), tuple(ops),
-                       tuple(ints(sg.inputs)), tuple(ints(sg.outputs)), len(model.subgraphs), notes)
+                       tuple(ints(sg.inputs)), tuple(ints(sg.outputs)), len(model.subgraphs), notes,
+                       _offline_plan(model, buffers), sum(len(g.tensors or []) for g in model.subgraphs),
+                       tuple(flow))
+
+
+def _scalar_options(opts: Any) -> tuple[tuple[str, int | float | bool], ...]:
+    """The scalar fields of a builtin options object (``rank``, ``timeMajor`` ...), sorted by name."""
+    if opts is None:
+        return ()
+    out = []
+    for k, v in sorted(vars(opts).items()):
+        if isinstance(v, bool | int | float) and not k.startswith("_"):
+            out.append((k, v))
+    return tuple(out)
+
+
+#: the metadata entry of an offline memory plan (TFLM ``kOfflineMemAllocMetadata``): int32 words
+#: ``[version, subgraph, tensor count, offset of tensor 0, ...]``, offset -1 = planned online
+OFFLINE_PLAN = "OfflineMemoryAllocation"
+
+
+def _offline_plan(model: Any, buffers: list[Any]) -> tuple[int, ...] | None:
+    for md in model.metadata or []:
+        if text(md.name) != OFFLINE_PLAN:
+            continue
+        b = buffers[int(md.buffer)]
+        raw = bytes(ints(b.data)) if b is not None and b.data is not None else b""
+        words = [int.from_bytes(raw[k:k + 4], "little", signed=True) for k in range(0, len(raw) - 3, 4)]
+        if len(words) < 3:
+            return ()
+        return tuple(words[3:3 + max(words[2], 0)])
+    return None

@@ -49,7 +49,7 @@ _OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpt
             "TRANSPOSE_CONV": "TransposeConvOptions", "AVERAGE_POOL_2D": "Pool2DOptions",
             "MAX_POOL_2D": "Pool2DOptions", "L2_POOL_2D": "Pool2DOptions"}
 #: control-flow operators → option fields that name subgraphs
-_SUBGRAPH_FIELDS = {"IF": ("thenSubgraphIndex", "elseSubgraphIndex"),
+SUBGRAPH_FIELDS = {"IF": ("thenSubgraphIndex", "elseSubgraphIndex"),
                     "WHILE": ("condSubgraphIndex", "bodySubgraphIndex"), "CALL_ONCE": ("initSubgraphIndex",)}
 
 
@@ -267,7 +267,7 @@ def _check_options(out: _Problems, label: str, name: str, op: Any, optnames: dic
                 out.add(f"{label} has {f} {v}, expected 1..{MAX_DIM:,}")
         if name == "DEPTHWISE_CONV_2D" and int(opts.depthMultiplier) < 0:
             out.add(f"{label} has depthMultiplier {int(opts.depthMultiplier)}, expected ≥ 0")
-    for f in _SUBGRAPH_FIELDS.get(name, ()):
+    for f in SUBGRAPH_FIELDS.get(name, ()):
         sub = getattr(opts, f, None) if opts is not None else None
         if sub is None:
             out.add(f"{label} has no {f}")
