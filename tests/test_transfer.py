@@ -234,8 +234,12 @@ def test_cost_hook_applies_the_board_transfer(public_db: AtomDB) -> None:
         [ly.latency_ms * t.kind_factor(ly.kind) for ly in ref.layers])
     assert rep.latency_ms == pytest.approx(t.estimate_ms(ref.latency_by_kind_ms))
     f746 = get_board("stm32f746")
-    lm = with_transfer(load_latency_model(f746, public_db))
+    lm = load_latency_model(f746, public_db)  # the hook: the board's runtime's transfer
     assert isinstance(lm, TransferLatencyModel) and lm.describe()["transfer"]["runtime"] == "xcube-ai"  # type: ignore[index]
+    assert with_transfer(lm) is lm and lm.label(True) == "exact+transfer"
+    te = load_latency_model(get_board("stm32h743"), public_db, for_runtime="tinyengine")
+    assert isinstance(te, TransferLatencyModel) and te.scale == get_board("stm32h743").transfer_for("tinyengine").level  # type: ignore[union-attr]
+    assert not isinstance(load_latency_model(get_board("stm32h743"), public_db), TransferLatencyModel)
 
 
 def test_refit_from_db_and_board_file(models_db: AtomDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
