@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
                    help="folder of the MLPerf Tiny reference .tflite files (default ../shared/models/tflite)")
     p.add_argument("--details", action="store_true", help="also print every row's estimates and errors")
     p.add_argument("--json", action="store_true", help="everything as JSON (rows, groups, unpriced, timing)")
+    p.add_argument("--markdown", action="store_true",
+                   help="the accuracy as Markdown: a board/runtime x quantity matrix (median / max |error|, n), "
+                        "then the full table (docs/validate.md, the README)")
     p.add_argument("--plot", metavar="FILE.png", help="write the estimate-vs-measured scatter plot")
     add_progress_flag(p)
     p.set_defaults(func=cmd_validate)
@@ -82,6 +85,30 @@ def render_details(v: Any) -> str:
                          _short(r.runtime, 14), SHORT[e.quantity], f"{e.measured:,.6g}", est, err, e.basis))
     return table(["row", "model", "board", "runtime", "quantity", "measured", "estimate", "error %", "basis"], body,
                  align="lllllrrrl")
+
+
+def _cell(g: Any) -> str:
+    return f"{g.stats.median_abs * 100:.1f} / {g.stats.max_abs * 100:.1f} ({g.stats.n})"
+
+
+def render_markdown(v: Any) -> str:
+    """The board/runtime x quantity matrix (median / max |error| in %, n rows), then the long table."""
+    from atomnet.validate import QUANTITIES, SHORT
+
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for g in v.groups:
+        cells.setdefault((g.board, g.runtime), {})[g.quantity] = _cell(g) + (" *" if "loo" in g.bases else "")
+    qs = [q for q in QUANTITIES if any(q in c for c in cells.values())]
+    lines = ["| board | runtime | " + " | ".join(SHORT[q] for q in qs) + " |",
+             "|---|---|" + "---:|" * len(qs)]
+    lines += [f"| {b} | {rt} | " + " | ".join(c.get(q, "") for q in qs) + " |" for (b, rt), c in cells.items()]
+    lines += ["", "median / max |estimate / measured - 1| in % (rows); * = leave-one-model-out fit", "",
+              "| board | runtime | quantity | n | median abs | max abs | within 5 % | within 10 % | median | basis |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {g.board} | {g.runtime} | {SHORT[g.quantity]} | {g.stats.n} | {g.stats.median_abs * 100:.1f} % | "
+              f"{g.stats.max_abs * 100:.1f} % | {_share(g.stats.within_5)} | {_share(g.stats.within_10)} | "
+              f"{_pct(g.stats.median)} % | {', '.join(g.bases)} |" for g in v.groups]
+    return "\n".join(lines)
 
 
 def _summary(v: Any, db_path: str) -> list[str]:
@@ -139,6 +166,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if plot is not None:
             d["plot"] = str(plot)
         print_json(d)
+        return 0
+    if args.markdown:
+        print(render_markdown(res))
         return 0
     print("\n".join(_summary(res, str(db.path))))
     print("\naccuracy (error = estimate / measured - 1; basis: loo = a fit that saw no row of the model, rules = "

@@ -8,10 +8,12 @@ A model's pricing is cached per (model, runtime): hundreds of rows measure a few
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from atomnet.boards import Board, get_board
+from atomnet.calibrate import NEGLIGIBLE_OPS
 from atomnet.cost import LatencyModel, cost_model, load_latency_model
 from atomnet.db import AtomDB
 from atomnet.errors import InputError
@@ -114,11 +116,14 @@ def _price_tflite(path: Path, runtime: str, ref: str, lm: LatencyModel) -> Price
     act = sb.get("activations", 0) + sb.get("scratch", 0) + sb.get("persistent", 0)
     lat: float | None = c.latency_ms
     why = ""
-    if c.latency_is_lower_bound:
+    shapes = {ly.name: ly.out_shape for ly in c.layers}
+    # as the transfer fits (atomnet.calibrate): a softmax over a few classes is negligible, anything else blocks
+    blocking = [(n, op, r) for n, op, r in c.unpriced
+                if op not in NEGLIGIBLE_OPS or math.prod(shapes.get(n, ())) > NEGLIGIBLE_OPS[op]]
+    if blocking:
         lat = None
-        ops = sorted({op for _, op, _ in c.unpriced})
-        first = c.unpriced[0][2] if c.unpriced else ""
-        why = f"{c.ops_unpriced} operator(s) not priced ({', '.join(ops)}: {first})"
+        ops = sorted({op for _, op, _ in blocking})
+        why = f"{len(blocking)} operator(s) not priced ({', '.join(ops)}: {blocking[0][2]})"
     return Priced(str(path), runtime, ref, lat, dict(c.latency_by_kind_ms), why, c.ops_exact, c.ops_predicted,
                   act, sb.get("runtime", 0), c.peak_sram_bytes, c.flash_bytes - c.code_bytes, c.code_bytes,
                   c.flash_bytes, c.macs)
