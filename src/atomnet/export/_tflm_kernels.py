@@ -203,10 +203,11 @@ def _lstm_scratch(c: OpContext) -> tuple[int, ...]:
 
 
 def _mean_scratch(c: OpContext) -> tuple[int, ...]:
-    """Integer MEAN / SUM: an int32 accumulator per output element."""
-    if c.dtype not in ("INT8", "INT16"):
-        return ()
-    return (4 * _elements(c.output()),)
+    """MEAN / SUM: an int index per input dimension, an int per reduced axis, and for integer inputs an
+    int32 accumulator per output element."""
+    x, axis = c.input(0), c.input(1)
+    out = (4 * len(x.shape) if x is not None else 0, 4 * _elements(axis))
+    return (*out, 4 * _elements(c.output())) if c.dtype in ("INT8", "INT16") else out
 
 
 def _filter_bank_init(c: OpContext, abi: Abi) -> tuple[int, ...]:
@@ -273,8 +274,9 @@ KERNELS: dict[str, Kernel] = {
                    source="svdf.h OpDataSvdf; options: 16 B in the wheel (12 in the stored TfLiteSVDFParams)"),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": Kernel(_params(16), _fixed(688), scratch=_lstm_scratch,
                                            source="lstm_shared.h OpDataLSTM (int and float fields only)"),
-    "MEAN": Kernel(_params(4), _fixed(72, 72), scratch=_mean_scratch, known=False,
-                   source="reduce.h OpDataReduce (not in the corpus: not measured)"),
+    "MEAN": Kernel(((1, 1), (1, 1)), _fixed(44), scratch=_mean_scratch,
+                   source="reduce.h OpDataReduce (int fields); TfLiteReducerParams: one bool"),
+    "HARD_SWISH": Kernel((), _fixed(20), source="hard_swish.h HardSwishParams (int16/int32 fields)"),
     # TFLM Signal library (audio front end), custom operators with flexbuffer options
     "CUSTOM:SignalWindow": Kernel((), _fixed(8), source="window.cc"),
     "CUSTOM:SignalFftAutoScale": Kernel(source="fft_auto_scale.cc: no op data"),
