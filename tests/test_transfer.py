@@ -24,14 +24,7 @@ from atomnet.calibrate import (
 )
 from atomnet.cli import main
 from atomnet.cost import cost_model, load_latency_model
-from atomnet.cost._transfer import (
-    TransferLatencyModel,
-    TransferPoint,
-    fit_transfer,
-    loo_summary,
-    loo_transfer_errors,
-    with_transfer,
-)
+from atomnet.cost.transfer import TransferPoint, fit_transfer, loo_summary, loo_transfer_errors
 from atomnet.db import AtomDB
 from atomnet.errors import InputError
 from atomnet.zoo import get_zoo
@@ -219,27 +212,24 @@ def test_fit_input_errors() -> None:
 
 
 def test_cost_hook_applies_the_board_transfer(public_db: AtomDB) -> None:
-    """``with_transfer`` (what ``load_latency_model`` applies): every layer is the H743 price times its kind's
-    factor, the total is the transfer's estimate; the reference board and runtime are unchanged."""
+    """``load_latency_model`` applies the board's transfer (for its runtime, or ``for_runtime``): every layer is
+    the H743 price times its kind's factor, the total is the transfer's estimate; the reference board and runtime
+    are unchanged."""
     h7 = load_latency_model(get_board("stm32h743"), public_db)
-    assert with_transfer(h7) is h7  # stm32h743 + xcube-ai is the reference (factor 1)
+    assert h7.transfer is None and h7.scale == 1.0  # stm32h743 + xcube-ai is the reference (factor 1)
     spec = get_zoo("mcunet-in2")
     ref = cost_model(spec, "stm32h743", latency_model=h7)
-    cm = with_transfer(h7, "cmsis-nn")
-    assert isinstance(cm, TransferLatencyModel)
-    rep = cost_model(spec, "stm32h743", latency_model=cm)
+    cm = load_latency_model(get_board("stm32h743"), public_db, for_runtime="cmsis-nn")
     t = get_board("stm32h743").transfer_for("cmsis-nn")
-    assert t is not None
+    assert t is not None and cm.transfer == t and cm.scale == t.level and cm.label(True) == "exact+transfer"
+    rep = cost_model(spec, "stm32h743", latency_model=cm)
     assert [ly.latency_ms for ly in rep.layers] == pytest.approx(
         [ly.latency_ms * t.kind_factor(ly.kind) for ly in ref.layers])
     assert rep.latency_ms == pytest.approx(t.estimate_ms(ref.latency_by_kind_ms))
-    f746 = get_board("stm32f746")
-    lm = load_latency_model(f746, public_db)  # the hook: the board's runtime's transfer
-    assert isinstance(lm, TransferLatencyModel) and lm.describe()["transfer"]["runtime"] == "xcube-ai"  # type: ignore[index]
-    assert with_transfer(lm) is lm and lm.label(True) == "exact+transfer"
-    te = load_latency_model(get_board("stm32h743"), public_db, for_runtime="tinyengine")
-    assert isinstance(te, TransferLatencyModel) and te.scale == get_board("stm32h743").transfer_for("tinyengine").level  # type: ignore[union-attr]
-    assert not isinstance(load_latency_model(get_board("stm32h743"), public_db), TransferLatencyModel)
+    lm = load_latency_model(get_board("stm32f746"), public_db)  # the board's runtime's transfer
+    assert lm.transfer is not None and lm.transfer.runtime == "xcube-ai"
+    assert lm.describe()["transfer"] is not None
+    assert load_latency_model(get_board("stm32h743"), public_db, for_runtime="xcube-ai").transfer is None
 
 
 def test_refit_from_db_and_board_file(models_db: AtomDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ The rows of a board and runtime (AtomDB whole-model measurements, ``atomnet db i
 atomnet can price — a zoo model (ST model zoo rows through :func:`atomnet.zoo.match_row`, TinyEngine README nets
 by name), a spec file, or a ``.tflite`` file (the MLPerf Tiny reference models, ``../shared/models/tflite``) —
 are priced on the reference board (STM32H743, X-CUBE-AI AtomDB) per operator kind, and a
-:class:`~atomnet.boards.Transfer` is fitted on them (:mod:`atomnet.cost._transfer`), with its leave-one-model-out
+:class:`~atomnet.boards.Transfer` is fitted on them (:mod:`atomnet.cost.transfer`), with its leave-one-model-out
 error. The built-in boards ship the transfers of :data:`BUILTIN_PLAN`, fitted on the public rows::
 
     python -m atomnet.calibrate --write      # regenerates src/atomnet/data/board_transfers.json
@@ -26,7 +26,7 @@ from typing import Protocol
 
 from atomnet.boards import REFERENCE_BOARD, REFERENCE_RUNTIME, Board, Transfer, get_board
 from atomnet.cost import cost_model, load_latency_model
-from atomnet.cost._transfer import LooError, TransferPoint, fit_transfer, fit_with_loo
+from atomnet.cost.transfer import LooError, TransferPoint, fit_transfer, fit_with_loo
 from atomnet.db import AtomDB
 from atomnet.errors import InputError
 from atomnet.jsontypes import JSONDict

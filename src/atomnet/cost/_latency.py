@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atomnet.boards import Board
+from atomnet.boards import Board, Transfer
 from atomnet.cost._arrays import BoolArray, FloatArray
 from atomnet.db import AtomDB, NoPredictorError, OpTable
 from atomnet.errors import InputError
@@ -54,6 +54,8 @@ class LatencyModel:
     predictors: PredictorSet | None
     predictor_origin: str
     runtime: str  # canonical name of the runtime the measurements were taken with (decides the lowering)
+    #: the board's transfer model applied (docs/transfer.md): prices times its factor of the key's kind group
+    transfer: Transfer | None = None
 
     @cached_property
     def measured_eltwise_fns(self) -> frozenset[int]:
@@ -65,11 +67,19 @@ class LatencyModel:
 
     @property
     def scale(self) -> float:
+        if self.transfer is not None:
+            return self.transfer.level
         return self.board.time_scale if self.board.is_scaled else 1.0
 
     def label(self, exact: bool) -> str:
         s = "exact" if exact else "predicted"
-        return s + "+scaled" if self.board.is_scaled else s
+        return s + "+transfer" if self.transfer is not None else s + "+scaled" if self.board.is_scaled else s
+
+    def _key_scale(self, keys: Sequence[tuple[int, ...]]) -> FloatArray | float:
+        if self.transfer is None or not len(keys):
+            return self.scale
+        t = self.transfer
+        return np.asarray([t.kind_factor(KINDS[int(k[0])]) for k in keys], dtype=float)
 
     def price_keys(self, keys: Sequence[tuple[int, ...]]) -> tuple[FloatArray, BoolArray]:
         """Latency (ms, scaled to the board) and an ``exact`` mask for operator keys; a key neither measured nor
@@ -103,7 +113,7 @@ class LatencyModel:
             ok = ~((arr[:, 0] == _ELTWISE) & ~np.isin(arr[:, 7], fns))  # only functions that were measured
             if ok.any():
                 lat[miss[ok]] = self.predict_keys([keys[int(i)] for i in miss[ok]], strict=strict)
-        return lat * self.scale, exact
+        return lat * self._key_scale(keys), exact
 
     def unpriced_reason(self, key: tuple[int, ...]) -> str:
         """Why :meth:`price_keys_partial` gives ``key`` no latency ("" when it prices it)."""
@@ -143,7 +153,8 @@ class LatencyModel:
     def describe(self) -> JSONDict:
         return {"board": self.board.name, "measured_board": self.board.measured_board,
                 "exact_keys": len(self.table) if self.table is not None else 0,
-                "predictors": self.predictor_origin, "runtime": self.runtime, "time_scale": self.scale}
+                "predictors": self.predictor_origin, "runtime": self.runtime, "time_scale": self.scale,
+                "transfer": self.transfer.to_dict() if self.transfer is not None else None}
 
 
 def load_latency_model(board: Board, db: AtomDB | None = None, for_runtime: str | None = None) -> LatencyModel:
@@ -178,6 +189,4 @@ def load_latency_model(board: Board, db: AtomDB | None = None, for_runtime: str 
         raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no "
                                f"embedded predictors; import an AtomDB for it ('atomnet db import … --board {mb}') "
                                f"and run 'atomnet db fit --board {mb}'")
-    from atomnet.cost._transfer import with_transfer  # lazy: _transfer subclasses LatencyModel
-
-    return with_transfer(LatencyModel(board, table, predictors, origin, runtime), for_runtime)
+    return LatencyModel(board, table, predictors, origin, runtime, board.transfer_for(for_runtime or board.runtime))

@@ -23,6 +23,10 @@ fitted level; with a flat prior, one factor).
 
 **Leave-one-out** (:func:`loo_transfer_errors`): each row's error comes from a fit, λ choice included, that saw
 no row of its model (the same net measured with another runtime version is held out with it).
+
+A fitted :class:`~atomnet.boards.Transfer` is carried by its board profile; :func:`atomnet.cost.load_latency_model`
+applies it (``LatencyModel.transfer``). This module is public (``atomnet.cost.transfer``) and imports no other
+module of ``atomnet.cost`` but the array types.
 """
 
 from __future__ import annotations
@@ -32,12 +36,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from atomnet.boards import DEFAULT_GROUPS, Board, LooSummary, Transfer
+from atomnet.boards import DEFAULT_GROUPS, LooSummary, Transfer
 from atomnet.cost._arrays import BoolArray, FloatArray
-from atomnet.cost._latency import LatencyModel
 from atomnet.errors import InputError
-from atomnet.jsontypes import JSONDict
-from atomnet.ops import KINDS
 
 #: the prior strengths λ tried (None = ∞: the prior exactly)
 PRIOR_STRENGTHS: tuple[float | None, ...] = (None, 100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.001)
@@ -231,51 +232,3 @@ def fit_with_loo(points: Sequence[TransferPoint], runtime: str, **kw: object) ->
     t = fit_transfer(points, runtime, **kw)  # type: ignore[arg-type]
     errs = loo_transfer_errors(points, runtime, groups=groups, prior=prior)  # type: ignore[arg-type]
     return replace(t, loo=loo_summary(errs)), errs
-
-
-class TransferLatencyModel(LatencyModel):
-    """A :class:`~atomnet.cost.LatencyModel` of the reference rows whose prices are multiplied per operator kind
-    by a :class:`~atomnet.boards.Transfer`'s factors (``scale`` is the transfer's level; the per-kind ratio to it
-    is applied on top, so ``Σ`` = the transfer's estimate)."""
-
-    transfer: Transfer
-    _ratio: FloatArray
-
-    def __init__(self, base: LatencyModel, transfer: Transfer) -> None:
-        super().__init__(base.board, base.table, base.predictors, base.predictor_origin, base.runtime)
-        self.transfer = transfer
-        self._ratio = np.asarray([transfer.kind_factor(k) / transfer.level for k in KINDS])
-
-    @property
-    def scale(self) -> float:
-        return self.transfer.level
-
-    def label(self, exact: bool) -> str:
-        return ("exact" if exact else "predicted") + "+transfer"
-
-    def _price(self, keys: Sequence[tuple[int, ...]], strict: bool) -> tuple[FloatArray, BoolArray]:
-        lat, exact = super()._price(keys, strict)
-        if len(keys):
-            kinds = np.asarray([k[0] for k in keys], dtype=np.int64)
-            lat = lat * self._ratio[kinds]
-        return lat, exact
-
-    def describe(self) -> JSONDict:
-        d = super().describe()
-        t = self.transfer
-        d["transfer"] = {"runtime": t.key, "factors": dict(t.factors), "level": t.level, "rows": len(t.rows),
-                         "prior": t.prior or "flat"}
-        return d
-
-
-def with_transfer(lm: LatencyModel, runtime: str | None = None) -> LatencyModel:
-    """``lm`` with the transfer of ``runtime`` (default: the board's runtime) applied when its board has one;
-    unchanged on the reference board with the reference runtime (factor 1) and where the board has none."""
-    board: Board = lm.board
-    t = board.transfer_for(runtime or board.runtime)
-    if t is None or isinstance(lm, TransferLatencyModel):
-        return lm
-    if t.reference != lm.board.measured_board:
-        raise InputError(f"board {board.name}: the {t.key} transfer is fitted on {t.reference}'s AtomDB, but the "
-                         f"board is priced from {lm.board.measured_board}'s")
-    return TransferLatencyModel(lm, t)
