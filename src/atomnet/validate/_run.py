@@ -197,11 +197,19 @@ def _mark_duplicates(rows: Sequence[RowResult], ms: Sequence[ModelMeasurement]) 
 
 
 def _groups(rows: Sequence[RowResult]) -> list[GroupStats]:
+    """Statistics per (board, runtime, quantity) and over all; a measured value that an earlier row of the same
+    board, runtime, version and model printed already is counted once (a whole duplicate row, or one cell of
+    a row repeated by an older table, e.g. the same latency beside a different Flash)."""
     errs: dict[tuple[str, str, str], list[Estimate]] = {}
+    seen: set[tuple[object, ...]] = set()
     for r in rows:
         if r.duplicate_of is not None:
             continue
         for e in r.estimates:
+            key = (r.board, r.runtime, r.version, r.resolution.model, e.quantity, e.measured)
+            if key in seen:
+                continue
+            seen.add(key)
             if e.error is not None:
                 errs.setdefault((r.board, r.runtime, e.quantity), []).append(e)
                 errs.setdefault(("all", "all", e.quantity), []).append(e)
