@@ -248,6 +248,9 @@ def test_refit_from_db_and_board_file(models_db: AtomDB, tmp_path: Path, capsys:
     assert b.transfer_for("tinyengine") == Transfer.from_dict(e["transfer"])
     assert b.transfer_for("xcube-ai") == get_board("stm32f746").transfer_for("xcube-ai")
     assert load_board_file(_dump(tmp_path, board_file_dict(b))) == b
+    bad = {**board_file_dict(b), "transfers": [{"runtime": "tflm", "colour": 1}]}
+    with pytest.raises(InputError, match=r"board.json: transfers\[0\]: unknown transfer field\(s\) \['colour'\]"):
+        load_board_file(_dump(tmp_path, bad))
     assert main(["boards", "calibrate", "stm32h743", "--rows"]) == 0
     text = capsys.readouterr().out
     assert "tinyengine_measured_without_xcube[" in text and "cmsis-nn" in text

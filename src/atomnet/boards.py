@@ -399,17 +399,16 @@ def load_board_file(path: str | Path) -> Board:
             external = ExternalMemory(
                 parse_bytes(ext.get("sdram", 0), field="external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
                 parse_bytes(ext.get("qspi", 0), field="external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
-        transfers = data.get("transfers", [])
-        if not isinstance(transfers, list):
-            raise InputError(f"{p}: 'transfers' must be a list of transfer objects")
         board = Board(str(data["name"]), str(data["core"]), float(data["clock_mhz"]), sram, flash,
                       canonical_runtime(str(data.get("runtime", "tflm"))), str(data.get("reference", "")),
-                      float(data.get("time_scale", 1.0)), external, str(data.get("description", "")),
-                      tuple(Transfer.from_dict(t, f"{p}: transfers[{i}]") for i, t in enumerate(transfers)))
-    except InputError:
-        raise
+                      float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
     except (TypeError, ValueError) as e:
         raise InputError(f"{p}: {e}") from e
+    transfers = data.get("transfers", [])
+    if not isinstance(transfers, list):
+        raise InputError(f"{p}: 'transfers' must be a list of transfer objects")
+    board = replace(board, transfers=tuple(Transfer.from_dict(t, f"{p}: transfers[{i}]")
+                                           for i, t in enumerate(transfers)))
     if sram <= 0 or flash <= 0:
         raise InputError(f"{p}: 'sram' and 'flash' must be positive sizes such as '320KB' and '1MB'")
     return board
