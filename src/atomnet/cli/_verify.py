@@ -14,10 +14,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "verify", help="load a .tflite in TFLite Micro: real arena vs our estimate, MACs, int8 top-1",
         description="Load MODEL in the TFLite Micro interpreter (tflite-micro), run it, and report the arena it "
-                    "really allocated (non-persistent head and total) against our tflm planner on the file's own "
-                    "graph and, with --spec (or --run), on the spec; MACs and int8 weights against the spec; int8 "
+                    "really allocated (non-persistent head, persistent tail, total) against atomnet's exact TFLM "
+                    "arena of the file (plan_tflm_arena; any tensor types, several inputs/outputs, recurrent "
+                    "state) and, with --spec (or --run), the head against our tflm planner on the spec; MACs and "
+                    "int8 weights against the spec; int8 "
                     "top-1 on --data, and float top-1 of the run's model with --run. Exit status 1 when the file "
-                    "does not load in TFLM, is not full-integer int8, or an estimate is off; 2 when it cannot be "
+                    "does not load in TFLM, is not full-integer int8, or an estimate is off (arena head, tail or "
+                    "total; the tail is also shown for a 32-bit Cortex-M build, derived from the same rules, not "
+                    "measured); 2 when it cannot be "
                     "read, fails validation (buffer sizes, shapes, strides, tensor and operator indices, "
                     "quantization arrays: every problem is named), or crashes TFLite Micro (the interpreter "
                     "runs in a child process; the message names the signal). "
@@ -32,8 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-drop", type=float, metavar="POINTS",
                    help="also fail when int8 top-1 is more than POINTS below float top-1 (needs --run)")
     p.add_argument("--json", action="store_true",
-                   help="the report as an object: loaded, tflm_head_bytes, tflm_total_bytes, file_plan_bytes, "
-                        "spec_plan_bytes, macs, spec_macs, weight_bytes, spec_weight_bytes, int8_top1, "
+                   help="the report as an object: loaded, tflm_head_bytes, tflm_tail_bytes, tflm_total_bytes, "
+                        "file_plan_bytes (our head), file_tail_bytes, file_total_bytes, file_tail_bytes_32, "
+                        "arena_exact, spec_plan_bytes, macs, spec_macs, weight_bytes, spec_weight_bytes, int8_top1, "
                         "float_top1, problems[], ok …")
     p.set_defaults(func=cmd_verify)
 
@@ -77,28 +82,49 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f} %"
 
 
+def _arena_rows(d: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """TFLM's arena (measured, 64-bit host build) against plan_tflm_arena on the file, part by part."""
+    exact = d.get("arena_exact", True)
+
+    def vs(real: int | None, ours: int | None) -> str:
+        if real is None or ours is None:
+            return "-"
+        if real == ours:
+            return "= TFLM"
+        return f"{ours - real:+,} B vs TFLM  ** OFF **" + ("" if exact else " (unknown operators)")
+
+    rows: list[tuple[Any, ...]] = []
+    for label, real, ours in (("arena head (non-persistent)", d["tflm_head_bytes"], d["file_plan_bytes"]),
+                              ("arena tail (persistent)", d.get("tflm_tail_bytes"), d.get("file_tail_bytes")),
+                              ("arena total (the size to give TFLM)", d["tflm_total_bytes"],
+                               d.get("file_total_bytes"))):
+        rows.append((label, "-" if real is None else real, "-" if ours is None else ours, vs(real, ours)))
+    if d.get("file_tail_bytes_32") is not None:
+        rows.append(("tail, 32-bit Cortex-M build (derived)", "-", d["file_tail_bytes_32"], "not measured"))
+        rows.append(("total, 32-bit Cortex-M build (derived)", "-", d["file_total_bytes_32"], "not measured"))
+    return rows
+
+
 def render_verify(d: dict[str, Any]) -> str:
     from atomnet.units import fmt_bytes
 
     out = [f"{d['path']}: {d['ops']} operators, {fmt_bytes(d['file_bytes'])}; "
            + ("loads in TFLite Micro" if d["loaded"] else f"DOES NOT LOAD in TFLite Micro: {d['error']}")]
     spec = d["spec_name"] or None
-
     off = "differs from the file  ** OFF **"
-
-    def vs(a: int | None, b: int | None) -> str:
-        if a is None or b is None:
-            return "-"
-        return "= TFLM head" if a == b else f"{b - a:+,} B vs TFLM head  ** OFF **"
-
-    rows: list[tuple[Any, ...]] = [
-        ("TFLM arena head (non-persistent)", d["tflm_head_bytes"], ""),
-        ("TFLM arena total", d["tflm_total_bytes"], ""),
-        ("tflm planner on the file", d["file_plan_bytes"], vs(d["tflm_head_bytes"], d["file_plan_bytes"])),
-    ]
+    out += ["", table(["TFLite Micro arena", "TFLM (measured)", "atomnet (plan_tflm_arena)", "check"],
+                      _arena_rows(d), align="lrrl")]
+    if d.get("arena_error"):
+        out.append(f"the arena could not be planned: {d['arena_error']}")
+    elif not d.get("arena_exact", True):
+        out.append(f"operators not in the TFLM kernel table ({', '.join(d['unknown_ops'])}): their op data and "
+                   "scratch are not counted, atomnet's tail is a lower bound")
+    rows: list[tuple[Any, ...]] = []
     if spec:
-        rows.append((f"tflm planner on the spec ({spec})", d["spec_plan_bytes"],
-                     vs(d["tflm_head_bytes"], d["spec_plan_bytes"])))
+        vs = "= TFLM head" if d["spec_plan_bytes"] == d["tflm_head_bytes"] else \
+            f"{(d['spec_plan_bytes'] or 0) - (d['tflm_head_bytes'] or 0):+,} B vs TFLM head  ** OFF **"
+        rows.append((f"tflm planner on the spec ({spec}), head", d["spec_plan_bytes"],
+                     vs if d["tflm_head_bytes"] is not None else "-"))
     rows.append(("MACs (file)", d["macs"], ""))
     if spec:
         rows.append(("MACs (spec)", d["spec_macs"], "= file" if d["spec_macs"] == d["macs"] else off))
