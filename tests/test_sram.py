@@ -103,10 +103,18 @@ def test_tflm_rules() -> None:
     assert plan.peak_bytes == 332_800
 
 
-def test_xcube_ai_model_against_calibration() -> None:
-    """atomnet-256kb on X-CUBE-AI 7.2: 232 KB published (FACTS §2); the model gives 225 KB (-3 %)."""
+def test_xcube_ai_model_on_atomnet_256kb() -> None:
+    """atomnet-256kb with the 7.x constants fitted on the public ST model zoo rows (the AtomNet paper's own
+    figure is not in ../shared and was not used): the pool peaks in stage 3's ConvNext block (the 384×20×20
+    expansion, its 64×20×20 input and the residual), the stem overlaps its input; runtime RAM apart."""
+    from atomnet.cost import get_xcube_model
+
+    g = lower(get_zoo("atomnet-256kb"), "xcube-ai")
     plan = plan_sram(get_zoo("atomnet-256kb"), "xcube-ai")
-    assert plan.peak_bytes == 230_400  # stem: 3×160×160 input + 24×80×80 output
-    assert abs(plan.peak_bytes / (232 * 1024) - 1) < 0.05
+    m = get_xcube_model("7.x")
+    assert plan.arena_bytes == 205_037 == 153_600 + 2 * 25_600 + round(m.scratch_bytes)
+    assert plan.extra_bytes == m.runtime_ram_bytes(g) == 33_932
+    assert plan.peak_bytes == plan.arena_bytes + plan.extra_bytes
+    assert plan.live_bytes[0] - plan.extra_bytes // len([ly for ly in g.layers if ly.op.kind != "pad"]) < 170_000
     se_scratch = [b for b in plan.buffers if b.label.endswith(".scratch")]
     assert len(se_scratch) == 10 and se_scratch[0].size == 11 * 48 + 5 * 16

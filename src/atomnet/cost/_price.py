@@ -283,6 +283,6 @@ def price_graph(graph_lat: Graph, graph_mem: Graph, runtime: Runtime | str,
     >>> g = lower(get_zoo("atomnet-256kb"), "xcube-ai")
     >>> a = price_graph(g, g, "xcube-ai", load_latency_model(get_board("stm32h743")))
     >>> int(a.flash_parts[:, :2].sum()), int(a.plan.peak_bytes), len(a.latency_ms) == len(g.layers)
-    (803840, 230400, True)
+    (803840, 238969, True)
     """
     return Pricer(runtime, latency_model).price(graph_lat, graph_mem)

@@ -18,13 +18,12 @@ placed. The arena is the highest end offset.
     for one layer), ties among equal sizes broken in *reverse* add order (TFLM fills its sort array back to
     front); sizes aligned up to 16 bytes; result = the non-persistent ("head") arena. Equal to the real
     interpreter's head arena byte for byte on all 18 zoo models (tests/test_export*.py).
-``xcube-ai`` — a documented *model* of X-CUBE-AI 7.2's activation buffer, not a clone: the input image lives
-    in the activation buffer; SE modules run in place and add a scratch of ``11·C + 5·mid`` bytes for their
-    layer (the AtomDB SE table: SRAM = CHW + 11C + 5·mid); streaming layers (pad, depthwise, pointwise,
-    element-wise, pooling) overlap their output with an input that dies there, modelled by giving the pair
-    ``max(in, out)`` bytes at that layer; ordinary k×k convs (the stem) and the classifier keep input and
-    output apart; sizes rounded up to 4 bytes. Calibration: atomnet-256kb, int8, X-CUBE-AI 7.2 reports
-    232 KB SRAM (FACTS §2); this model gives 230,400 B = 225 KB (the stem's input + output), 3 % low.
+``xcube-ai`` — X-CUBE-AI's memory per version family (:mod:`atomnet.cost._xcube`): lifetime-based reuse, the
+    uint8 input and float output in the pool ("I/O allocated"), pads folded into convolutions, fused
+    depthwise→pointwise and strided convolutions overlapping their dying input a few (fitted) rows ahead, an
+    SE scratch; peak = activation pool + the runtime's own RAM. Constants fitted per family on the public ST
+    model zoo rows (``atomnet/data/xcube_memory.json``, ``docs/xcube-memory.md``); ``xcube-ai@8.x`` /
+    ``xcube-ai@10.x`` select another family (:meth:`Planner.variant`).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from atomnet.errors import UnknownNameError
-from atomnet.ops import LINEAR_KINDS, Op, se_mid
+from atomnet.ops import LINEAR_KINDS, Op
 from atomnet.runtimes import get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
 
@@ -178,6 +177,12 @@ class Planner:
     def extra_bytes(self, extras: list[tuple[int, ...]]) -> int:
         return 0
 
+    def variant(self, version: str) -> Planner:
+        """The planner of another version of this runtime (``get_planner("xcube-ai@8.x")``); planners without
+        versions raise :class:`~atomnet.errors.UnknownNameError`."""
+        raise UnknownNameError(f"runtime: the {self.runtime} SRAM planner has no version variants "
+                               f"(asked for {self.runtime}@{version})")
+
 
 _PLANNERS: dict[str, Planner] = {}
 P = TypeVar("P", bound=type[Planner])
@@ -209,6 +214,10 @@ def list_planners() -> list[str]:
 
 
 def get_planner(runtime: str) -> Planner:
+    """The planner registered as ``runtime``; ``name@version`` asks that planner for a version variant."""
+    base, at, version = runtime.partition("@")
+    if at and base in _PLANNERS:
+        return _PLANNERS[base].variant(version)
     try:
         return _PLANNERS[runtime]
     except KeyError:
@@ -259,36 +268,6 @@ class TFLMPlanner(Planner):
         # TFLM's GreedyMemoryPlanner fills its sort array back to front and sorts it stably by size, so among
         # equal sizes the buffer added *last* is placed first: reverse the add order before the stable sort
         return (by_id + scratch)[::-1]
-
-
-_STREAMING = ("pad", "depthwise", "pointwise", "eltwise", "pool", "affine")
-
-
-@register_planner("xcube-ai")
-class XCubeAIPlanner(Planner):
-    alignment = 4
-
-    def buffers(self, graph: Graph) -> list[Buffer]:
-        groups = self.groups(graph)
-        group = {t: k for k, g in enumerate(groups) for t in g[3]}
-        first = [g[1] for g in groups]
-        last = [g[2] for g in groups]
-        scratch = []
-        for i, layer in enumerate(graph.layers):
-            if layer.op.kind == "se":
-                c = layer.op.c_in
-                scratch.append(Buffer(_align(11 * c + 5 * se_mid(c), self.alignment), i, i, -1, (),
-                                      f"{layer.name}.scratch"))
-            if layer.inplace or layer.op.kind not in _STREAMING:
-                continue
-            x, y = group[layer.inputs[0]], group[layer.output]
-            if last[x] == i and first[y] == i and x != y:  # the output overwrites a dying input
-                if groups[x][0] >= groups[y][0]:
-                    first[y] = i + 1
-                else:
-                    last[x] = i - 1
-        trimmed = [Buffer(g[0], f, la, -1, g[3]) for g, f, la in zip(groups, first, last, strict=True)]
-        return trimmed + scratch
 
 
 def act_bytes(spec: ModelSpec) -> int:
