@@ -20,8 +20,7 @@ from atomnet.cli import main
 from atomnet.cost import LatencyModel, cost_model, get_planner, load_latency_model
 from atomnet.db import AtomDB, NoPredictorError
 from atomnet.errors import InputError, UnknownNameError
-from atomnet.export import cost_tflite, read_tflite
-from atomnet.export._file_graph import file_graph
+from atomnet.export import cost_tflite, file_graph, read_tflite
 from atomnet.ops import ELTWISE_FNS, Op
 from atomnet.runtimes import get_runtime
 from atomnet.spec import lower
