@@ -26,8 +26,8 @@ Per runtime (the registered lowering names; the same conventions as :func:`atomn
 Everything else keeps its own layer. An operator the atom vocabulary cannot express (softmax, LSTM, SVDF,
 windowed pools, custom operators, a non-square kernel or stride, a fully-connected layer over several rows) keeps
 a placeholder layer for its tensors (``FileLayer.atom`` None) and is unpriced; so is any operator on float or
-int16 tensors (the AtomDB holds int8 kernels), whatever its key. Convolution dilation is not read from the file
-(assumed 1).
+int16 tensors (the AtomDB holds int8 kernels), whatever its key; so is a dilated convolution. An average pool
+is the atom ``pool`` only when its window covers the whole input (a global pool).
 
 Tensors: one graph tensor per activation tensor of the file, sized in bytes (its channel count × element size,
 so a float32 tensor takes 4 bytes per element in every planner). Several model inputs: the first is
@@ -391,7 +391,9 @@ def _atom(b: _Builder, op: TFLOp) -> tuple[Op | None, str, Op | None]:
             return None, f"FULLY_CONNECTED over {rows} rows: the atom vocabulary has single-row dense only", None
         return Op.dense(max(int(w[1]), 1), max(int(w[0]), 1)), _weights_int8(b, op, dtype), None
     if op.name in ("MEAN", "AVERAGE_POOL_2D") and (hout, wout) == (1, 1) and cout == cin and hin * win > 1:
-        return Op.pool(cin, hin, win), dtype, None  # AVERAGE_POOL_2D to 1×1: assumed global (the filter is not read)
+        window = (int(op.option("filterHeight", hin)), int(op.option("filterWidth", win)))
+        if op.name == "MEAN" or window == (hin, win):
+            return Op.pool(cin, hin, win), dtype, None
     if op.name == "PAD" and ins:
         return Op.pad(cin, hin, win, hout, wout), dtype or _pad_channels(cin, cout), None
     fn = op.name.lower()
@@ -421,6 +423,9 @@ def _conv(b: _Builder, op: TFLOp, ins: list[int], dtype: str) -> tuple[Op | None
     if kh != kw or op.stride[0] != op.stride[1]:
         return None, (f"kernel {kh}x{kw} stride {op.stride[0]}x{op.stride[1]}: the atom vocabulary has square "
                       "kernels and strides only"), None
+    dil = (int(op.option("dilationHFactor", 1)), int(op.option("dilationWFactor", 1)))
+    if dil != (1, 1):
+        return None, f"dilation {dil[0]}x{dil[1]}: the atom vocabulary has undilated kernels only", None
     k, s = kh, op.stride[0]
     pad_op = b.producer.get(ins[0])
     if pad_op is not None and b.fused_into.get(pad_op) == op.index:  # a PAD fused in: the key stores its input
