@@ -231,3 +231,13 @@ def test_32_bit_tail_is_derived_from_the_same_rules() -> None:
     assert s32["TfLiteEvalTensor data"] == ABI32.eval_tensor[0] * len(m.tensors) == 12 * 89
     assert s32["NodeAndRegistration struct"] == 32 * len(m.ops)
     assert a.head_bytes_32 == a.head_bytes and a.total_bytes_32 == a.head_bytes + a.tail_bytes_32
+
+
+def test_corpus_table_script(capsys: pytest.CaptureFixture[str]) -> None:
+    from atomnet.export._arena_table import main
+
+    assert main([str(CORPUS / "tflm_person_detect.tflite"), str(CORPUS / "tflm_person_detect_vela.tflite")]) == 0
+    out = capsys.readouterr().out
+    assert "55,296     29,968      85,264   55,296  29,968   85,264" in out and "exact" in out
+    assert "TFLM refuses: Failed to get registration from op code CUSTOM" in out
+    assert "1 of 1 files the interpreter loads: head, tail and total exact" in out

@@ -27,6 +27,9 @@ tail
     host build) byte for byte, the 32-bit ones (Cortex-M) are *derived* from the same structures with 4-byte
     pointers and are not measured.
 
+The table of the public corpus, ours against the interpreter: ``python -m atomnet.export._arena_table
+--corpus ../shared/models/tflite``.
+
 >>> a = plan_tflm_arena(read_tflite("person_detect.tflite"))      # doctest: +SKIP
 >>> a.head_bytes, a.tail_bytes, a.total_bytes                       # doctest: +SKIP
 (55296, 29968, 85264)
@@ -34,13 +37,10 @@ tail
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from atomnet.export._errors import TFLiteError
-from atomnet.export._tflite import TFLiteModel, read_tflite
+from atomnet.export._tflite import TFLiteModel
 from atomnet.export._tflm_kernels import ABI32, ABI64, ALIGN, TFLM_ITEMSIZE, TFLM_VERSION, Abi, OpContext, rule
 
 __all__ = ["TFLMArena", "plan_tflm_arena", "tflm_head_plan"]
@@ -300,53 +300,3 @@ def plan_tflm_arena(model: TFLiteModel) -> TFLMArena:
                  "buffers are not counted, the arena is a lower bound",)
     return TFLMArena(model.path, head, tail64, tail32, head, sec64, sec32, live, scratch, unknown, TFLM_VERSION,
                      notes)
-
-
-# ---- python -m atomnet.export._arena FILE... | --corpus DIR -------------------------------------------
-def _rows(paths: list[Path], measure: bool) -> list[tuple[object, ...]]:
-    rows: list[tuple[object, ...]] = []
-    for p in paths:
-        m = read_tflite(p)
-        types = "/".join(sorted({t.dtype.lower() for t in m.tensors if not t.is_constant}))
-        try:
-            a = plan_tflm_arena(m)
-        except TFLiteError as e:
-            rows.append((p.name, types, "-", "-", "-", "-", "-", "-", "-", e.problems[0][:60]))
-            continue
-        real: tuple[object, ...] = ("-", "-", "-")
-        if measure:
-            from atomnet.export._isolate import run_tflm_isolated
-            from atomnet.export._tflm import TFLMError
-
-            try:
-                u = run_tflm_isolated(p, None, None, notes=m.notes).usage
-                real = (u.head_bytes, u.tail_bytes, u.total_bytes)
-            except (TFLMError, TFLiteError) as e:
-                real = ("does not load", str(e).split("(")[-1][:40], "-")
-        ours = (a.head_bytes, a.tail_bytes, a.total_bytes)
-        same = "" if not measure or isinstance(real[0], str) else ("exact" if real == ours else "OFF")
-        rows.append((p.name, types, *real, *ours, a.tail_bytes_32, same + ("" if a.exact else " (unknown ops)")))
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m atomnet.export._arena",
-                                 description="TFLite Micro arena (head, tail, total) of .tflite files: ours vs the "
-                                             "real interpreter")
-    ap.add_argument("files", nargs="*", type=Path)
-    ap.add_argument("--corpus", type=Path, help="a folder of .tflite files")
-    ap.add_argument("--no-run", action="store_true", help="do not run the interpreter (ours only)")
-    a = ap.parse_args(argv)
-    paths = list(a.files) + (sorted(a.corpus.glob("*.tflite")) if a.corpus else [])
-    from atomnet.cli._render import table
-
-    head = ["file", "tensor types", "TFLM head", "TFLM tail", "TFLM total", "head", "tail", "total",
-            "tail 32-bit (derived)", ""]
-    print(table(head, _rows(paths, not a.no_run), align="llrrrrrrrl"))
-    print(f"\ntflite-micro {TFLM_VERSION}; 'head/tail/total' are atomnet's plan_tflm_arena, 'TFLM' the "
-          "interpreter's RecordingMicroAllocator (64-bit host build)")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
