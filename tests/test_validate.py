@@ -226,3 +226,28 @@ def test_cli_json_plot_and_exit_status(db_path: Path, tmp_path: Path, shared_dir
     AtomDB(empty).close()
     assert main(["--db", str(empty), "validate"]) == 2
     assert "db import-models ../shared/published/measurements.json" in capsys.readouterr().err
+
+
+def _xcube_memory(path: Path) -> dict[str, dict[str, float | None]]:
+    with AtomDB(path, readonly=True) as db:  # the first 12 H747 rows: X-CUBE-AI 7.3.0, so only 7.x is refitted
+        v = validate(db, board="stm32h747", runtime="xcube-ai", rows=12)
+    return {r.row_id: {e.quantity: e.estimate for e in r.estimates} for r in v.rows if r.estimates}
+
+
+def test_xcube_memory_is_left_out_of_its_own_fit(db_path: Path, tmp_path: Path) -> None:
+    before = _xcube_memory(db_path)
+    key = "stm32ai_modelzoo[12]"  # MobileNet v1 0.25 224 (Flowers), X-CUBE-AI 7.3.0: 206,991 B activation RAM
+    assert set(before) >= {key, "stm32ai_modelzoo[13]"}
+    changed = tmp_path / "changed.sqlite"
+    shutil.copy(db_path, changed)
+    with sqlite3.connect(changed) as c:
+        assert c.execute("SELECT activation_ram_bytes FROM model_measurements WHERE family='stm32ai_modelzoo' AND "
+                         "row_index=12").fetchone() == (206_991,)
+        c.execute("UPDATE model_measurements SET activation_ram_bytes=300000 WHERE family='stm32ai_modelzoo' AND "
+                  "row_index=12")
+    after = _xcube_memory(changed)
+    assert after[key] == before[key]  # every quantity of the row: its own fits never saw it
+    est = before[key]["activation_ram_bytes"]
+    assert est is not None and abs(est / 206_991 - 1) < 0.01  # and it is close: 207,071 B (+0.04 %)
+    moved = [k for k in before if k != key and after[k]["activation_ram_bytes"] != before[k]["activation_ram_bytes"]]
+    assert moved  # the other architectures' fits did see it

@@ -55,8 +55,10 @@ class Estimate:
 
 
 def _code_basis(runtime: str) -> tuple[str, str]:
+    """A code constant fitted or read from points that are not this row (public rows it was not fitted on are
+    guarded by the caller: :func:`atomnet.validate._xcube.seen_by_embedded`), or an assumption."""
     src = get_runtime(runtime).flash.code_source
-    if "single published point" in src or "FACTS" in src:
+    if any(w in src for w in ("single published point", "FACTS", "fitted on")):
         return "elsewhere", src
     return "assumed", src
 
@@ -67,14 +69,16 @@ def memory_estimates(priced: Priced, runtime: str, latency_runtime: str,
     rt = get_runtime(runtime)
     as_ = f" (as {runtime})" if latency_runtime != runtime else ""
     planner = f"{rt.planner} planner{as_}"
-    plan_basis = "elsewhere" if rt.planner == "xcube-ai" else "rules"
-    plan_note = (": a model of X-CUBE-AI 7.2's activation buffer calibrated on atomnet-256kb (FACTS §2), "
-                 "single-point calibration, not LOO") if rt.planner == "xcube-ai" else ""
+    xcube = rt.planner.startswith("xcube-ai")
+    plan_basis = "elsewhere" if xcube else "rules"
+    plan_note = (": X-CUBE-AI memory constants fitted on the public ST model zoo rows "
+                 "(atomnet/data/xcube_memory.json), not on this row") if xcube else ""
     code_basis, code_src = _code_basis(runtime)
     table: dict[str, tuple[int | None, str, str]] = {
-        "activation_ram_bytes": (priced.activation_bytes, f"{planner}: arena + scratch{plan_note}", plan_basis),
-        "runtime_ram_bytes": (priced.runtime_ram_bytes, f"{rt.name} runtime RAM: {rt.ram_overhead_source}",
-                              "assumed"),
+        "activation_ram_bytes": (priced.activation_bytes, f"{planner}: activation pool{plan_note}" if xcube else
+                                 f"{planner}: arena + scratch", plan_basis),
+        "runtime_ram_bytes": (priced.runtime_ram_bytes, f"{planner}: runtime RAM{plan_note}" if xcube else
+                              f"{rt.name} runtime RAM: {rt.ram_overhead_source}", plan_basis if xcube else "assumed"),
         "total_ram_bytes": (priced.peak_sram_bytes, f"{planner}: peak SRAM = arena + scratch + runtime RAM"
                             f"{plan_note}", plan_basis),
         "weights_flash_bytes": (priced.weights_flash_bytes, f"{rt.name} Flash model: {rt.flash.weights_layout}",

@@ -99,13 +99,32 @@ class PriceCache:
             return Priced(model, runtime, ref, error=f"{Path(model).name}: cannot cost the file ({e})")
 
 
+def split_memory(runtime: str, arena: int, extra: int, overhead: int) -> tuple[int, int]:
+    """(activation RAM, runtime RAM) as the runtime's measurements split them: X-CUBE-AI prints its activation
+    pool apart from the runtime's own RAM, which its planner keeps outside the arena (the extra bytes); the
+    other runtimes' buffers outside the arena (im2col, kernel scratch) are activation memory."""
+    if get_runtime(runtime).planner.startswith("xcube-ai"):
+        return arena, extra + overhead
+    return arena + extra, overhead
+
+
+def split_flash(runtime: str, weights: int, bias: int, quant: int, code: int) -> tuple[int, int]:
+    """(weights Flash, code Flash) as the runtime's measurements split them: a Flash model whose per-layer part
+    is code that grows with the layers (X-CUBE-AI counts its requantization data and layer descriptors as code)
+    puts it in the code; otherwise per-channel data is weights data."""
+    f = get_runtime(runtime).flash
+    if f.quant_bytes_per_channel == 0 and (f.code_bytes_per_layer or f.code_bytes_per_channel):
+        return weights + bias, quant + code
+    return weights + bias + quant, code
+
+
 def _price_spec(spec: ModelSpec, model: str, runtime: str, ref: str, lm: LatencyModel) -> Priced:
     r = cost_model(spec, get_board(ref), runtime=runtime, latency_model=lm)
-    fb = r.flash_breakdown
-    act = r.sram_breakdown["activations"] + r.sram_breakdown["scratch"]
+    fb, sb = r.flash_breakdown, r.sram_breakdown
+    act, rt_ram = split_memory(runtime, sb["activations"], sb["scratch"], sb["runtime"])
+    weights, code = split_flash(runtime, fb["weights"], fb["bias"], fb["quant"], fb["code"])
     return Priced(model, runtime, ref, r.latency_ms, dict(r.latency_by_kind_ms), "", r.ops_exact, r.ops_predicted,
-                  act, r.sram_breakdown["runtime"], r.peak_sram_bytes, fb["weights"] + fb["bias"] + fb["quant"],
-                  fb["code"], r.flash_bytes, r.macs)
+                  act, rt_ram, r.peak_sram_bytes, weights, code, r.flash_bytes, r.macs)
 
 
 def _price_tflite(path: Path, runtime: str, ref: str, lm: LatencyModel) -> Priced:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atomnet.boards import get_board
+from atomnet.cost import DEFAULT_XCUBE_FAMILY, xcube_family
 from atomnet.db import ModelMeasurement
 from atomnet.errors import InputError
 from atomnet.runtimes import list_runtimes
@@ -138,7 +139,11 @@ def _model(m: ModelMeasurement, tflite_dir: Path) -> tuple[str, str, str] | tupl
 
 
 def runtime_key(m: ModelMeasurement) -> tuple[str, str] | None:
-    """(memory runtime, latency runtime key), or None when atomnet models neither."""
+    """(memory runtime, latency runtime key), or None when atomnet models neither. An X-CUBE-AI row of another
+    version family than the AtomDB's is priced with that family's memory constants (``xcube-ai@10.x``)."""
+    if m.runtime == "xcube-ai":
+        fam = xcube_family(m.runtime_version or "")
+        return ("xcube-ai" if fam in (None, DEFAULT_XCUBE_FAMILY) else f"xcube-ai@{fam}"), "xcube-ai"
     if m.runtime in list_runtimes():
         return m.runtime, m.runtime
     printed = m.runtime_as_printed or ""

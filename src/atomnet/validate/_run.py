@@ -17,11 +17,13 @@ from atomnet.boards import get_board
 from atomnet.db import AtomDB, ModelMeasurement
 from atomnet.errors import InputError
 from atomnet.jsontypes import JSONDict
+from atomnet.runtimes import get_runtime
 from atomnet.validate._estimate import QUANTITIES, Estimate, memory_estimates
 from atomnet.validate._latency import LatencyTransfers, latency_estimate
-from atomnet.validate._price import PriceCache
+from atomnet.validate._price import PriceCache, Priced
 from atomnet.validate._resolve import DEFAULT_TFLITE_DIR, Resolution, resolve_row, runtime_key
 from atomnet.validate._stats import ErrorStats, error_stats
+from atomnet.validate._xcube import XCubeMemoryLoo, seen_by_embedded
 
 Progress = Callable[[int, int], None]
 
@@ -159,7 +161,20 @@ def _oom_predicted(res: Resolution, cache: PriceCache, m: ModelMeasurement) -> b
     return p.peak_sram_bytes > b.sram_bytes or p.flash_bytes > b.flash_bytes
 
 
-def _row(m: ModelMeasurement, res: Resolution, cache: PriceCache, transfers: LatencyTransfers) -> RowResult:
+def _memory(m: ModelMeasurement, res: Resolution, priced: Priced, xloo: XCubeMemoryLoo) -> list[Estimate]:
+    assert res.runtime is not None and res.latency_runtime is not None
+    measured = m.measured()
+    ests = memory_estimates(priced, res.runtime, res.latency_runtime, measured)
+    if not get_runtime(res.runtime).planner.startswith("xcube-ai"):
+        return ests
+    if xloo.covers(m):  # fitted on these rows: the left-out estimates replace the planner's
+        return [e for e in ests if e.quantity == "weights_flash_bytes"] + xloo.estimates(m, priced.weights_flash_bytes)
+    return [Estimate(e.quantity, e.measured, None, "the shipped X-CUBE-AI constants were fitted on this row", "loo")
+            if seen_by_embedded(m, e.quantity) else e for e in ests]
+
+
+def _row(m: ModelMeasurement, res: Resolution, cache: PriceCache, transfers: LatencyTransfers,
+         xloo: XCubeMemoryLoo) -> RowResult:
     board, runtime = _group(m, res)
     base = RowResult(res.row_id, m.family, board, runtime, m.runtime_version or "", m.model_as_printed, res,
                      oom=m.oom, approx=m.approx)
@@ -169,13 +184,12 @@ def _row(m: ModelMeasurement, res: Resolution, cache: PriceCache, transfers: Lat
     assert res.board is not None and res.latency_runtime is not None
     b = get_board(res.board)
     priced = cache.price(res.model, res.model_kind, res.runtime, b)
-    measured = m.measured()
     ests: list[Estimate] = []
     if m.latency_ms is not None:
         lm = cache.latency_model(b.measured_board)
         lm_runtime = lm.runtime if not isinstance(lm, InputError) else "xcube-ai"
         ests.append(latency_estimate(m, res, priced, lm_runtime, transfers))
-    ests += memory_estimates(priced, res.runtime, res.latency_runtime, measured)
+    ests += _memory(m, res, priced, xloo)
     ests.sort(key=lambda e: QUANTITIES.index(e.quantity))
     oom = _oom_predicted(res, cache, m) if m.oom else None
     return RowResult(base.row_id, base.family, board, runtime, base.version, base.model, res, tuple(ests), m.oom,
@@ -258,10 +272,11 @@ def validate(db: AtomDB, *, board: str | None = None, runtime: str | None = None
     cache = PriceCache(db)
     t1 = time.perf_counter()
     transfers = LatencyTransfers(db, every, tdir)
+    xloo = XCubeMemoryLoo(every)
     t2 = time.perf_counter()
     out = []
     for i, m in enumerate(selected):
-        out.append(_row(m, resolve_row(m, tdir), cache, transfers))
+        out.append(_row(m, resolve_row(m, tdir), cache, transfers, xloo))
         if progress is not None:
             progress(i + 1, len(selected))
     out = _mark_duplicates(out, selected)
@@ -272,4 +287,4 @@ def validate(db: AtomDB, *, board: str | None = None, runtime: str | None = None
         f"predictors {lm.predictor_origin}"
     notes = (transfers.error,) if transfers.error else ()
     return Validation(tuple(out), tuple(_groups(out)), tuple(_unpriced(out)), origin, str(tdir),
-                      {"transfers": t2 - t1, "rows": t3 - t2, "total": t3 - t0}, notes)
+                      {"fits": t2 - t1, "rows": t3 - t2, "total": t3 - t0}, notes)
