@@ -26,12 +26,10 @@ _DPI = 110
 
 
 def _points(v: Validation) -> dict[str, list[tuple[str, float, float, bool]]]:
-    """quantity → (group, measured, estimate, loo) of every priced estimate (sizes in KiB)."""
+    """quantity → (group, measured, estimate, loo) of every estimate the statistics count (sizes in KiB)."""
     out: dict[str, list[tuple[str, float, float, bool]]] = {}
-    for r in v.rows:
-        for e in r.estimates:
-            if e.estimate is None:
-                continue
+    for r, e in v.counted():
+        if e.estimate is not None:
             k = 1.0 if e.quantity == "latency_ms" else 1024.0
             out.setdefault(e.quantity, []).append((f"{r.board} / {r.runtime}", e.measured / k, e.estimate / k,
                                                    e.basis == "loo"))
@@ -90,7 +88,7 @@ def plot_validation(v: Validation, path: str | Path) -> Path:
     colors = {g: _PALETTE[i % len(_PALETTE)] for i, g in enumerate(groups)}
     ncol = min(4, len(quantities))
     nrow = (len(quantities) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow + 0.5 + 0.22 * (len(groups) // 4 + 1)),
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow + 0.4 + 0.2 * (len(groups) // 4 + 1)),
                              squeeze=False)
     for ax, q in zip(axes.flat, quantities, strict=False):
         _panel(ax, q, pts.get(q, []), colors)
@@ -101,7 +99,7 @@ def plot_validation(v: Validation, path: str | Path) -> Path:
                 Line2D([], [], ls="", marker="o", color="#606060", markerfacecolor="none",
                        label="hollow: rules / AtomDB / constant")]
     rows_legend = len(handles) // 4 + 1
-    bottom = 0.04 + 0.035 * rows_legend
+    bottom = 0.01 + 0.03 * rows_legend
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
     title = "atomnet validate: estimate vs measured (log-log; grey band ±10 %)"
     if left_out:

@@ -134,6 +134,10 @@ class Validation:
                 d["unpriced"][cat] = d["unpriced"].get(cat, 0) + 1
         return out
 
+    def counted(self) -> list[tuple[RowResult, Estimate]]:
+        """The (row, estimate) pairs the statistics count (:func:`counted`)."""
+        return counted(self.rows)
+
     def to_dict(self) -> JSONDict:
         return {"rows": [r.to_dict() for r in self.rows], "groups": [g.to_dict() for g in self.groups],
                 "unpriced": [u.to_dict() for u in self.unpriced],
@@ -210,12 +214,12 @@ def _mark_duplicates(rows: Sequence[RowResult], ms: Sequence[ModelMeasurement]) 
     return out
 
 
-def _groups(rows: Sequence[RowResult]) -> list[GroupStats]:
-    """Statistics per (board, runtime, quantity) and over all; a measured value that an earlier row of the same
-    board, runtime, version and model printed already is counted once (a whole duplicate row, or one cell of
-    a row repeated by an older table, e.g. the same latency beside a different Flash)."""
-    errs: dict[tuple[str, str, str], list[Estimate]] = {}
+def counted(rows: Sequence[RowResult]) -> list[tuple[RowResult, Estimate]]:
+    """The estimates the statistics count: a measured value that an earlier row of the same board, runtime,
+    version and model printed already is counted once (a whole duplicate row, or one cell of a row repeated by
+    an older table, e.g. the same latency beside a different Flash); estimates without a value are left out."""
     seen: set[tuple[object, ...]] = set()
+    out = []
     for r in rows:
         if r.duplicate_of is not None:
             continue
@@ -225,8 +229,16 @@ def _groups(rows: Sequence[RowResult]) -> list[GroupStats]:
                 continue
             seen.add(key)
             if e.error is not None:
-                errs.setdefault((r.board, r.runtime, e.quantity), []).append(e)
-                errs.setdefault(("all", "all", e.quantity), []).append(e)
+                out.append((r, e))
+    return out
+
+
+def _groups(rows: Sequence[RowResult]) -> list[GroupStats]:
+    """Statistics per (board, runtime, quantity) and over all, of the :func:`counted` estimates."""
+    errs: dict[tuple[str, str, str], list[Estimate]] = {}
+    for r, e in counted(rows):
+        errs.setdefault((r.board, r.runtime, e.quantity), []).append(e)
+        errs.setdefault(("all", "all", e.quantity), []).append(e)
     out = []
     for (b, rt, q), es in errs.items():
         st = error_stats([e.error for e in es if e.error is not None])
