@@ -204,12 +204,17 @@ def fit_activation(rows: Sequence[XCubeRow]) -> tuple[float, float, float]:
     if not rows:
         return 0.0, 0.0, 0.0
     terms = [_terms(r.model) for r in rows]
+    width = max(len(t.base) for t in terms)
+    base = np.full((len(rows), width), -np.inf)  # one row per measurement, padded: the max ignores the padding
+    conv, sep = np.zeros((len(rows), width)), np.zeros((len(rows), width))
+    for k, t in enumerate(terms):
+        base[k, :len(t.base)], conv[k, :len(t.base)], sep[k, :len(t.base)] = t.base, t.conv_rows, t.sep_rows
     meas = np.array([float(r.activation_bytes or 0) for r in rows])
     w = _weights(rows)
 
     def loss(v: FloatArray) -> float:
         lc, ls, s = _clip(v)
-        pred = np.array([t.evaluate_params(lc, ls, s) for t in terms], dtype=np.float64)
+        pred = np.round(np.max(base + lc * conv + ls * sep, axis=1) + s)
         return float(np.sum(w * _huber(np.log(np.maximum(pred, 1.0) / meas))))
 
     best, best_loss = np.zeros(3), np.inf
