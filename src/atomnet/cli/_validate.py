@@ -18,10 +18,11 @@ def add_parser(sub: Any) -> None:
         description="Compare every whole-model measurement in the AtomDB (atomnet db import-models) with "
                     "atomnet's estimate: latency, activation / runtime / total RAM, weights / code / total Flash. "
                     "Per board and runtime: n, median and max |error|, the share within +-5 % and +-10 %. "
-                    "Components fitted on these rows (board/runtime latency transfers) are evaluated "
-                    "leave-one-model-out; every estimate says what it rests on (basis). Latency is priced from "
-                    "the database's STM32H743 operator rows (atomnet db import ... --board stm32h743), else the "
-                    f"embedded predictors. Example: {_IMPORT_HINT}; atomnet validate --board stm32h743 --plot v.png")
+                    "Components fitted on these rows (board/runtime latency transfers, X-CUBE-AI memory) "
+                    "are refitted without the row's model for that row; every estimate says what it rests on "
+                    "(basis). Latency is priced from the database's STM32H743 operator rows (atomnet db "
+                    "import ... --board stm32h743), else the embedded predictors. "
+                    f"Example: {_IMPORT_HINT}; atomnet validate --board stm32h743 --plot v.png")
     p.add_argument("--board", help="only rows of this board (atomnet name, MCU such as stm32h747, or as printed)")
     p.add_argument("--runtime", help="only rows of this runtime (xcube-ai, tflm, tinyengine, or part of a printed "
                                      "name such as cmsis-nn)")

@@ -6,8 +6,8 @@ reported as that row's error):
 * ``rules`` — counted or planned by rules, nothing fitted (the TinyEngine and TFLM planners, weight bytes);
 * ``atomdb`` — operator latencies of the reference board's AtomDB (exact medians and predictors fitted on
   operator rows, never on whole-model rows);
-* ``elsewhere`` — a constant calibrated on a point that is not one of these rows (e.g. X-CUBE-AI's code
-  bytes from atomnet-256kb, FACTS §2; a board's single time factor from the same model);
+* ``elsewhere`` — a constant calibrated on points that are not this row (TinyEngine's ~63 KB of code, FACTS §3;
+  a board's single time factor from atomnet-256kb, FACTS §2; shipped constants of rows not in the database);
 * ``assumed`` — a stated assumption (a runtime's RAM beyond the arena is 0, TFLM's code size);
 * ``loo`` — a component fitted on these rows, evaluated leave-one-out: the fit that produced the estimate saw
   no row of the row's model.
