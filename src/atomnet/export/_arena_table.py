@@ -46,6 +46,17 @@ def row(path: Path, measure: bool = True) -> tuple[object, ...]:
     return (path.name, types, *real, *ours, a.tail_bytes_32, ("exact" if real == ours else "OFF") + lower)
 
 
+def table(header: list[str], rows: list[tuple[object, ...]], align: str) -> str:
+    """Plain-text columns; integers with thousands separators; ``align``: one ``l``/``r`` per column."""
+    cells = [header] + [[f"{v:,}" if isinstance(v, int) else str(v) for v in r] for r in rows]
+    widths = [max(len(c[k]) for c in cells) for k in range(len(header))]
+
+    def line(c: list[str]) -> str:
+        return "  ".join(x.rjust(w) if a == "r" else x.ljust(w) for x, w, a in zip(c, widths, align, strict=True))
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])]).rstrip()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m atomnet.export._arena_table", description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", type=Path, help=".tflite files")
@@ -55,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     paths = list(a.files) + (sorted(a.corpus.glob("*.tflite")) if a.corpus else [])
     if not paths:
         ap.error("give .tflite files or --corpus DIR")
-    from atomnet.cli._render import table
-
     rows = [row(p, not a.no_run) for p in paths]
     print(table(HEADER, rows, align="llrrrrrrrl"))
     exact = sum(r[-1] == "exact" for r in rows)
