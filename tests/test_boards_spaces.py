@@ -65,5 +65,5 @@ def test_search_on_fresh_install_uses_embedded_predictors(tmp_path: Path) -> Non
     c = d["cost"]
     assert c["ops_exact"] == 0 and c["latency_ms"] <= 275 and c["peak_sram_bytes"] <= 256 * 1024
     assert c["flash_bytes"] <= 1024 * 1024 and c["macs"] > 78_750_000
-    assert c["macs"] == 101_510_400  # the winner with the embedded predictors
+    assert c["macs"] == 104_798_064  # the winner with the embedded predictors (X-CUBE-AI 7.x memory model)
     assert not (tmp_path / "xdg").exists()
