@@ -9,7 +9,8 @@ from the runtime's :class:`~atomnet.runtimes.FlashModel` (its record says where 
 ``quant``   — requantization data. TFLM: per-channel scale (float32) + zero point (int64) per output
               channel of conv/depthwise/pointwise layers in the flatbuffer, 12 bytes per (per-tensor) dense
               layer; TinyEngine: 4 bytes per output channel (with ``bias`` the ``8·Σ C_out`` of FACTS §3);
-              X-CUBE-AI: none beyond the AtomDB formula.
+              X-CUBE-AI: the per-layer and per-channel part of its fitted code Flash (layer descriptors,
+              requantization data; ``atomnet.cost._xcube``, docs/xcube-memory.md).
 ``code``    — runtime code and fixed data, ``FlashModel.code_bytes`` (source in ``FlashModel.code_source``).
 """
 
@@ -27,7 +28,7 @@ def flash_breakdown(graph: Graph, runtime: Runtime | str | None = None) -> dict[
     >>> from atomnet.zoo import get_zoo
     >>> f = flash_breakdown(lower(get_zoo("atomnet-256kb"), "xcube-ai"))
     >>> f["weights"] + f["bias"], sum(f.values()) // 1024
-    (803840, 981)
+    (803840, 902)
     """
     fm = get_runtime(runtime or graph.runtime).flash
     weights = bias = quant = 0
