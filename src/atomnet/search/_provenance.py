@@ -51,10 +51,12 @@ def latency_source(lm: LatencyModel, db_path: str | None = None) -> dict[str, st
     """``{kind: "db"|"embedded", fingerprint, path}`` of the numbers ``lm`` prices with.
 
     ``kind`` is ``db`` when the database contributes exact rows or fitted predictors. The fingerprint
-    hashes the measured board, the measurement runtime, the time scale, every exact key with its
-    aggregate latency, and the predictors (their full JSON form); ``path`` is for messages only."""
+    hashes the measured board, the measurement runtime, the time scale, the board's transfer (if any), every
+    exact key with its aggregate latency, and the predictors (their full JSON form); ``path`` is for messages only."""
     h = hashlib.sha256()
     h.update(_canon({"measured_board": lm.board.measured_board, "runtime": lm.runtime, "scale": lm.scale}))
+    if lm.transfer is not None:  # per-kind factors (docs/transfer.md); absent for the reference: old hashes hold
+        h.update(_canon({"transfer": lm.transfer.to_dict()}))
     from_db = lm.table is not None or lm.predictor_origin.startswith("fitted")
     if lm.table is not None:
         keys = sorted(lm.table.keys())
