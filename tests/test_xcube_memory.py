@@ -71,12 +71,35 @@ def test_leave_one_out_activation_7x_and_8x(loo: dict[tuple[str, str], list[LooE
     assert max(abs(e.error_pct) for e in loo["8.x", "activation"] if e not in over) < 3
 
 
-def test_leave_one_out_activation_10x_misses_the_target(loo: dict[tuple[str, str], list[LooError]]) -> None:
-    """10.0.0's pool grew (e.g. MobileNet v1 0.25/224: 202.33 → 272.96 KiB) in a way the 7.x/8.x structure does
-    not describe: measured as it is, the target is not reached."""
+def test_leave_one_out_activation_10x_rules(rows: list[XCubeRow], loo: dict[tuple[str, str], list[LooError]]) -> None:
+    """10.x runs a depthwise apart from its 1x1 conv and keeps a strided depthwise's input and output apart (the
+    rule switches chosen by the 10.x rows' leave-one-out error among 32 combinations): the median halves
+    (13.8 % under the 7.x rules, 7.8 % now) but the target is not reached — MobileNet v1 0.5/224 (+31/+36 %)
+    and 0.25/96 RGB (−19 %) are off under every combination."""
+    assert get_xcube_model("10.x").rules == ("no-sep-fusion", "no-dw-overlap") and get_xcube_model("7.x").rules == ()
     s = loo_summary(loo["10.x", "activation"])
-    assert s["n"] == 19 and 10 < s["median_abs_pct"] < 20 and 30 < s["max_abs_pct"] < 40
-    assert s["within_10_pct"] < 50
+    assert s["n"] == 19 and 5 < s["median_abs_pct"] < 9 and 30 < s["max_abs_pct"] < 40
+    assert 50 < s["within_10_pct"] < 60
+    old = loo_summary(loo_errors(rows, "10.x", "activation", ()))  # the 7.x rules on the 10.x rows
+    assert old["median_abs_pct"] > 12 and old["within_10_pct"] < s["within_10_pct"]
+    worst = max(loo["10.x", "activation"], key=lambda e: abs(e.error_pct))
+    assert worst.model == "keras-mobilenet-v1-0.5-224-c1000"
+    v2 = [e for e in loo["10.x", "activation"] if e.model.startswith("keras-mobilenet-v2-0.35-128")]
+    assert v2 and all(abs(e.error_pct) < 2 for e in v2)  # expand output + stored depthwise output
+
+
+def test_rule_switches_change_the_buffers() -> None:
+    """Without fusion the depthwise output is stored: MobileNet v1 0.25/224's first pointwise holds its 8x112x112
+    input and 16x112x112 output apart; an unknown switch in a data file is an InputError."""
+    from atomnet.cost._xcube import activation_terms
+
+    g = lower(get_zoo("keras-mobilenet-v1-0.25-224-c5"), "xcube-ai")
+    fused, apart = activation_terms(g), activation_terms(g, rules=("no-sep-fusion", "no-dw-overlap"))
+    assert float(apart.base.max()) >= 100_352 + 200_704 > float(fused.base.max())
+    kept = activation_terms(g, rules=("input-kept",))
+    assert float(kept.base[-1]) >= 150_528  # the input is still live at the classifier
+    with pytest.raises(InputError, match="field 'rules': unknown bogus"):
+        XCubeMemoryModel.from_dict({"family": "10.x", "rules": ["bogus"]})
 
 
 def test_leave_one_out_runtime_ram_and_code_flash(loo: dict[tuple[str, str], list[LooError]]) -> None:

@@ -71,6 +71,14 @@ DEFAULT_XCUBE_FAMILY = "7.x"
 DATA_FILE = "xcube_memory.json"
 #: lead of an unfused strided depthwise, in output rows (the pixel is added apart): derived, not fitted
 UNFUSED_DW_LEAD_ROWS = 1
+#: the rule switches a family may set (``XCubeMemoryModel.rules``; none: the 7.x rules of the module doc)
+RULES: dict[str, str] = {
+    "no-sep-fusion": "a depthwise and its 1x1 conv run apart: the depthwise output is stored",
+    "no-conv-overlap": "a strided conv keeps input and output apart",
+    "no-dw-overlap": "an unfused strided depthwise keeps input and output apart",
+    "input-kept": "the input buffer is never reused: it is live for the whole inference",
+    "separate-quantize": "the uint8 input and its int8 copy are two buffers (the uint8 one dies after the stem)",
+}
 
 _VERSION = re.compile(r"\s*v?(\d+)(?:\.\d+)*")
 
@@ -113,6 +121,7 @@ class XCubeMemoryModel:
     code_base_bytes: float = 0.0
     code_per_layer_bytes: float = 0.0
     code_per_channel_bytes: float = 0.0
+    rules: tuple[str, ...] = ()
     tool_versions: tuple[str, ...] = ()
     fitted_on_activation: tuple[str, ...] = ()
     fitted_on_runtime_ram: tuple[str, ...] = ()
@@ -127,7 +136,7 @@ class XCubeMemoryModel:
     # ---- the three quantities ---------------------------------------------------------------
     def activation_terms(self, graph: Graph, *, io_allocated: bool = True) -> ActivationTerms:
         """The pool as a function of the fitted constants (what the fit evaluates): see :class:`ActivationTerms`."""
-        return activation_terms(graph, io_allocated=io_allocated)
+        return activation_terms(graph, io_allocated=io_allocated, rules=self.rules)
 
     def activation_bytes(self, graph: Graph, *, io_allocated: bool = True) -> int:
         """The activation pool of ``graph`` (lowered for ``xcube-ai``) in bytes: the arena of :meth:`plan`."""
@@ -186,7 +195,14 @@ class XCubeMemoryModel:
                 kw[name] = float(v)
         if "family" not in kw:
             raise InputError(f"{where}: missing field 'family'")
+        _check_rules(kw.get("rules", ()), where)  # type: ignore[arg-type]
         return cls(**kw)  # type: ignore[arg-type]
+
+
+def _check_rules(rules: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown:
+        raise InputError(f"{where}: field 'rules': unknown {', '.join(unknown)}; known: {', '.join(RULES)}")
 
 
 @dataclass(frozen=True)
@@ -279,8 +295,9 @@ def _consumers(graph: Graph, root: list[int]) -> dict[int, list[int]]:
 class _Lifetimes:
     """Buffer roots with their first/last layer and size, edited by the overlap rules."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, rules: frozenset[str] = frozenset()) -> None:
         self.graph = graph
+        self.rules = rules
         self.root, self.first, self.last = _groups(graph)
         nbytes = [t.nbytes for t in graph.tensors]
         self.size = {r: nbytes[r] for r in self.first}
@@ -295,17 +312,17 @@ class _Lifetimes:
         layer = g.layers[i]
         op = layer.op
         x, y = self.root[layer.inputs[0]], self.root[layer.output]
-        j = _fused_pointwise(g, i, self.root, self.consumers)
+        j = None if "no-sep-fusion" in self.rules else _fused_pointwise(g, i, self.root, self.consumers)
         if j is not None:  # depthwise → pointwise run as one separable kernel: its middle tensor is never stored
             self.fused_mid.add(y)
             out = g.layers[j].output
             self.overlap(i, j, x, self.root[out],
                          _SymBuffer(0, i, j, label=f"{layer.name}+pw.lead", sep_rows=_row_bytes(g, out)))
             return j
-        if op.kind == "conv" and op.stride > 1:
+        if op.kind == "conv" and op.stride > 1 and "no-conv-overlap" not in self.rules:
             self.overlap(i, i, x, y, _SymBuffer(0, i, i, label=f"{layer.name}.lead",
                                                 conv_rows=_row_bytes(g, layer.output)))
-        elif op.kind == "depthwise" and op.stride > 1:
+        elif op.kind == "depthwise" and op.stride > 1 and "no-dw-overlap" not in self.rules:
             lead = UNFUSED_DW_LEAD_ROWS * _row_bytes(g, layer.output) + g.tensors[layer.output].shape[0]
             self.overlap(i, i, x, y, _SymBuffer(lead, i, i, label=f"{layer.name}.lead"))
         elif op.kind == "se":
@@ -347,26 +364,35 @@ class _Lifetimes:
         return out
 
 
-def memory_buffers(graph: Graph, *, io_allocated: bool = True) -> list[_SymBuffer]:
-    """The buffers of the module doc's rules (sizes symbolic in the fitted leads; ``scratch_bytes`` apart)."""
+def memory_buffers(graph: Graph, *, io_allocated: bool = True, rules: tuple[str, ...] = ()) -> list[_SymBuffer]:
+    """The buffers of the module doc's rules, with the switches ``rules`` (:data:`RULES`); sizes symbolic in the
+    fitted leads, ``scratch_bytes`` apart."""
     if graph.runtime != "xcube-ai":
         raise ValueError(f"the xcube-ai memory model needs a graph lowered for 'xcube-ai', got {graph.runtime!r}")
-    life = _Lifetimes(graph)
+    life = _Lifetimes(graph, frozenset(rules))
     i, n = 0, len(graph.layers)
+    inp = life.root[graph.input]
+    if "input-kept" in rules:
+        life.last[inp] = n - 1
     while i < n:
         i = life.step(i) + 1
+    if "input-kept" in rules:
+        life.last[inp] = n - 1
+        life.absorbed.pop(inp, None)
     bufs = life.buffers(io_allocated)
     if io_allocated:
         out = _align4(4 * graph.tensors[graph.output].nbytes)
         bufs.append(_SymBuffer(out, n - 1, n - 1, label="output.float32"))
+        if "separate-quantize" in rules:
+            bufs.append(_SymBuffer(_align4(graph.tensors[graph.input].nbytes), 0, 0, label="input.uint8"))
     return bufs + life.leads
 
 
-def activation_terms(graph: Graph, *, io_allocated: bool = True) -> ActivationTerms:
-    """:class:`ActivationTerms` of ``graph`` under the module doc's rules."""
+def activation_terms(graph: Graph, *, io_allocated: bool = True, rules: tuple[str, ...] = ()) -> ActivationTerms:
+    """:class:`ActivationTerms` of ``graph`` under the module doc's rules (and the switches ``rules``)."""
     n = len(graph.layers)
     base, conv, sep = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
-    for b in memory_buffers(graph, io_allocated=io_allocated):
+    for b in memory_buffers(graph, io_allocated=io_allocated, rules=rules):
         for arr, v in ((base, b.const), (conv, b.conv_rows), (sep, b.sep_rows)):
             arr[b.first] += v
             arr[b.last + 1] -= v
@@ -425,7 +451,7 @@ class _XCubePlanner(Planner):
     def buffers(self, graph: Graph) -> list[Buffer]:
         m = self.model
         out = []
-        for b in memory_buffers(graph, io_allocated=self.io_allocated):
+        for b in memory_buffers(graph, io_allocated=self.io_allocated, rules=m.rules):
             out.append(Buffer(b.size(m.lead_rows_conv, m.lead_rows_sep), b.first, b.last, -1, b.tensors, b.label))
         if m.scratch_bytes > 0:
             s = round(m.scratch_bytes)

@@ -58,6 +58,11 @@ ZOO_FAMILIES = ("stm32ai_modelzoo", "stm32ai_modelzoo_summary_tables")
 HUBER_DELTA = 0.02
 LEAD_MAX_ROWS = 32.0
 SCRATCH_MAX_BYTES = 65536.0
+#: the rule switches of each family (:data:`atomnet.cost._xcube.RULES`; none: the 7.x rules). 10.x: chosen
+#: among the 32 combinations of the five switches by the 10.x rows' own leave-one-out error (fewest rows outside
+#: ±10 %, then the median), so its leave-one-out figures carry that selection (docs/xcube-memory.md gives the
+#: nested figure, the variant re-chosen inside every fold); 7.x and 8.x: no switch beats the 7.x rules.
+FAMILY_RULES: dict[str, tuple[str, ...]] = {"10.x": ("no-sep-fusion", "no-dw-overlap")}
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,8 @@ def _graph(model: str) -> Graph:
 
 
 @cache
-def _terms(model: str) -> ActivationTerms:
-    return activation_terms(_graph(model))
+def _terms(model: str, rules: tuple[str, ...] = ()) -> ActivationTerms:
+    return activation_terms(_graph(model), rules=rules)
 
 
 def _weights(rows: Sequence[XCubeRow]) -> FloatArray:
@@ -199,11 +204,12 @@ def _nelder_mead(f: Callable[[FloatArray], float], x0: FloatArray, step: FloatAr
     return best
 
 
-def fit_activation(rows: Sequence[XCubeRow]) -> tuple[float, float, float]:
-    """``(lead_rows_conv, lead_rows_sep, scratch_bytes)`` fitted on ``rows`` (module doc)."""
+def fit_activation(rows: Sequence[XCubeRow], rules: tuple[str, ...] = ()) -> tuple[float, float, float]:
+    """``(lead_rows_conv, lead_rows_sep, scratch_bytes)`` fitted on ``rows`` under the rule switches ``rules``
+    (module doc)."""
     if not rows:
         return 0.0, 0.0, 0.0
-    terms = [_terms(r.model) for r in rows]
+    terms = [_terms(r.model, rules) for r in rows]
     width = max(len(t.base) for t in terms)
     base = np.full((len(rows), width), -np.inf)  # one row per measurement, padded: the max ignores the padding
     conv, sep = np.zeros((len(rows), width)), np.zeros((len(rows), width))
@@ -262,7 +268,7 @@ def fit_code_flash(rows: Sequence[XCubeRow], family: str) -> tuple[float, float,
 
 
 def fit_xcube_memory(rows: Iterable[XCubeRow], family: str,
-                     quantities: Sequence[str] = QUANTITIES) -> XCubeMemoryModel:
+                     quantities: Sequence[str] = QUANTITIES, rules: tuple[str, ...] | None = None) -> XCubeMemoryModel:
     """The memory model of ``family`` fitted on its rows among ``rows`` (other families' rows are ignored);
     ``quantities`` limits which constant groups are fitted (the others stay 0). Each group's ``fitted_on``
     lists the rows it saw.
@@ -274,12 +280,14 @@ def fit_xcube_memory(rows: Iterable[XCubeRow], family: str,
     """
     fam = check_family(family)
     rows = list(rows)
-    m = XCubeMemoryModel(fam, tool_versions=tuple(sorted({r.tool_version for r in rows if r.family == fam})))
+    rules = FAMILY_RULES.get(fam, ()) if rules is None else rules
+    m = XCubeMemoryModel(fam, rules=rules,
+                         tool_versions=tuple(sorted({r.tool_version for r in rows if r.family == fam})))
     for q in quantities:
         sel = _family_rows(rows, fam, q)
         ids = tuple(r.row_id for r in sel)
         if q == "activation":
-            lc, ls, s = fit_activation(sel)
+            lc, ls, s = fit_activation(sel, rules)
             m = replace(m, lead_rows_conv=round(lc, 4), lead_rows_sep=round(ls, 4), scratch_bytes=round(s, 1),
                         fitted_on_activation=ids)
         elif q == "runtime_ram" and sel:
@@ -301,7 +309,8 @@ def estimate(model: XCubeMemoryModel, name: str, quantity: str) -> int:
     return model.runtime_ram_bytes(g) if quantity == "runtime_ram" else model.code_flash_bytes(g)
 
 
-def loo_errors(rows: Iterable[XCubeRow], family: str, quantity: str = "activation") -> list[LooError]:
+def loo_errors(rows: Iterable[XCubeRow], family: str, quantity: str = "activation",
+               rules: tuple[str, ...] | None = None) -> list[LooError]:
     """Every row of ``family`` that prints ``quantity``, estimated by a fit on the family's other rows minus
     those of the same group (:attr:`XCubeRow.group`, left out of every family's rows), in input order.
 
@@ -316,7 +325,7 @@ def loo_errors(rows: Iterable[XCubeRow], family: str, quantity: str = "activatio
     fits: dict[str, XCubeMemoryModel] = {}
     for r in sel:
         if r.group not in fits:
-            fits[r.group] = fit_xcube_memory([x for x in pool if x.group != r.group], family, (quantity,))
+            fits[r.group] = fit_xcube_memory([x for x in pool if x.group != r.group], family, (quantity,), rules)
         m = fits[r.group]
         seen = {"activation": m.fitted_on_activation, "runtime_ram": m.fitted_on_runtime_ram,
                 "code_flash": m.fitted_on_code_flash}[quantity]
