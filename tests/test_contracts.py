@@ -122,7 +122,8 @@ def test_planner_contract(runtime: str, model: str) -> None:
             if a.first <= b.last and b.first <= a.last:
                 assert not _overlap((a.offset, a.offset + a.size), (b.offset, b.offset + b.size)), (a, b)
     assert plan.arena_bytes == max(b.offset + b.size for b in placed)
-    assert plan.peak_bytes == plan.arena_bytes + plan.extra_bytes and plan.extra_bytes >= 0
+    assert plan.peak_bytes == plan.arena_bytes + plan.extra_bytes + plan.persistent_bytes and plan.extra_bytes >= 0
+    assert plan.persistent_bytes >= 0 and plan.persistent_bytes_32 >= 0  # (TFLM: its tail)
     assert len(plan.live_bytes) == len(g.layers) and max(plan.live_bytes) <= plan.peak_bytes
     stored = [ly.output for ly in g.layers if ly.op.kind != "pad" and plan.tensor_offsets[ly.output] >= 0]
     assert plan.arena_bytes >= max(g.tensors[t].nbytes for t in stored)  # pads folded / fused outputs: not stored

@@ -78,11 +78,12 @@ def test_scaled_boards_predict_other_models(public_db: AtomDB) -> None:
 
 
 #: (model, runtime) -> (latency ms, peak SRAM bytes, Flash bytes): REGRESSION PINS of the current cost model on
-#: the public AtomDB (latency is priced on X-CUBE-AI's lowering for every runtime, so it does not change with it)
-_PINS = {("atomnet-256kb", "tflm"): (274.74, 332_800, 943_844),
+#: the public AtomDB (latency is priced on X-CUBE-AI's lowering for every runtime, so it does not change with it);
+#: tflm: head + persistent tail (332,800 + 81,424 and 332,800 + 86,032: the interpreter's, tests/test_export.py)
+_PINS = {("atomnet-256kb", "tflm"): (274.74, 414_224, 943_844),
          ("atomnet-256kb", "tinyengine"): (274.74, 321_944, 897_144),
          ("atomnet-256kb", "xcube-ai"): (274.74, 238_969, 923_982),
-         ("mcunet-in2", "tflm"): (392.16, 332_800, 906_356),
+         ("mcunet-in2", "tflm"): (392.16, 418_832, 906_356),
          ("mcunet-in2", "tinyengine"): (392.16, 219_776, 847_368),
          ("mcunet-in2", "xcube-ai"): (392.16, 244_777, 885_477)}
 

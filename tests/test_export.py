@@ -1,5 +1,5 @@
 """int8 export with the real converter, loaded and run in the real TFLite Micro interpreter; our tflm SRAM
-planner held to the interpreter's arena byte for byte (from the file and from the spec)."""
+planner held to the interpreter's arena byte for byte (from the file and from the spec: head and persistent tail)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch", reason="the ML stack is not installed: pip 
 pytest.importorskip("onnx2tf", reason="the converter is not installed: pip install -r requirements-ml.txt")
 pytest.importorskip("tflite_micro", reason="tflite-micro is not installed: pip install -r requirements-ml.txt")
 
+from atomnet.cost import cost_model  # noqa: E402
 from atomnet.export import TFLMModel, export_int8, read_tflite, verify  # noqa: E402
 from atomnet.nn import build_model, demo_spec  # noqa: E402
 from atomnet.spec import BlockSpec, HeadSpec, ModelSpec, StageSpec, spec_macs  # noqa: E402
@@ -35,6 +36,9 @@ SPECS = {"demo": demo_spec, "stress": stress_spec, "atomnet-256kb": lambda: get_
          "mcunet-in2": lambda: get_zoo("mcunet-in2")}
 #: (TFLM non-persistent arena, operators) measured with tflite-micro and onnx2tf 1.29.16, random weights seed 0
 EXPECTED = {"demo": (8192, 53), "stress": (59952, 44), "atomnet-256kb": (332800, 122), "mcunet-in2": (332800, 67)}
+#: the persistent tail: (the interpreter's, a 64-bit host build; 32-bit Cortex-M, derived by the same rules)
+TAIL = {"demo": (21840, 18060), "stress": (15280, 11980), "atomnet-256kb": (81424, 73260),
+        "mcunet-in2": (86032, 80540)}
 
 
 def _calib(spec: ModelSpec, n: int = 8) -> np.ndarray:
@@ -84,6 +88,13 @@ def test_tflm_arena_equals_our_planner_byte_for_byte(exported: dict[str, Path], 
     assert r.tflm_total_bytes is not None and r.tflm_head_bytes is not None
     assert r.tflm_total_bytes > r.tflm_head_bytes
     assert r.ok, r.problems
+    # the spec's cost: head + the tail of the file the exporter writes, the interpreter's byte for byte
+    rep = cost_model(spec, "stm32h743", runtime="tflm")
+    assert rep.sram_breakdown["persistent"] == r.tflm_tail_bytes == r.file_tail_bytes
+    assert rep.sram_breakdown["activations"] == r.tflm_head_bytes
+    assert rep.peak_sram_bytes == r.tflm_total_bytes == r.tflm_head_bytes + r.tflm_tail_bytes
+    assert rep.persistent_32bit_derived_bytes == r.file_tail_bytes_32
+    assert (r.tflm_tail_bytes, r.file_tail_bytes_32) == TAIL[name]
 
 
 def test_int8_outputs_follow_the_float_model(exported: dict[str, Path]) -> None:

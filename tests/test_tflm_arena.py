@@ -16,7 +16,7 @@ flatbuffers = pytest.importorskip("flatbuffers")
 
 from atomnet.export import TFLiteError, TFLMError, parse_tflite, plan_tflm_arena, read_tflite, verify  # noqa: E402
 from atomnet.export._isolate import run_tflm_isolated  # noqa: E402
-from atomnet.export._tflm_kernels import ABI32, ABI64, TFLM_ITEMSIZE, TFLM_VERSION  # noqa: E402
+from atomnet.tflm import ABI32, ABI64, TFLM_ITEMSIZE, TFLM_VERSION  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "tflite"  # ../shared (conftest)
 FILES = sorted(p.name for p in CORPUS.glob("*.tflite"))
@@ -29,7 +29,7 @@ REFUSED = {"mlc_ToyCar_quant.tflite": "Input type: FLOAT32 with filter type: INT
 def test_kernel_table_is_for_the_installed_tflite_micro() -> None:
     installed = metadata.version("tflite-micro")
     assert installed == TFLM_VERSION, (
-        f"tflite-micro {installed} is installed but atomnet/export/_tflm_kernels.py was derived from {TFLM_VERSION}: "
+        f"tflite-micro {installed} is installed but atomnet/tflm/_kernels.py was derived from {TFLM_VERSION}: "
         "re-derive the table (struct sizes, each kernel's op data, options and scratch) against the new wheel "
         "and update TFLM_VERSION; tests/test_tflm_arena.py::test_corpus_arena_equals_the_interpreter shows "
         "which sizes moved")

@@ -88,8 +88,13 @@ def render_cost(rep: Any, layers: bool = True) -> str:
                f"{flag_f}")
     sb = rep.sram_breakdown
     flag_s = "" if rep.fits_sram else f"   ** OVER the board's {fmt_bytes(rep.board_sram_bytes)} **"
-    out.append(f"  peak SRAM       {fmt_bytes(rep.peak_sram_bytes)} ({rep.peak_sram_bytes:,} B) = activations "
-               f"{fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])} + runtime "
+    parts = f"activations {fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])}"
+    if "persistent" in sb:  # tflm: the head and the persistent tail of the exported file
+        tail32 = rep.persistent_32bit_derived_bytes
+        parts = (f"head (activations) {fmt_bytes(sb['activations'])} + tail (persistent) "
+                 f"{fmt_bytes(sb['persistent'])}"
+                 + (f" (32-bit Cortex-M tail {tail32:,} B, derived)" if tail32 is not None else ""))
+    out.append(f"  peak SRAM       {fmt_bytes(rep.peak_sram_bytes)} ({rep.peak_sram_bytes:,} B) = {parts} + runtime "
                f"{fmt_bytes(sb['runtime'])}{flag_s}   (MCUNet 'Act' metric: {rep.act_bytes:,} B)")
     why = ", ".join(f"{_LABELS[o['what']]} over by {o['bytes'] - o['limit_bytes']:,} B" for o in over_limits(rep))
     out.append(f"  fits {rep.board}: {'yes' if rep.feasible else 'NO (' + why + ')'}")

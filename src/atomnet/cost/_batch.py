@@ -4,7 +4,9 @@ A block's latency, Flash and MACs depend only on the block spec and its input sh
 additivity), so they are computed once per distinct (block, input shape) — by lowering and pricing the
 first model that contains it — and every further model is a sum of cached numbers. Peak SRAM is not
 additive: the batch gives the max over blocks of each block's live-buffer lower bound (as the search
-tables do); pass ``exact_sram=True`` to run the runtime's planner on every model instead (slower).
+tables do); pass ``exact_sram=True`` to run the runtime's planner on every model instead (slower). A runtime
+with a persistent part (TFLM's tail) adds it exactly in both cases: its per-block parts are cached too and
+composed per model (:mod:`atomnet.tflm._parts`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class BatchCost:
     peak_sram_bytes: FloatArray
     sram_exact: bool
     ops_predicted: IntArray
+    #: the runtime's persistent bytes per model (TFLM's tail, 64-bit), included in ``peak_sram_bytes``
+    persistent_bytes: FloatArray | None = None
 
 
 class BatchCoster:
@@ -46,6 +50,7 @@ class BatchCoster:
         self.runtime = self.pricer.runtime.name
         self.planner = self.pricer.planner
         self._cache: dict[_Key, FloatArray] = {}  # (lat, flash, sram lower bound, macs, n predicted)
+        self._parts: dict[_Key, IntArray] = {}  # the planner's persistent parts of the block (tflm)
 
     @staticmethod
     def _block_keys(spec: ModelSpec) -> list[_Key]:
@@ -75,10 +80,16 @@ class BatchCoster:
         acc = arr.segments(lat_seg, mem_seg, len(sites), self.planner)
         for k, key in enumerate(keys):
             self._cache.setdefault(key, acc[k])
+        parts = self.planner.persistent_parts(arr.graph_mem)
+        if parts is not None:
+            for k, key in enumerate(keys):
+                if key not in self._parts:
+                    self._parts[key] = self.planner.combine_parts(parts[mem_seg == k])
 
     def cost(self, specs: Sequence[ModelSpec], exact_sram: bool = False) -> BatchCost:
         index: dict[_Key, int] = {}
         rows: list[FloatArray] = []
+        keys_of_rows: list[_Key] = []
         ids: list[int] = []
         starts: list[int] = []
         for spec in specs:
@@ -91,6 +102,7 @@ class BatchCoster:
                 if i is None:
                     i = index[k] = len(rows)
                     rows.append(self._cache[k])
+                    keys_of_rows.append(k)
                 ids.append(i)
         if not specs:
             z = np.zeros(0)
@@ -99,9 +111,14 @@ class BatchCoster:
         st = np.array(starts)
         sums: FloatArray = np.add.reduceat(table, st, axis=0)
         peak: FloatArray = np.maximum.reduceat(table[:, SEG_SRAM], st)
+        persistent: FloatArray | None = None
+        if self._parts:
+            parts = np.stack([self._parts[k] for k in keys_of_rows])[np.array(ids)]
+            persistent = self.planner.persistent_of_parts(parts, st)[0].astype(np.float64)
+            peak = peak + persistent
         if exact_sram:
             lowering = self.pricer.runtime.lowering
             peak = np.array([self.planner.plan(lower(sp, lowering)).peak_bytes for sp in specs], dtype=float)
         flash: FloatArray = sums[:, SEG_FLASH] + float(self.pricer.runtime.flash.code_bytes)
-        return BatchCost(sums[:, SEG_LATENCY], flash,
-                         sums[:, SEG_MACS], peak, exact_sram, sums[:, SEG_PREDICTED].astype(np.int64))
+        return BatchCost(sums[:, SEG_LATENCY], flash, sums[:, SEG_MACS], peak, exact_sram,
+                         sums[:, SEG_PREDICTED].astype(np.int64), persistent)

@@ -2,7 +2,9 @@
 
 Latency is priced on the lowering of the runtime the AtomDB was measured with (X-CUBE-AI for the
 public data): each operator's exact median when the key was measured, else its predictor (kernel
-additivity, AtomNet §3). SRAM comes from the chosen runtime's planner over tensor lifetimes; Flash is
+additivity, AtomNet §3). SRAM comes from the chosen runtime's planner over tensor lifetimes (for ``tflm``:
+the head arena plus the persistent tail of the file our exporter writes, ``sram_breakdown["persistent"]``,
+with the tail of a 32-bit Cortex-M build derived in ``persistent_32bit_derived_bytes``); Flash is
 the weights plus the runtime's per-layer extras plus its code, shown apart.
 """
 
@@ -86,9 +88,14 @@ class CostReport(FitsBoard):
     board_flash_bytes: int
     predictor: str
     layers: tuple[LayerCost, ...] = field(default=())
+    #: tflm: the persistent tail on a 32-bit Cortex-M build (derived from the 64-bit rules, not measured);
+    #: ``None`` for runtimes without a persistent part
+    persistent_32bit_derived_bytes: int | None = None
 
     def to_dict(self) -> JSONDict:
         d = asdict(self)
+        if d["persistent_32bit_derived_bytes"] is None:  # runtimes without a persistent part: as before
+            del d["persistent_32bit_derived_bytes"]
         d["fits_sram"], d["fits_flash"], d["feasible"] = self.fits_sram, self.fits_flash, self.feasible
         return d
 
@@ -124,15 +131,20 @@ def render_report(spec: ModelSpec, board: Board, arr: LayerArrays, predictor: st
                                 op.macs, op.weight_params, op.flash_bytes,
                                 live[i], float(lat[i]), arr.source(i)))
     act = graph_act_bytes(g_mem) if g_mem.runtime == "tinyengine" else act_bytes(spec)
+    sram = {"activations": int(plan.arena_bytes), "scratch": int(plan.extra_bytes)}
+    tail_32 = None
+    if plan.persistent_bytes or plan.persistent_bytes_32:  # tflm: the tail, beside the planned head
+        sram["persistent"] = int(plan.persistent_bytes)
+        tail_32 = int(plan.persistent_bytes_32)
+    sram["runtime"] = rt.ram_overhead_bytes
     return CostReport(
         model=spec.name, board=board.name, runtime=rt.name, latency_runtime=g_lat.runtime,
         macs=spec_macs(spec), params=spec_params(spec), weights_bytes=flash["weights"],
         flash_bytes=int(sum(flash.values())), flash_breakdown=flash,
         peak_sram_bytes=int(plan.peak_bytes) + rt.ram_overhead_bytes,
-        sram_breakdown={"activations": int(plan.arena_bytes), "scratch": int(plan.extra_bytes),
-                        "runtime": rt.ram_overhead_bytes},
+        sram_breakdown=sram,
         act_bytes=act,
         latency_ms=float(np.sum(lat)), latency_by_kind_ms=dict(by_kind),
         ops_exact=int(arr.exact.sum()), ops_predicted=int((~arr.exact).sum()), scaled=board.is_scaled,
         board_sram_bytes=board.sram_bytes, board_flash_bytes=board.flash_bytes, predictor=predictor,
-        layers=tuple(layers))
+        layers=tuple(layers), persistent_32bit_derived_bytes=tail_32)

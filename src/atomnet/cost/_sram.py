@@ -16,8 +16,13 @@ placed. The arena is the highest end offset.
     buffer from its producer to its last consumer (graph input from the start, graph output to the end),
     listed in tensor-id order, then the kernels' scratch buffers (reference int8 MEAN: ``4·C_out`` bytes
     for one layer), ties among equal sizes broken in *reverse* add order (TFLM fills its sort array back to
-    front); sizes aligned up to 16 bytes; result = the non-persistent ("head") arena. Equal to the real
-    interpreter's head arena byte for byte on all 18 zoo models (tests/test_export*.py).
+    front); sizes aligned up to 16 bytes; the arena = the non-persistent ("head") arena. Equal to the real
+    interpreter's head arena byte for byte on all 18 zoo models (tests/test_export*.py). Plus the persistent
+    ("tail") arena of the file our exporter writes for the graph (:func:`atomnet.tflm.tflm_tail_for_graph`:
+    TFLM's structures per tensor and operator, the kernels' op data and per-channel quantization buffers,
+    the interpreter's I/O tensors), 64-bit as the Python interpreter allocates it (exact on the exports of
+    tests/test_export.py) with the 32-bit Cortex-M tail derived beside it: the peak is head + tail, the arena
+    to give TFLM.
 ``xcube-ai`` — X-CUBE-AI's memory per version family (:mod:`atomnet.cost._xcube`): lifetime-based reuse, the
     uint8 input and float output in the pool ("I/O allocated"), pads folded into convolutions, fused
     depthwise→pointwise and strided convolutions overlapping their dying input a few (fitted) rows ahead, an
@@ -32,10 +37,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+import numpy as np
+
+from atomnet.cost._arrays import IntArray
 from atomnet.errors import UnknownNameError
 from atomnet.ops import LINEAR_KINDS, Op
 from atomnet.runtimes import get_runtime
 from atomnet.spec import Graph, ModelSpec, lower
+from atomnet.tflm import combine, layer_parts, tails, tflm_tail_for_graph
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,13 @@ class Buffer:
 
 @dataclass(frozen=True)
 class SramPlan:
-    """Result of a planner. ``peak_bytes = arena_bytes + extra_bytes``; ``extra_bytes`` are buffers outside
-    the arena (TinyEngine's im2col and kernel buffers; 0 where scratch lives in the arena);
-    ``live_bytes[i]`` the arena bytes live during layer ``i`` plus that layer's own extra buffers;
-    ``tensor_offsets[t]`` the arena offset of tensor ``t`` (-1 where it needs no buffer)."""
+    """Result of a planner. ``peak_bytes = arena_bytes + extra_bytes + persistent_bytes``; ``extra_bytes`` are
+    buffers outside the arena (TinyEngine's im2col and kernel buffers; 0 where scratch lives in the arena);
+    ``persistent_bytes`` what the runtime keeps for the whole run beside the planned buffers (TFLM's persistent
+    tail, 64-bit host build; ``persistent_bytes_32`` the same on a 32-bit build, derived; 0 for the others);
+    ``live_bytes[i]`` the arena bytes live during layer ``i`` plus that layer's own extra buffers (the
+    persistent bytes excluded); ``tensor_offsets[t]`` the arena offset of tensor ``t`` (-1 where it needs no
+    buffer)."""
 
     runtime: str
     peak_bytes: int
@@ -65,6 +77,8 @@ class SramPlan:
     live_bytes: tuple[int, ...]
     tensor_offsets: tuple[int, ...]
     buffers: tuple[Buffer, ...]
+    persistent_bytes: int = 0
+    persistent_bytes_32: int = 0
 
 
 def _align(n: int, a: int) -> int:
@@ -132,7 +146,8 @@ class Planner:
         for b in out:
             for t in b.tensors:
                 t_off[t] = b.offset
-        return SramPlan(self.runtime, arena + extra, arena, extra, tuple(per), tuple(t_off), out)
+        pers, pers32 = self.persistent(graph)
+        return SramPlan(self.runtime, arena + extra + pers, arena, extra, tuple(per), tuple(t_off), out, pers, pers32)
 
     # ---- rules -----------------------------------------------------------------------------
     def buffers(self, graph: Graph) -> list[Buffer]:
@@ -176,6 +191,25 @@ class Planner:
 
     def extra_bytes(self, extras: list[tuple[int, ...]]) -> int:
         return 0
+
+    def persistent(self, graph: Graph) -> tuple[int, int]:
+        """``(bytes, bytes on a 32-bit build)`` the runtime keeps for the whole run beside the planned buffers
+        (TFLM's persistent tail); ``(0, 0)`` where the plan is the whole peak."""
+        return 0, 0
+
+    def persistent_parts(self, graph: Graph) -> IntArray | None:
+        """Per-layer parts of :meth:`persistent` that runs of layers can be cached by (batch costing), shape
+        ``(layers, k)``; ``None``: the planner has no persistent bytes."""
+        return None
+
+    def persistent_of_parts(self, parts: IntArray, starts: IntArray) -> tuple[IntArray, IntArray]:
+        """:meth:`persistent` of many models, model ``i`` made of the runs ``parts[starts[i]:starts[i+1]]``."""
+        z = np.zeros(len(starts), dtype=np.int64)
+        return z, z
+
+    def combine_parts(self, parts: IntArray) -> IntArray:
+        """The parts row of a run of consecutive layers (``parts``: their rows in order)."""
+        raise NotImplementedError(f"the {self.runtime} planner has no persistent parts")
 
     def variant(self, version: str) -> Planner:
         """The planner of another version of this runtime (``get_planner("xcube-ai@8.x")``); planners without
@@ -268,6 +302,20 @@ class TFLMPlanner(Planner):
         # TFLM's GreedyMemoryPlanner fills its sort array back to front and sorts it stably by size, so among
         # equal sizes the buffer added *last* is placed first: reverse the add order before the stable sort
         return (by_id + scratch)[::-1]
+
+    def persistent(self, graph: Graph) -> tuple[int, int]:
+        """The TFLM tail of the file our int8 exporter writes for ``graph`` (64-bit, 32-bit derived)."""
+        t = tflm_tail_for_graph(graph)
+        return t.tail_bytes, t.tail_bytes_32
+
+    def persistent_parts(self, graph: Graph) -> IntArray | None:
+        return layer_parts(graph)
+
+    def persistent_of_parts(self, parts: IntArray, starts: IntArray) -> tuple[IntArray, IntArray]:
+        return tails(parts, starts)
+
+    def combine_parts(self, parts: IntArray) -> IntArray:
+        return combine(parts)
 
 
 def act_bytes(spec: ModelSpec) -> int:

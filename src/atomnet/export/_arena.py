@@ -3,7 +3,7 @@ the activations and every kernel's scratch buffers) and the persistent tail (TFL
 without running the interpreter.
 
 The rules follow TFLM's ``MicroAllocator`` / ``MicroInterpreter`` (pinned ``tflite-micro`` wheel, see
-:data:`~atomnet.export._tflm_kernels.TFLM_VERSION`):
+:data:`atomnet.tflm.TFLM_VERSION`):
 
 head
     ``AllocationInfoBuilder`` + ``GreedyMemoryPlanner``: one buffer per tensor without constant data that is
@@ -22,10 +22,10 @@ tail
     array, the ``NodeAndRegistration`` array, each operator's parsed builtin options, each kernel's op data
     (``Init``) and prepare-time buffers (``Prepare``), the scratch-buffer handle array, the variable tensors'
     buffers, and the interpreter's input/output ``TfLiteTensor`` structs with their quantization copies.
-    Sizes of TFLM structures and of every kernel's op data live in one table
-    (:mod:`atomnet.export._tflm_kernels`); the 64-bit values reproduce the Python interpreter (a 64-bit
-    host build) byte for byte, the 32-bit ones (Cortex-M) are *derived* from the same structures with 4-byte
-    pointers and are not measured.
+    Sizes of TFLM structures and of every kernel's op data live in one table and the tail is replayed by
+    :mod:`atomnet.tflm` (which gives the same tail for a spec's export: :func:`atomnet.tflm.tflm_tail_for_graph`);
+    the 64-bit values reproduce the Python interpreter (a 64-bit host build) byte for byte, the 32-bit ones
+    (Cortex-M) are *derived* from the same structures with 4-byte pointers and are not measured.
 
 The table of the public corpus, ours against the interpreter: ``python -m atomnet.export._arena_table
 --corpus ../shared/models/tflite``.
@@ -41,15 +41,21 @@ from dataclasses import dataclass, field
 
 from atomnet.export._errors import TFLiteError
 from atomnet.export._tflite import TFLiteModel
-from atomnet.export._tflm_kernels import ABI32, ABI64, ALIGN, TFLM_ITEMSIZE, TFLM_VERSION, Abi, OpContext, rule
+from atomnet.tflm import (
+    ABI32,
+    ABI64,
+    ALIGN,
+    SECTIONS,
+    TFLM_ITEMSIZE,
+    TFLM_VERSION,
+    Abi,
+    OpContext,
+    rule,
+    tail_records,
+    tflm_tail,
+)
 
-__all__ = ["TFLMArena", "plan_tflm_arena", "tflm_head_plan"]
-
-#: sections of the tail, in the names RecordingMicroAllocator prints (plus the parts it does not name)
-SECTIONS = ("allocator objects", "MicroBuiltinDataAllocator + SubgraphAllocations", "TfLiteEvalTensor data",
-            "NodeAndRegistration struct", "builtin operator options", "Persistent buffer data",
-            "scratch buffer handles", "TfLiteTensor variable buffer data", "Persistent TfLiteTensor data",
-            "Persistent TfLiteTensor quantization data")
+__all__ = ["SECTIONS", "TFLMArena", "plan_tflm_arena", "tflm_head_plan"]
 
 
 @dataclass(frozen=True)
@@ -206,77 +212,10 @@ def tflm_head_plan(m: TFLiteModel, scratch: list[tuple[int, int]] | None = None)
     return head, live
 
 
-# ---- the tail: TFLM's persistent allocations in order -------------------------------------------------
-class _Tail:
-    """A stack growing down from a 16-aligned arena end, as ``SingleArenaBufferAllocator``."""
-
-    def __init__(self) -> None:
-        self.top = 0
-        self.sections: dict[str, int] = dict.fromkeys(SECTIONS, 0)
-
-    def alloc(self, section: str, size: int, align: int) -> None:
-        new = (self.top - size) // align * align  # AlignPointerDown(tail - size, align), addresses below 0
-        self.sections[section] += self.top - new
-        self.top = new
-
-    @property
-    def used(self) -> int:
-        return -self.top
-
-
+# ---- the tail: TFLM's persistent allocations in order (atomnet.tflm) ------------------------------------
 def _tail(m: TFLiteModel, abi: Abi) -> tuple[int, tuple[tuple[str, int], ...]]:
     """Replay TFLM's persistent allocations for ``m`` on ``abi``: ``(tail bytes, bytes per section)``."""
-    t = _Tail()
-    _start_model_allocation(t, m, abi)
-    _kernels(t, m, abi)
-    offline = m.offline_offsets if m.offline_offsets is not None and len(m.offline_offsets) == m.total_tensors \
-        else None
-    for tensor in m.tensors:  # FinishModelAllocation: AllocateVariables (online-planned variables only)
-        if tensor.is_variable and (offline is None or offline[tensor.index] == -1):
-            t.alloc("TfLiteTensor variable buffer data", _tflm_bytes(m, tensor.index), ALIGN)
-    for ios in (m.inputs, m.outputs):  # the interpreter's input then output TfLiteTensor structs
-        t.alloc("Persistent buffer data", abi.ptr * len(ios), ALIGN)
-        for i in ios:
-            t.alloc("Persistent TfLiteTensor data", *abi.tflite_tensor)
-            tensor = m.tensors[i]
-            if tensor.is_quantized:
-                t.alloc("Persistent TfLiteTensor quantization data", *abi.affine_quantization)
-                t.alloc("Persistent TfLiteTensor quantization data", 4 + 4 * tensor.scales, 4)
-    return t.used, tuple((k, v) for k, v in t.sections.items() if v)
-
-
-def _start_model_allocation(t: _Tail, m: TFLiteModel, abi: Abi) -> None:
-    """``RecordingMicroAllocator::Create`` and ``StartModelAllocation``."""
-    for size, align in abi.allocator_objects:
-        t.alloc("allocator objects", size, align)
-    t.alloc("MicroBuiltinDataAllocator + SubgraphAllocations", *abi.builtin_data_allocator)
-    size, align = abi.subgraph_allocations
-    t.alloc("MicroBuiltinDataAllocator + SubgraphAllocations", size * m.subgraphs, align)
-    size, align = abi.eval_tensor
-    t.alloc("TfLiteEvalTensor data", size * len(m.tensors), align)
-    size, align = abi.node_and_registration
-    t.alloc("NodeAndRegistration struct", size * len(m.ops), align)
-
-
-def _kernels(t: _Tail, m: TFLiteModel, abi: Abi) -> None:
-    """Parsed options of every operator, then every kernel's Init, then every Prepare, then the handle array
-    of all scratch requests (``FinishModelAllocation``)."""
-    ctx = [OpContext(m, op) for op in m.ops]
-    rules = [rule(op.name) for op in m.ops]
-    for r in rules:  # PrepareNodeAndRegistrationDataFromFlatbuffer: the builtin options structs
-        if r.params:
-            t.alloc("builtin operator options", *r.params[abi.bits])
-    for r, c in zip(rules, ctx, strict=True):  # InitSubgraphs
-        for size in r.init(c, abi):
-            t.alloc("Persistent buffer data", size, ALIGN)
-    n_scratch = 0
-    for r, c in zip(rules, ctx, strict=True):  # PrepareSubgraphs
-        for size in r.prepare(c, abi):
-            t.alloc("Persistent buffer data", size, ALIGN)
-        n_scratch += len(r.scratch(c))
-    if n_scratch:
-        size, align = abi.scratch_handle
-        t.alloc("scratch buffer handles", size * n_scratch, align)
+    return tflm_tail(tail_records(m, abi), abi)
 
 
 def plan_tflm_arena(model: TFLiteModel) -> TFLMArena:

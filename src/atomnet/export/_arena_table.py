@@ -15,7 +15,7 @@ from pathlib import Path
 from atomnet.export._arena import plan_tflm_arena
 from atomnet.export._errors import TFLiteError
 from atomnet.export._tflite import read_tflite
-from atomnet.export._tflm_kernels import TFLM_VERSION
+from atomnet.tflm import TFLM_VERSION
 
 HEADER = ["file", "tensor types", "TFLM head", "TFLM tail", "TFLM total", "head", "tail", "total",
           "tail 32-bit (derived)", "check"]

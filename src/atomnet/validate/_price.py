@@ -121,7 +121,8 @@ def split_flash(runtime: str, weights: int, bias: int, quant: int, code: int) ->
 def _price_spec(spec: ModelSpec, model: str, runtime: str, ref: str, lm: LatencyModel) -> Priced:
     r = cost_model(spec, get_board(ref), runtime=runtime, latency_model=lm)
     fb, sb = r.flash_breakdown, r.sram_breakdown
-    act, rt_ram = split_memory(runtime, sb["activations"], sb["scratch"], sb["runtime"])
+    # TFLM's persistent tail is in the arena the application gives the interpreter (as for a file)
+    act, rt_ram = split_memory(runtime, sb["activations"] + sb.get("persistent", 0), sb["scratch"], sb["runtime"])
     weights, code = split_flash(runtime, fb["weights"], fb["bias"], fb["quant"], fb["code"])
     return Priced(model, runtime, ref, r.latency_ms, dict(r.latency_by_kind_ms), "", r.ops_exact, r.ops_predicted,
                   act, rt_ram, r.peak_sram_bytes, weights, code, r.flash_bytes, r.macs)

@@ -1,5 +1,6 @@
-"""The size table behind :func:`~atomnet.export.plan_tflm_arena`: TFLite Micro's structures and every kernel's
-persistent and scratch allocations, for the pinned ``tflite-micro`` wheel (:data:`TFLM_VERSION`).
+"""The size table behind :func:`~atomnet.export.plan_tflm_arena` (a ``.tflite`` file) and the tail of a spec
+(:func:`atomnet.tflm.tflm_tail_for_graph`): TFLite Micro's structures and every kernel's persistent and scratch
+allocations, for the pinned ``tflite-micro`` wheel (:data:`TFLM_VERSION`).
 
 How the numbers were obtained (never fitted per model):
 
@@ -21,11 +22,10 @@ is not :data:`TFLM_VERSION`: re-derive the table (the corpus test shows which si
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-
-from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor
+from typing import Protocol
 
 #: the tflite-micro wheel the table was taken from (``pip show tflite-micro``)
 TFLM_VERSION = "0.dev20261023182759"
@@ -64,19 +64,58 @@ ABI32 = Abi("32-bit Cortex-M (derived)", 1, 4, ((52, 4), (44, 4), (124 + 16, 4))
             (32, 4), (40, 4), (12, 4), (4, 4))
 
 
+class TensorLike(Protocol):
+    """What the size formulas read of a tensor (:class:`atomnet.export.TFLTensor` is one)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def scales(self) -> int: ...
+
+
+class OpLike(Protocol):
+    """What the size formulas read of an operator (:class:`atomnet.export.TFLOp` is one): tensor indices
+    (-1 = optional input absent), the scalar builtin options, a custom operator's raw options."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def inputs(self) -> tuple[int, ...]: ...
+
+    @property
+    def outputs(self) -> tuple[int, ...]: ...
+
+    @property
+    def custom_options(self) -> bytes: ...
+
+    def option(self, name: str, default: int | float | bool = 0) -> int | float | bool: ...
+
+
+class ModelLike(Protocol):
+    """A model's tensors, indexed by the operators' tensor indices."""
+
+    @property
+    def tensors(self) -> Sequence[TensorLike]: ...
+
+
 @dataclass(frozen=True)
 class OpContext:
     """One operator of a model, with the tensor look-ups the size formulas need."""
 
-    model: TFLiteModel
-    op: TFLOp
+    model: ModelLike
+    op: OpLike
 
-    def input(self, k: int) -> TFLTensor | None:
+    def input(self, k: int) -> TensorLike | None:
         """Input ``k`` (``None`` when absent or optional)."""
         ins = self.op.inputs
         return self.model.tensors[ins[k]] if k < len(ins) and ins[k] >= 0 else None
 
-    def output(self, k: int = 0) -> TFLTensor:
+    def output(self, k: int = 0) -> TensorLike:
         return self.model.tensors[self.op.outputs[k]]
 
     @property
@@ -103,7 +142,7 @@ class OpContext:
         return int(v) if isinstance(v, int | float) else 0
 
 
-def _elements(t: TFLTensor | None) -> int:
+def _elements(t: TensorLike | None) -> int:
     n = 1
     for d in t.shape if t is not None else (0,):
         n *= d
