@@ -18,10 +18,12 @@ per-channel weights; read off the exports of ``tests/test_export.py``'s specs):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from atomnet.ops import Op
 from atomnet.spec import Graph
-from atomnet.tflm._kernels import ABI32, ABI64, rule
-from atomnet.tflm._tail import Sections, TailRecords, tail_records, tflm_tail
+from atomnet.tflm._kernels import ABI32, ABI64, OpContext, rule
+from atomnet.tflm._tail import OpTail, Sections, TailRecords, op_tail, tflm_tail
 
 #: shared constants: the bit of each in :data:`SHARED_CONSTANTS`' mask
 SHARED_CONSTANTS = ("MEAN axis", "scalar operand")
@@ -79,47 +81,102 @@ def _nhwc(shape: tuple[int, int, int]) -> tuple[int, ...]:
     return (1, c) if (h, w) == (1, 1) else (1, h, w, c)
 
 
-def export_model(graph: Graph, *, fc_bias: bool = False) -> ExportModel:
-    """The records of the file ``export_int8`` writes for ``graph`` (lowered for ``tflm``); ``fc_bias``: the
-    classifier has a nonzero bias (a trained model), which the file then stores."""
+def check_tflm_graph(graph: Graph) -> None:
+    """Raise ``ValueError`` unless ``graph`` is lowered for ``tflm`` (the lowering of our export)."""
     if graph.runtime != "tflm":
         raise ValueError(f"the TFLM tail needs a graph lowered for 'tflm', got one for {graph.runtime!r}: "
                          "use lower(spec, 'tflm')")
+
+
+def layer_constants(name: str, op: Op, n_inputs: int, fc_bias: bool = False
+                    ) -> tuple[tuple[ExportTensor | None, ...], tuple[int, ExportTensor] | None]:
+    """The constant inputs the exporter writes for one operator: its own, after its activation inputs (``None``:
+    an optional input left out), and the shared one it reads (``(bit, tensor)`` of :data:`SHARED_CONSTANTS`)."""
+    if name == "CONV_2D":
+        return (ExportTensor((op.c_out, op.kernel, op.kernel, op.c_in // op.groups), "INT8", op.c_out),
+                ExportTensor((op.c_out,), "INT32", op.c_out)), None
+    if name == "DEPTHWISE_CONV_2D":
+        return (ExportTensor((1, op.kernel, op.kernel, op.c_out), "INT8", op.c_out),
+                ExportTensor((op.c_out,), "INT32", op.c_out)), None
+    if name == "FULLY_CONNECTED":
+        return (ExportTensor((op.c_out, op.c_in), "INT8", op.c_out),
+                ExportTensor((op.c_out,), "INT32", op.c_out) if fc_bias else None), None
+    if name == "MEAN":
+        return (), (0, ExportTensor((2,), "INT32", 0))
+    if name in ("MUL", "ADD") and n_inputs == 1:
+        return (), (1, ExportTensor((), "INT8", 1))
+    return (), None
+
+
+def export_model(graph: Graph, *, fc_bias: bool = False) -> ExportModel:
+    """The records of the file ``export_int8`` writes for ``graph`` (lowered for ``tflm``); ``fc_bias``: the
+    classifier has a nonzero bias (a trained model), which the file then stores."""
+    check_tflm_graph(graph)
     tensors = [ExportTensor(_nhwc(t.shape), "INT8", 1) for t in graph.tensors]
     shared: dict[int, int] = {}  # bit → tensor index
-
-    def const(shape: tuple[int, ...], dtype: str, scales: int) -> int:
-        tensors.append(ExportTensor(shape, dtype, scales))
-        return len(tensors) - 1
-
-    def shared_const(bit: int, shape: tuple[int, ...], dtype: str, scales: int) -> int:
-        if bit not in shared:
-            shared[bit] = const(shape, dtype, scales)
-        return shared[bit]
-
     ops, owned, masks = [], [], []
     for ly in graph.layers:
-        op, name, ins = ly.op, ly.tflite_op, list(ly.inputs)
-        mine: list[int] = []  # the operator's own constants
-        mask = 0
-        if name == "CONV_2D":
-            mine = [const((op.c_out, op.kernel, op.kernel, op.c_in // op.groups), "INT8", op.c_out),
-                    const((op.c_out,), "INT32", op.c_out)]
-        elif name == "DEPTHWISE_CONV_2D":
-            mine = [const((1, op.kernel, op.kernel, op.c_out), "INT8", op.c_out), const((op.c_out,), "INT32", op.c_out)]
-        elif name == "FULLY_CONNECTED":
-            mine = [const((op.c_out, op.c_in), "INT8", op.c_out)]
-            mine.append(const((op.c_out,), "INT32", op.c_out) if fc_bias else -1)
-        elif name == "MEAN":
-            mask = 1
-            ins.append(shared_const(0, (2,), "INT32", 0))
-        elif name in ("MUL", "ADD") and len(ins) == 1:
-            mask = 2
-            ins.append(shared_const(1, (), "INT8", 1))
-        ops.append(ExportOp(name, (*ins, *mine), (ly.output,)))
-        owned.append(1 + sum(k >= 0 for k in mine))
-        masks.append(mask)
+        own, common = layer_constants(ly.tflite_op, ly.op, len(ly.inputs), fc_bias)
+        ins = list(ly.inputs)
+        if common is not None:
+            bit, one = common
+            if bit not in shared:
+                shared[bit] = len(tensors)
+                tensors.append(one)
+            ins.append(shared[bit])
+        for c in own:
+            ins.append(-1 if c is None else len(tensors))
+            if c is not None:
+                tensors.append(c)
+        ops.append(ExportOp(ly.tflite_op, tuple(ins), (ly.output,)))
+        owned.append(1 + sum(c is not None for c in own))
+        masks.append(0 if common is None else 1 << common[0])
     return ExportModel(tuple(tensors), tuple(ops), (graph.input,), (graph.output,), tuple(owned), tuple(masks))
+
+
+#: one layer's records: (tensors it adds, shared-constant mask, 64-bit record, 32-bit record)
+LayerRecord = tuple[int, int, OpTail, OpTail]
+
+
+@lru_cache(maxsize=1 << 16)
+def layer_record(name: str, op: Op, in_shapes: tuple[tuple[int, int, int], ...], out_shape: tuple[int, int, int],
+                 fc_bias: bool = False) -> LayerRecord:
+    """The tail records of one operator of the export (memoized: a search's models share most operators), from a
+    one-operator model of its activations and constants."""
+    own, common = layer_constants(name, op, len(in_shapes), fc_bias)
+    tensors = [ExportTensor(_nhwc(s), "INT8", 1) for s in (*in_shapes, out_shape)]
+    consts = [common[1]] if common is not None else []
+    ins = [*range(len(in_shapes)), *range(len(tensors), len(tensors) + len(consts))]
+    tensors += consts
+    for t in own:
+        ins.append(-1 if t is None else len(tensors))
+        if t is not None:
+            tensors.append(t)
+    m = ExportModel(tuple(tensors), (ExportOp(name, tuple(ins), (len(in_shapes),)),), (), (), (), ())
+    c = OpContext(m, m.ops[0])
+    return 1 + sum(t is not None for t in own), 0 if common is None else 1 << common[0], op_tail(c, ABI64), \
+        op_tail(c, ABI32)
+
+
+def layer_records(graph: Graph, *, fc_bias: bool = False) -> list[LayerRecord]:
+    """:func:`layer_record` of every layer of ``graph`` (lowered for ``tflm``), in order."""
+    check_tflm_graph(graph)
+    ts = graph.tensors
+    return [layer_record(ly.tflite_op, ly.op, tuple(ts[i].shape for i in ly.inputs), ts[ly.output].shape, fc_bias)
+            for ly in graph.layers]
+
+
+def graph_records(graph: Graph, *, fc_bias: bool = False) -> tuple[TailRecords, TailRecords]:
+    """The tail records of the export of ``graph`` on the 64-bit and the 32-bit ABI (what
+    ``tail_records(export_model(graph), abi)`` gives, from memoized per-layer records)."""
+    recs = layer_records(graph, fc_bias=fc_bias)
+    mask = 0
+    for r in recs:
+        mask |= r[1]
+    n = 1 + sum(r[0] for r in recs) + bin(mask).count("1")  # the graph input, each layer's tensors, the shared
+    io = (1,)  # one int8 input and output, one scale each
+    return (TailRecords(n, tuple(r[2] for r in recs), 1, (), io, io),
+            TailRecords(n, tuple(r[3] for r in recs), 1, (), io, io))
 
 
 @dataclass(frozen=True)
@@ -153,15 +210,8 @@ def tflm_tail_for_graph(graph: Graph, *, fc_bias: bool = False) -> GraphTail:
     >>> t.tail_bytes, t.tail_bytes_32
     (86032, 80540)
     """
-    m = export_model(graph, fc_bias=fc_bias)
-    r64, r32 = tail_records(m, ABI64), tail_records(m, ABI32)
+    r64, r32 = graph_records(graph, fc_bias=fc_bias)
     t64, s64 = tflm_tail(r64, ABI64)
     t32, s32 = tflm_tail(r32, ABI32)
-    unknown = tuple(sorted({op.name for op in m.ops if not rule(op.name).known}))
-    return GraphTail(t64, t32, s64, s32, len(m.tensors), unknown)
-
-
-def graph_records(graph: Graph, *, fc_bias: bool = False) -> tuple[ExportModel, TailRecords, TailRecords]:
-    """The exported model of ``graph`` and its tail records on the 64-bit and the 32-bit ABI."""
-    m = export_model(graph, fc_bias=fc_bias)
-    return m, tail_records(m, ABI64), tail_records(m, ABI32)
+    unknown = tuple(sorted({ly.tflite_op for ly in graph.layers if not rule(ly.tflite_op).known}))
+    return GraphTail(t64, t32, s64, s32, r64.tensors, unknown)

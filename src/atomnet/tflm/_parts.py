@@ -12,11 +12,14 @@ holds :func:`tails` to :func:`~atomnet.tflm.tflm_tail_for_graph` on every zoo mo
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 
+from atomnet.ops import Op
 from atomnet.spec import Graph
-from atomnet.tflm._graph import SHARED_CONSTANTS, graph_records
+from atomnet.tflm._graph import SHARED_CONSTANTS, check_tflm_graph, layer_record
 from atomnet.tflm._kernels import ABI32, ABI64, ALIGN, Abi
 from atomnet.tflm._tail import TailRecords, _io_tensors, _Stack
 
@@ -41,23 +44,31 @@ def _up(u: int, a: int) -> int:
     return -(-u // a) * a
 
 
+@lru_cache(maxsize=1 << 16)
+def _layer_row(name: str, op: Op, in_shapes: tuple[tuple[int, int, int], ...], out_shape: tuple[int, int, int],
+               fc_bias: bool) -> tuple[int, ...]:
+    """The parts row of one operator of the export (memoized as :func:`~atomnet.tflm._graph.layer_record`)."""
+    owned, mask, r64, r32 = layer_record(name, op, in_shapes, out_shape, fc_bias)
+    row = [0] * N_COLS
+    row[OPS], row[TENSORS], row[SHARED] = 1, owned, mask
+    for abi, r in ((ABI64, r64), (ABI32, r32)):
+        row[SCRATCH] = r.scratch
+        row[col(abi, PERSIST)] = sum(_up(s, ALIGN) for s in (*r.init, *r.prepare))
+        row[col(abi, FIRST_INIT)] = r.init[0] + 1 if r.init else 0
+        row[col(abi, FIRST_PREP)] = r.prepare[0] + 1 if r.prepare else 0
+        if r.params:
+            size, align = r.params
+            row[col(abi, OPT): col(abi, OPT) + PHASES] = [_up(p + size, align) - p for p in range(PHASES)]
+    return tuple(row)
+
+
 def layer_parts(graph: Graph, *, fc_bias: bool = False) -> IntArray:
     """One parts row per layer of ``graph`` (lowered for ``tflm``), shape ``(layers, N_COLS)``."""
-    m, r64, r32 = graph_records(graph, fc_bias=fc_bias)
-    rows = np.zeros((len(graph.layers), N_COLS), dtype=np.int64)
-    rows[:, OPS] = 1
-    rows[:, TENSORS] = m.owned
-    rows[:, SHARED] = m.shared
-    for abi, r in ((ABI64, r64), (ABI32, r32)):
-        for i, op in enumerate(r.ops):
-            rows[i, SCRATCH] = op.scratch
-            rows[i, col(abi, PERSIST)] = sum(_up(s, ALIGN) for s in (*op.init, *op.prepare))
-            rows[i, col(abi, FIRST_INIT)] = op.init[0] + 1 if op.init else 0
-            rows[i, col(abi, FIRST_PREP)] = op.prepare[0] + 1 if op.prepare else 0
-            if op.params:
-                size, align = op.params
-                rows[i, col(abi, OPT): col(abi, OPT) + PHASES] = [_up(p + size, align) - p for p in range(PHASES)]
-    return rows
+    check_tflm_graph(graph)
+    ts = graph.tensors
+    rows = [_layer_row(ly.tflite_op, ly.op, tuple(ts[i].shape for i in ly.inputs), ts[ly.output].shape, fc_bias)
+            for ly in graph.layers]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), N_COLS)
 
 
 def combine(rows: IntArray) -> IntArray:
@@ -72,11 +83,10 @@ def combine(rows: IntArray) -> IntArray:
             nz = np.flatnonzero(rows[:, col(abi, k)])
             out[col(abi, k)] = rows[nz[0], col(abi, k)] if len(nz) else 0
         o = col(abi, OPT)
-        for p in range(PHASES):
-            u = p
-            for r in rows:
-                u += int(r[o + u % PHASES])
-            out[o + p] = u - p
+        u = np.arange(PHASES, dtype=np.int64)  # every start phase at once
+        for r in rows[:, o: o + PHASES]:
+            u += r[u % PHASES]
+        out[o: o + PHASES] = u - np.arange(PHASES)
     return out
 
 
