@@ -19,11 +19,15 @@ from atomnet.ops import Op
 from atomnet.search import get_space, list_spaces
 from atomnet.spec import BlockSpec, Graph, HeadSpec, Layer, ModelSpec, StageSpec, Tensor, from_stage_config, lower
 from atomnet.tflm import (
+    ABI32,
+    ABI64,
     N_COLS,
     combine,
     export_model,
+    graph_records,
     layer_parts,
     segment_parts,
+    tail_records,
     tails,
     tflm_tail_for_graph,
 )
@@ -107,6 +111,8 @@ def test_batch_parts_equal_the_walk() -> None:
         parts = layer_parts(g)
         assert parts.shape == (len(g.layers), N_COLS)
         t = tflm_tail_for_graph(g)
+        m = export_model(g)  # the whole file's records: what the memoized per-layer records add up to
+        assert graph_records(g) == (tail_records(m, ABI64), tail_records(m, ABI32)) and t.tensors == len(m.tensors)
         want64.append(t.tail_bytes)
         want32.append(t.tail_bytes_32)
         seg, n = _blocks(g)
