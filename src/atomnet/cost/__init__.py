@@ -33,6 +33,7 @@ from atomnet.cost._sram import (
     list_planners,
     plan_sram,
     register_planner,
+    sram_breakdown,
     unregister_planner,
 )
 from atomnet.cost._xcube import (
@@ -94,6 +95,7 @@ __all__ = [
     "render_report",
     "scoped_runtime",
     "select_layers",
+    "sram_breakdown",
     "unregister_planner",
     "xcube_family",
     "xcube_rows",

@@ -159,7 +159,8 @@ class LatencyModel:
 
 def load_latency_model(board: Board, db: AtomDB | None = None, for_runtime: str | None = None) -> LatencyModel:
     """Latency model of ``board``: exact rows of ``db`` (if it has the board) + predictors, times the board's
-    transfer for ``for_runtime`` (default: the board's runtime) where it has one (docs/transfer.md)."""
+    transfer for ``for_runtime`` where it has one, else its transfer for the board's own runtime (docs/transfer.md;
+    none on the reference board for its measured runtime)."""
     mb = board.measured_board
     table = db.table(mb) if db is not None and db.has_board(mb) else None
     runtime = "xcube-ai"
@@ -189,4 +190,5 @@ def load_latency_model(board: Board, db: AtomDB | None = None, for_runtime: str 
         raise NoPredictorError(f"board {board.name!r}: no measurements of {mb!r} in the database and no "
                                f"embedded predictors; import an AtomDB for it ('atomnet db import … --board {mb}') "
                                f"and run 'atomnet db fit --board {mb}'")
-    return LatencyModel(board, table, predictors, origin, runtime, board.transfer_for(for_runtime or board.runtime))
+    transfer = (board.transfer_for(for_runtime) if for_runtime else None) or board.transfer_for(board.runtime)
+    return LatencyModel(board, table, predictors, origin, runtime, transfer)

@@ -18,7 +18,7 @@ import numpy as np
 from atomnet.boards import Board, get_board
 from atomnet.cost._latency import LatencyModel, load_latency_model
 from atomnet.cost._price import LayerArrays, Pricer
-from atomnet.cost._sram import act_bytes, graph_act_bytes
+from atomnet.cost._sram import act_bytes, graph_act_bytes, sram_breakdown
 from atomnet.db import AtomDB
 from atomnet.jsontypes import JSONDict
 from atomnet.runtimes import Runtime, get_runtime
@@ -106,7 +106,7 @@ def cost_model(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str | 
     (default: the board's runtime; a registered runtime or alias, see :mod:`atomnet.runtimes`)."""
     b = get_board(board) if isinstance(board, str) else board
     rt = get_runtime(runtime or b.runtime)
-    lm = latency_model or load_latency_model(b, db)
+    lm = latency_model or load_latency_model(b, db, for_runtime=rt.name)  # e.g. H743 + tinyengine: its transfer
     pricer = Pricer(rt, lm)
     arr = pricer.price_spec(spec)
     return render_report(spec, b, arr, lm.predictor_origin)
@@ -131,12 +131,8 @@ def render_report(spec: ModelSpec, board: Board, arr: LayerArrays, predictor: st
                                 op.macs, op.weight_params, op.flash_bytes,
                                 live[i], float(lat[i]), arr.source(i)))
     act = graph_act_bytes(g_mem) if g_mem.runtime == "tinyengine" else act_bytes(spec)
-    sram = {"activations": int(plan.arena_bytes), "scratch": int(plan.extra_bytes)}
-    tail_32 = None
-    if plan.persistent_bytes or plan.persistent_bytes_32:  # tflm: the tail, beside the planned head
-        sram["persistent"] = int(plan.persistent_bytes)
-        tail_32 = int(plan.persistent_bytes_32)
-    sram["runtime"] = rt.ram_overhead_bytes
+    sram = sram_breakdown(plan, rt.name)
+    tail_32 = int(plan.persistent_bytes_32) if "persistent" in sram else None  # tflm: the tail beside the head
     return CostReport(
         model=spec.name, board=board.name, runtime=rt.name, latency_runtime=g_lat.runtime,
         macs=spec_macs(spec), params=spec_params(spec), weights_bytes=flash["weights"],

@@ -116,6 +116,9 @@ class Planner:
     #: the lowering whose graphs it plans (default: the lowering of the same name)
     lowering: ClassVar[str] = ""
     alignment: ClassVar[int] = 1
+    #: what :attr:`SramPlan.extra_bytes` holds for this planner: ``"scratch"`` (kernel buffers outside the arena,
+    #: TinyEngine's im2col) or ``"runtime"`` (the runtime's own RAM: X-CUBE-AI's contexts, fitted per family)
+    extra_label: ClassVar[str] = "scratch"
 
     def plan(self, graph: Graph) -> SramPlan:
         if graph.runtime != self.lowering:
@@ -343,3 +346,17 @@ def graph_act_bytes(g: Graph) -> int:
                      if t.id not in layer.inputs and prod.get(t.id, -1) < i and any(c > i for c in cons[t.id]))
         best = max(best, b)
     return best
+
+
+def sram_breakdown(plan: SramPlan, runtime: str) -> dict[str, int]:
+    """``{activations, scratch, [persistent,] runtime}`` bytes of ``plan`` made by ``runtime``'s planner (their sum is
+    the peak a cost report gives): the planner's extra bytes are ``scratch`` or ``runtime`` RAM as the planner says
+    (:attr:`Planner.extra_label`), ``runtime`` adds the runtime record's ``ram_overhead_bytes``."""
+    rt = get_runtime(runtime)
+    extra = int(plan.extra_bytes)
+    as_runtime = get_planner(rt.planner).extra_label == "runtime"
+    out = {"activations": int(plan.arena_bytes), "scratch": 0 if as_runtime else extra}
+    if plan.persistent_bytes or plan.persistent_bytes_32:
+        out["persistent"] = int(plan.persistent_bytes)
+    out["runtime"] = rt.ram_overhead_bytes + (extra if as_runtime else 0)
+    return out

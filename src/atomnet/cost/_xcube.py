@@ -442,6 +442,7 @@ class _XCubePlanner(Planner):
 
     runtime = "xcube-ai"
     lowering = "xcube-ai"
+    extra_label = "runtime"
     alignment = 4
 
     def __init__(self, model: XCubeMemoryModel, io_allocated: bool = True) -> None:

@@ -157,7 +157,7 @@ def cost_tflite(model: TFLiteModel | str | Path, board: Board | str, *, runtime:
     if rt.lowering not in FILE_RUNTIMES:
         raise InputError(f"--runtime {rt.name}: its lowering {rt.lowering!r} has no .tflite file graph; "
                          f"cost a file for {', '.join(FILE_RUNTIMES)}")
-    lm, why_no_lm = _latency_model(b, db, latency_model)
+    lm, why_no_lm = _latency_model(b, db, latency_model, rt.name)
     lat_lowering = _lat_lowering(lm)
     graphs = {lat_lowering: file_graph(m, lat_lowering)}
     lat_rows = _price(graphs[lat_lowering], lm, why_no_lm)
@@ -166,14 +166,15 @@ def cost_tflite(model: TFLiteModel | str | Path, board: Board | str, *, runtime:
     return _assemble(m, b, rt, lm, graphs, lat_lowering, lat_rows, mem, mems)
 
 
-def _latency_model(b: Board, db: AtomDB | None, lm: LatencyModel | None) -> tuple[LatencyModel | None, str]:
+def _latency_model(b: Board, db: AtomDB | None, lm: LatencyModel | None,
+                   runtime: str) -> tuple[LatencyModel | None, str]:
     from atomnet.cost import load_latency_model
     from atomnet.db import NoPredictorError
 
     if lm is not None:
         return lm, ""
     try:
-        return load_latency_model(b, db), ""
+        return load_latency_model(b, db, for_runtime=runtime), ""
     except NoPredictorError as e:
         return None, str(e.args[0]) if e.args else str(e)
 
@@ -220,7 +221,7 @@ def _memory_or_none(m: TFLiteModel, name: str, graphs: dict[str, FileGraph]) -> 
 
 
 def _memory(m: TFLiteModel, rt: Runtime, graphs: dict[str, FileGraph]) -> _Memory:
-    from atomnet.cost import get_planner
+    from atomnet.cost import get_planner, sram_breakdown
 
     if rt.lowering == "tflm" and rt.planner == "tflm":
         return _tflm_memory(m, rt)
@@ -231,8 +232,7 @@ def _memory(m: TFLiteModel, rt: Runtime, graphs: dict[str, FileGraph]) -> _Memor
         k = fg.layer_running(i)
         live.append(None if k is None else int(plan.live_bytes[k]))
     return _Memory(int(plan.peak_bytes) + rt.ram_overhead_bytes,
-                   {"activations": int(plan.arena_bytes), "scratch": int(plan.extra_bytes), "persistent": 0,
-                    "runtime": rt.ram_overhead_bytes}, live)
+                   {"persistent": 0, **sram_breakdown(plan, rt.name)}, live)
 
 
 def _tflm_memory(m: TFLiteModel, rt: Runtime) -> _Memory:
