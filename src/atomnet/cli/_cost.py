@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from atomnet.cli._common import existing_db
-from atomnet.cli._render import over_limits, print_json, render_cost, render_cost_tflite
+from atomnet.cli._render import over_limits, print_json, render_cost, render_cost_tflite, render_patch
 from atomnet.runtimes import runtime_argument, runtime_metavar
 
 # existing_db and render_cost are imported from here by cli/_search.py (another module's owner moves that import
@@ -36,11 +36,22 @@ def add_parser(sub: Any) -> None:
                         "also sram_breakdown.persistent, latency_is_lower_bound, unpriced[]")
     p.add_argument("--plot", metavar="FILE.png", help="per-layer SRAM and weights, latency by operator kind")
     p.add_argument("--no-layers", action="store_true", help="print only the totals")
+    p.add_argument("--patch", metavar="auto|PxP@N",
+                   help="also cost patch-based inference (MCUNetV2): PxP patches over the first N blocks (the stem "
+                        "counted; e.g. 4x4@5), or auto (the lowest peak SRAM, ties: fewest extra MACs); shown beside "
+                        "the layer-based figures, JSON adds a 'patch' object (specs only; tinyengine, xcube-ai)")
+    p.add_argument("--input-in-sram", choices=("yes", "no"), default="no",
+                   help="with --patch: the input image held whole in SRAM (yes) or streamed per patch from a "
+                        "camera/Flash buffer (no, MCUNetV2's figure); both are reported, this one picks auto's plan")
     p.set_defaults(func=cmd_cost)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
     if str(args.model).lower().endswith(".tflite"):  # validated, then what the file gives
+        if getattr(args, "patch", None):
+            from atomnet.errors import InputError
+
+            raise InputError(f"{args.model}: --patch is not supported for .tflite files yet (cost a spec)")
         return cmd_cost_tflite(args)
     from atomnet.boards import get_board
     from atomnet.cost import cost_model
@@ -49,8 +60,29 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.model, catalog=ZOO)
     board = get_board(args.board)
+    if getattr(args, "patch", None):
+        return show_patch(spec, board, args)
     rep = cost_model(spec, board, runtime=args.runtime, db=existing_db(args))
     return show_cost(rep, args)
+
+
+def show_patch(spec: Any, board: Any, args: argparse.Namespace) -> int:
+    """``cost --patch``: the layer-based report, then the patch plan's figures beside it; exit 0 when the
+    patch-based peak (under --input-in-sram) and the Flash fit the board."""
+    from atomnet.cost import patch_cost
+
+    rep, pc = patch_cost(spec, board, args.patch, runtime=args.runtime, input_in_sram=args.input_in_sram == "yes",
+                         db=existing_db(args))
+    fits = pc.peak_sram_patch_bytes <= rep.board_sram_bytes and rep.fits_flash
+    if args.json:
+        print_json({**rep.to_dict(), "fits": rep.feasible, "over_limits": over_limits(rep),
+                    "patch": {**pc.to_dict(), "fits": fits}})
+    else:
+        print(render_cost(rep, layers=not args.no_layers))
+        print()
+        print(render_patch(pc, layers=not args.no_layers))
+        print(f"  fits {rep.board} with patches: {'yes' if fits else 'NO'}")
+    return 0 if fits else 1
 
 
 def show_cost(rep: Any, args: argparse.Namespace) -> int:

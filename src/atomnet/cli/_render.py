@@ -173,3 +173,28 @@ def _sram_line(c: Any) -> str:
                 f"runtime {sb['runtime']:,} B: the arena to give TFLite Micro (64-bit interpreter{derived}){flag}")
     return (f"{head}activations {fmt_bytes(sb['activations'])} + scratch {fmt_bytes(sb['scratch'])} + runtime "
             f"{fmt_bytes(sb['runtime'])} ({c.runtime} planner on the file graph){flag}")
+
+
+def render_patch(pc: Any, layers: bool = True) -> str:
+    """Layer-based and patch-based figures of :func:`atomnet.cost.patch_cost` side by side (``cost --patch``)."""
+    out = []
+    if layers:
+        rows = [(n, f"{a[0]}x{a[1]}", f"{b[0]}x{b[1]}") for n, a, b in pc.patch_layers]
+        out += [table(["patch-stage layer (largest patch)", "input", "output"], rows, align="lll"), ""]
+    whole = "held whole in SRAM" if pc.input_in_sram else "streamed per patch"
+    out.append(f"patch plan {pc.plan} ({pc.grid}x{pc.grid} patches over the first {pc.blocks} blocks, split after "
+               f"{pc.split_layer}; input patch {pc.input_patch_hw[0]}x{pc.input_patch_hw[1]}; assembly buffer "
+               f"{pc.assembly_bytes:,} B; input image {pc.input_image_bytes:,} B {whole})")
+    st = pc.stage_macs
+    rows2: list[tuple[Any, ...]] = [
+        ("MACs", pc.macs_layer, pc.macs_patch, f"{pc.macs_patch / pc.macs_layer - 1:+.1%}"),
+        ("MACs, patch stage", st, pc.stage_macs_patched, f"{pc.stage_macs_patched / st - 1:+.1%} "
+         f"(uniform patches: {pc.stage_macs_uniform / st - 1:+.1%})"),
+        ("latency ms", pc.latency_ms_layer, pc.latency_ms_patch,
+         f"{pc.latency_ms_patch / pc.latency_ms_layer - 1:+.1%}"),
+        ("peak SRAM B (input streamed)", pc.peak_sram_layer_bytes, pc.peak_sram_patch_input_streamed_bytes, ""),
+        ("peak SRAM B (input whole in SRAM)", pc.peak_sram_layer_bytes, pc.peak_sram_patch_input_whole_bytes, ""),
+        ("analytic peak B (MCUNetV2 rule)", pc.analytic_peak_layer_bytes, pc.analytic_peak_patch_bytes, ""),
+    ]
+    out.append(table(["", "layer-based", "patch-based", "change"], rows2, align="lrrl"))
+    return "\n".join(out)

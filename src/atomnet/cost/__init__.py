@@ -10,6 +10,8 @@ Never imports torch: the search must run on a laptop in seconds.
 from atomnet.cost._batch import BatchCost, BatchCoster
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
+from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, plan_graph
+from atomnet.cost._patch_cost import PatchCost, PatchSram, best_patch_plan, parse_patch, patch_cost, plan_patches
 from atomnet.cost._price import (
     SEG_FLASH,
     SEG_LATENCY,
@@ -65,6 +67,10 @@ __all__ = [
     "LayerCost",
     "LooError",
     "MemoryArrays",
+    "PatchCost",
+    "PatchLayer",
+    "PatchPlan",
+    "PatchSram",
     "Planner",
     "Pricer",
     "Runtime",
@@ -73,6 +79,8 @@ __all__ = [
     "XCubeMemoryModel",
     "XCubeRow",
     "act_bytes",
+    "analytic_peak",
+    "best_patch_plan",
     "check_components",
     "cost_model",
     "embedded_predictors",
@@ -88,6 +96,10 @@ __all__ = [
     "load_latency_model",
     "loo_errors",
     "loo_summary",
+    "parse_patch",
+    "patch_cost",
+    "plan_graph",
+    "plan_patches",
     "plan_sram",
     "price_graph",
     "register_planner",
