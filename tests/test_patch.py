@@ -133,3 +133,8 @@ def test_cli_patch_json(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["cost", "mcunet-in0", "--runtime", "tinyengine", "--patch", "auto", "--input-in-sram", "yes"])
     out = capsys.readouterr().out
     assert rc == 0 and "patch plan" in out and "held whole in SRAM" in out and "layer-based" in out
+
+
+def test_cli_patch_tflite_not_supported(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["cost", "model.tflite", "--patch", "auto"])
+    assert rc == 2 and "not supported for .tflite files yet" in capsys.readouterr().err
