@@ -52,6 +52,11 @@ def test_receptive_field_by_hand() -> None:
     assert [(r[1] - r[0] + 1) * (r[3] - r[2] + 1) for r in stem.out_regions] == [25, 30, 30, 36]
     assert stem.macs == 121 * 216 and g.layers[0].op.macs == 64 * 216
     assert plan.assembly_bytes == 4 * 4 * 4
+    # halo (input extent − stride × output extent, worst patch): stem 13 − 2·6 = 1, dw 6 − 1·5 = 1 (patch 3),
+    # last conv 5 − 2·2 = 1 (patch 3: rows [3,7] for [2,3]); on a 4×4 grid an interior dw patch reads 2 more
+    assert [pl.halo_hw for pl in plan.layers] == [(1, 1), (1, 1), (1, 1)]
+    dw = plan_graph(g, 4, 3).layers[1]
+    assert dw.halo_hw == (2, 2)
 
 
 def test_patch_plan_rejects_bad_input() -> None:

@@ -40,6 +40,17 @@ class PatchLayer:
     out_regions: tuple[Region, ...]
     macs_per_pixel: int
 
+    stride: int = 1
+
+    @property
+    def halo_hw(self) -> tuple[int, int]:
+        """The most input rows / cols a patch reads beyond ``stride ×`` its output (``kernel − stride`` for an
+        interior patch of a window op: what neighbouring patches recompute; 0 for pointwise layers)."""
+        pairs = list(zip(self.in_regions, self.out_regions, strict=True))
+        s = self.stride
+        return (max(max((i[1] - i[0] + 1) - s * (o[1] - o[0] + 1), 0) for i, o in pairs),
+                max(max((i[3] - i[2] + 1) - s * (o[3] - o[2] + 1), 0) for i, o in pairs))
+
     @property
     def macs(self) -> int:
         """MACs of all patches (recomputation included)."""
@@ -202,7 +213,7 @@ def plan_graph(graph: Graph, grid: int, blocks: int) -> PatchPlan:
     for i, ly in enumerate(stage):
         op = ly.op
         players.append(PatchLayer(ly.name, op.kind, final[ly.inputs[0]], out_of[i],
-                                  op.macs // max(op.h_out * op.w_out, 1)))
+                                  op.macs // max(op.h_out * op.w_out, 1), op.stride))
     return PatchPlan(graph, grid, blocks, split, split_t, tuple(players), final)
 
 
