@@ -248,9 +248,15 @@ def test_cli_cost_json_and_text(public_db_path: Path, capsys: pytest.CaptureFixt
     assert set(d["layers"][0]) >= {"name", "op", "atom_op", "in_shape", "out_shape", "macs", "weights_bytes",
                                    "flash_bytes", "live_sram_bytes", "latency_ms", "source", "reason"}
     assert d["persistent_32bit_derived_bytes"] is not None and d["tflm_version"]
+    # each runtime's latency: the H743 X-CUBE-AI prices times the board's transfer for that runtime (docs/transfer.md)
+    assert {ly["source"] for ly in d["layers"] if ly["latency_ms"] is not None} <= {"exact+transfer",
+                                                                                    "predicted+transfer"}
+    rc, out, _ = _cost_cli(capsys, public_db_path, str(PERSON), "--json", "--runtime", "tinyengine")
+    te = json.loads(out)
     rc, out, _ = _cost_cli(capsys, public_db_path, str(PERSON), "--no-layers", "--runtime", "tinyengine")
     assert rc == 0 and "peak SRAM       58.9 KB (60,296 B) = activations 54.0 KB" in out
-    assert f"≥ {d['latency_ms']:.1f} ms (lower bound: 1 operator not priced, listed below)" in out
+    assert f"≥ {te['latency_ms']:.1f} ms (lower bound: 1 operator not priced, listed below)" in out
+    assert te["latency_ms"] != pytest.approx(d["latency_ms"])  # TinyEngine and TFLM transfers differ
     assert "    not priced: 30.SOFTMAX: no atom operator for SOFTMAX" in out
     rc, out, _ = _cost_cli(capsys, public_db_path, str(PERSON))
     assert rc == 0 and out.splitlines()[0].split()[:2] == ["operator", "atom"] and "30.SOFTMAX" in out

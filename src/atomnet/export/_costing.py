@@ -57,8 +57,8 @@ class TFLiteLayerCost:
     the file's shapes of its first activation input and first output; ``flash_bytes`` the constant data it reads
     (a constant shared by several operators counted at its first reader); ``live_sram_bytes`` the runtime's live
     SRAM while it runs (None where the runtime drops it); ``latency_ms`` None unless ``source`` is ``exact`` or
-    ``predicted`` (``+scaled`` on a board priced from another board's rows); ``reason`` says why not; ``stage``:
-    the run of consecutive operators with the same output resolution it belongs to (0-based)."""
+    ``predicted`` (``+transfer`` / ``+scaled`` on a runtime or board priced from another's rows); ``reason`` says
+    why not; ``stage``: the run of consecutive operators with the same output resolution it belongs to (0-based)."""
 
     name: str
     op: str
@@ -280,7 +280,7 @@ def _stages(m: TFLiteModel) -> list[int]:
 
 
 def _rows(m: TFLiteModel, fg: FileGraph, priced: list[tuple[float | None, bool, str]], mem: _Memory,
-          scaled: bool) -> list[TFLiteLayerCost]:
+          scaled: bool, transfer: bool = False) -> list[TFLiteLayerCost]:
     seen: set[int] = set()
     rows = []
     stages = _stages(m)
@@ -289,7 +289,7 @@ def _rows(m: TFLiteModel, fg: FileGraph, priced: list[tuple[float | None, bool, 
         consts = [i for i in op.inputs if i >= 0 and m.tensors[i].is_constant and i not in seen]
         seen.update(consts)
         acts = m.activation_inputs(op)
-        lat, source, reason = _latency_of(ks, priced, fg.placement[op.index], scaled)
+        lat, source, reason = _latency_of(ks, priced, fg.placement[op.index], scaled, transfer)
         atoms = [fg.layers[k].atom for k in ks]
         desc = " + ".join(a.describe() for a in atoms if a is not None)
         last = atoms[-1] if atoms else None
@@ -305,7 +305,7 @@ def _rows(m: TFLiteModel, fg: FileGraph, priced: list[tuple[float | None, bool, 
 
 
 def _latency_of(ks: Sequence[int], priced: list[tuple[float | None, bool, str]], placement: str,
-                scaled: bool) -> tuple[float | None, str, str]:
+                scaled: bool, transfer: bool = False) -> tuple[float | None, str, str]:
     """``(latency, source, reason)`` of one file operator from the latency-graph layers reported under it."""
     if not ks:
         src = "fused" if placement.startswith("fused") else "dropped"
@@ -315,7 +315,8 @@ def _latency_of(ks: Sequence[int], priced: list[tuple[float | None, bool, str]],
     if why is not None:
         return None, "unpriced", why
     src = "exact" if all(e for _, e, _ in parts) else "predicted"
-    return float(sum(v or 0.0 for v, _, _ in parts)), src + "+scaled" if scaled else src, ""
+    suffix = "+transfer" if transfer else "+scaled" if scaled else ""
+    return float(sum(v or 0.0 for v, _, _ in parts)), src + suffix, ""
 
 
 def _assemble(m: TFLiteModel, b: Board, rt: Runtime, lm: LatencyModel | None, graphs: dict[str, FileGraph],
@@ -323,7 +324,7 @@ def _assemble(m: TFLiteModel, b: Board, rt: Runtime, lm: LatencyModel | None, gr
               mems: dict[str, _Memory | None]) -> TFLiteCost:
     fg = graphs[lat_lowering]
     scaled = b.is_scaled and lm is not None
-    rows = _rows(m, fg, priced, mem, scaled)
+    rows = _rows(m, fg, priced, mem, scaled, lm is not None and lm.transfer is not None)
     by_kind: dict[str, float] = defaultdict(float)
     for ly, (v, _, _) in zip(fg.layers, priced, strict=True):
         if v is not None and ly.atom is not None:
