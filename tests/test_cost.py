@@ -60,7 +60,7 @@ def test_scale_factors_are_derived_from_the_published_point() -> None:
 
 def test_scaled_boards_predict_other_models(public_db: AtomDB) -> None:
     """Predictions on models the factors were not fitted on: every layer is the H743 price times its kind's factor
-    (marked +scaled). No published F746/F412 X-CUBE-AI latency exists for these models (FACTS), so the
+    (marked +transfer). No published F746/F412 X-CUBE-AI latency exists for these models (FACTS), so the
     totals are REGRESSION PINS of the current model, not validations."""
     pins_ms = {("atomnet-320kb", "stm32f746"): 811.25, ("atomnet-320kb", "stm32f412"): 2778.25,  # regression pins
                ("atomnet-10fps", "stm32f746"): 95.45, ("atomnet-10fps", "stm32f412"): 315.09}  # (transfers, issue 13)
@@ -69,7 +69,7 @@ def test_scaled_boards_predict_other_models(public_db: AtomDB) -> None:
         spec = get_zoo(model)
         h7 = cost_model(spec, "stm32h743", latency_model=lm)
         rep = cost_model(spec, board, db=public_db)
-        assert rep.scaled and all(ly.source.endswith("+scaled") for ly in rep.layers)
+        assert rep.scaled and all(ly.source.endswith("+transfer") for ly in rep.layers)
         t = get_board(board).transfer_for("xcube-ai")  # the board's transfer (docs/transfer.md)
         assert t is not None
         assert [ly.latency_ms for ly in rep.layers] == pytest.approx(

@@ -76,6 +76,7 @@ def render_cost(rep: Any, layers: bool = True) -> str:
                          align="llrrrrl"))
         out.append("")
     scaled = " (scaled estimate from " + rep.predictor + ")" if rep.scaled else ""
+    scaled = _transfer_note(rep) or scaled
     out.append(f"model {rep.model} on {rep.board} ({rep.runtime}; latency from {rep.latency_runtime} "
                f"measurements{scaled})")
     out.append(f"  MACs            {rep.macs / 1e6:.2f} M   params {rep.params:,}")
@@ -112,7 +113,7 @@ def render_cost_tflite(c: Any, layers: bool = True) -> str:
                  ly.weights_bytes, ly.live_sram_bytes, ly.latency_ms, ly.source) for ly in c.layers]
         out += [table(["operator", f"atom operator ({c.latency_runtime})", "output", "MACs", "weights B",
                        "live SRAM B", "latency ms", "source"], rows, align="lllrrrrl"), ""]
-    scaled = f" (scaled estimate from {c.predictor})" if c.scaled else ""
+    scaled = _transfer_note(c) or (f" (scaled estimate from {c.predictor})" if c.scaled else "")
     out.append(f"model {c.model} on {c.board} ({c.runtime}; {c.ops} operators read from the file; latency from "
                f"{c.latency_runtime} measurements{scaled})")
     out.append(f"  MACs            {c.macs / 1e6:.2f} M   weights {c.weights_bytes:,} B   constant data "
@@ -198,3 +199,10 @@ def render_patch(pc: Any, layers: bool = True) -> str:
     ]
     out.append(table(["", "layer-based", "patch-based", "change"], rows2, align="lrrl"))
     return "\n".join(out)
+
+
+def _transfer_note(rep: Any) -> str:
+    """`` × the board's transfer …`` when the layers were priced through a transfer (docs/transfer.md), else ""."""
+    if any("+transfer" in ly.source for ly in rep.layers):
+        return f" × {rep.board}'s transfer for {rep.runtime}, fitted on whole-model rows: atomnet boards calibrate"
+    return ""

@@ -86,6 +86,8 @@ class LayerArrays:
     lat_index: IntArray
     memory: MemoryArrays
     scaled: bool
+    #: priced through the board's transfer for the runtime (docs/transfer.md): sources say ``+transfer``
+    transfer: bool = False
 
     @property
     def complete(self) -> bool:
@@ -135,9 +137,10 @@ class LayerArrays:
         return self.runtime.flash.code_bytes
 
     def source(self, i: int) -> str:
-        """``exact`` | ``predicted`` (``+scaled`` on a board priced from another board's rows) of layer ``i``."""
+        """``exact`` | ``predicted`` of layer ``i``, ``+transfer`` when priced through a board/runtime transfer,
+        ``+scaled`` on a board scaled from another board's rows."""
         s = "exact" if self.exact[i] else "predicted"
-        return s + "+scaled" if self.scaled else s
+        return s + "+transfer" if self.transfer else s + "+scaled" if self.scaled else s
 
     def segments(self, lat_seg: IntArray, mem_seg: IntArray, n: int, planner: Planner) -> FloatArray:
         """Sums per segment, shape ``(n, 5)`` with columns ``SEG_*``: latency, Flash (code excluded) and MACs
@@ -205,7 +208,7 @@ class Pricer:
                 runtime=self.runtime, graph_lat=g_lat, graph_mem=g_mem, latency_ms=lat[n: n + m],
                 exact=exact[n: n + m], lat_stage=where[:, 0], lat_block=where[:, 1],
                 lat_index=memory.index if same else _positions(g_lat, sel), memory=memory,
-                scaled=self.lm.board.is_scaled))
+                scaled=self.lm.board.is_scaled, transfer=self.lm.transfer is not None))
             n += m
         return out
 
