@@ -34,7 +34,10 @@ def add_parser(sub: Any) -> None:
                    help="object with macs, params, weights_bytes, flash_bytes, peak_sram_bytes, latency_ms, "
                         "ops_exact, ops_predicted, board, runtime, fits, over_limits[], layers[] …; for a .tflite "
                         "also sram_breakdown.persistent, latency_is_lower_bound, unpriced[]")
-    p.add_argument("--plot", metavar="FILE.png", help="per-layer SRAM and weights, latency by operator kind")
+    p.add_argument("--plot", metavar="FILE.png", help="per-layer SRAM and weights, latency by operator kind; with "
+                                                      "--patch also FILE_patch.png: per-layer live SRAM layer-based "
+                                                      "vs patch-based (both input policies, the split, the board's "
+                                                      "SRAM)")
     p.add_argument("--no-layers", action="store_true", help="print only the totals")
     p.add_argument("--patch", metavar="auto|PxP@N",
                    help="also cost patch-based inference (MCUNetV2): PxP patches over the first N blocks (the stem "
@@ -74,6 +77,15 @@ def show_patch(spec: Any, board: Any, args: argparse.Namespace) -> int:
     rep, pc = patch_cost(spec, board, args.patch, runtime=args.runtime, input_in_sram=args.input_in_sram == "yes",
                          db=existing_db(args))
     fits = pc.peak_sram_patch_bytes <= rep.board_sram_bytes and rep.fits_flash
+    plots = []
+    if args.plot:  # the layer-based cost figure, and the MCUNetV2 figure next to it (F_patch.png)
+        from atomnet.cost import plan_patches
+        from atomnet.report import patch_plot_path, patch_sram_series, plot_cost, plot_patch_sram
+
+        series = patch_sram_series(plan_patches(spec, pc.runtime, pc.grid, pc.blocks), pc.runtime)
+        plots = [plot_cost(rep, args.plot),
+                 plot_patch_sram(series, patch_plot_path(args.plot), board=rep.board,
+                                 board_sram_bytes=rep.board_sram_bytes)]
     if args.json:
         print_json({**rep.to_dict(), "fits": rep.feasible, "over_limits": over_limits(rep),
                     "patch": {**pc.to_dict(), "fits": fits}})
@@ -82,6 +94,8 @@ def show_patch(spec: Any, board: Any, args: argparse.Namespace) -> int:
         print()
         print(render_patch(pc, layers=not args.no_layers))
         print(f"  fits {rep.board} with patches: {'yes' if fits else 'NO'}")
+        if plots:
+            print(f"plots written to {plots[0]} and {plots[1]}")
     return 0 if fits else 1
 
 

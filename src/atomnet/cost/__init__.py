@@ -10,7 +10,7 @@ Never imports torch: the search must run on a laptop in seconds.
 from atomnet.cost._batch import BatchCost, BatchCoster
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
-from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, plan_graph
+from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, patch_graph, plan_graph, rest_graph
 from atomnet.cost._patch_cost import PatchCost, PatchSram, best_patch_plan, parse_patch, patch_cost, plan_patches
 from atomnet.cost._price import (
     SEG_FLASH,
@@ -98,6 +98,7 @@ __all__ = [
     "loo_summary",
     "parse_patch",
     "patch_cost",
+    "patch_graph",
     "plan_graph",
     "plan_patches",
     "plan_sram",
@@ -105,6 +106,7 @@ __all__ = [
     "register_planner",
     "register_runtime",
     "render_report",
+    "rest_graph",
     "scoped_runtime",
     "select_layers",
     "sram_breakdown",

@@ -2,9 +2,11 @@
 
 from typing import Any
 
+from atomnet.report._patch_plot import PatchSramSeries, patch_plot_path, patch_sram_series, plot_patch_sram
 from atomnet.report._plots import plot_cost, plot_pareto
 
-__all__ = ["plot_cost", "plot_pareto", "plot_validation", "write_analysis_report"]
+__all__ = ["PatchSramSeries", "patch_plot_path", "patch_sram_series", "plot_cost", "plot_pareto", "plot_patch_sram",
+           "plot_validation", "write_analysis_report"]
 
 
 def __getattr__(name: str) -> Any:
