@@ -8,10 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from atomnet.analyze import analyze_model
+from atomnet.boards import get_board
 from atomnet.cli import main
-from atomnet.cost import get_planner, get_runtime, patch_cost, plan_graph, plan_patches, plan_sram
+from atomnet.cost import (
+    get_planner,
+    get_runtime,
+    load_latency_model,
+    patch_cost,
+    plan_graph,
+    plan_patches,
+    plan_sram,
+)
+from atomnet.db import AtomDB
 from atomnet.ops import Op
 from atomnet.report import patch_plot_path, patch_sram_series, plot_patch_sram
+from atomnet.report._html import Fig
 from atomnet.spec import lower
 from atomnet.zoo import get_zoo
 from test_patch import _three_layers
@@ -82,3 +94,25 @@ def test_cli_cost_patch_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert _png_size(f)[0] > 1000 and _png_size(second) == (1430, 572)
     assert 20_000 < second.stat().st_size < 1_000_000
     assert "plots written to" in capsys.readouterr().out
+
+
+def test_analysis_report_adds_the_figure_where_patches_help(public_db: AtomDB, tmp_path: Path) -> None:
+    """analyze: mcunet-in4's peak falls with patches (its plan is cost --patch auto's), so its section gains the
+    figure; on TFLM (no patch planner yet) or with ``patch=False`` there is none."""
+    from atomnet.report._analysis import _model, _slug
+
+    board = get_board("stm32h743")
+    lm = load_latency_model(board, public_db)
+    spec = get_zoo("mcunet-in4")
+    m = analyze_model(spec, board, lm)
+    _, pc = patch_cost(spec, board, "auto", runtime=m.cost.runtime, latency_model=lm)
+    assert m.patch == pc and m.patch_plan is not None and m.patch_plan.label == pc.plan
+    assert pc.peak_sram_patch_bytes < m.cost.peak_sram_bytes
+    doc = _model(m, tmp_path)
+    name = f"model_{_slug(m.name)}_patch.png"
+    assert any(isinstance(e, Fig) and e.file == name for e in doc)
+    assert _png_size(tmp_path / name) == (1430, 572)
+    assert analyze_model(spec, board, lm, "tflm").patch is None
+    assert analyze_model(spec, board, lm, patch=False).patch is None
+    assert not any(isinstance(e, Fig) and "patch" in e.file for e in _model(analyze_model(spec, board, lm, "tflm"),
+                                                                              tmp_path / "t"))

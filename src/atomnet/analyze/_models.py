@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atomnet.boards import Board
-from atomnet.cost import CostReport, LatencyModel, cost_model
+from atomnet.cost import CostReport, LatencyModel, PatchCost, PatchPlan, cost_model, patch_cost, plan_patches
 from atomnet.errors import InputError
 from atomnet.spec import ModelSpec
 
@@ -42,7 +42,9 @@ class StageShare:
 @dataclass(frozen=True)
 class ModelAnalysis:
     """``cost`` is a spec's :class:`~atomnet.cost.CostReport` or a file's :class:`~atomnet.export.TFLiteCost`;
-    ``latency_is_lower_bound``: some operators of a file are not priced (their latency counts as 0 here)."""
+    ``latency_is_lower_bound``: some operators of a file are not priced (their latency counts as 0 here);
+    ``patch``/``patch_plan``: ``cost --patch auto``'s figures and plan (input streamed) when patch-based
+    inference (MCUNetV2) lowers the model's peak SRAM on its runtime (a spec on tinyengine or xcube-ai), else None."""
 
     name: str
     cost: CostReport | TFLiteCost
@@ -51,6 +53,8 @@ class ModelAnalysis:
     latency_share_by_kind: dict[str, float]
     top_layers: dict[str, tuple[tuple[str, str, float], ...]]  # constraint → (layer, op, share)
     latency_is_lower_bound: bool = False
+    patch: PatchCost | None = None
+    patch_plan: PatchPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,23 @@ class _Row:
     latency_ms: float
 
 
-def analyze_model(spec: ModelSpec, board: Board, lm: LatencyModel, runtime: str | None = None) -> ModelAnalysis:
-    """Per-stage and per-layer SRAM, Flash and latency shares of ``spec`` and the stage binding each."""
+def analyze_model(spec: ModelSpec, board: Board, lm: LatencyModel, runtime: str | None = None, *,
+                  patch: bool = True) -> ModelAnalysis:
+    """Per-stage and per-layer SRAM, Flash and latency shares of ``spec`` and the stage binding each; with
+    ``patch``, the best patch plan when it lowers the peak SRAM (:attr:`ModelAnalysis.patch`)."""
     rep = cost_model(spec, board, runtime=runtime, latency_model=lm)
     rows = [_Row(ly.stage, ly.name, ly.op, ly.out_shape, ly.macs, ly.flash_bytes, ly.live_sram_bytes, ly.latency_ms)
             for ly in rep.layers]
-    return _analyze(spec.name, rep, rows, len(spec.stages), rep.latency_by_kind_ms)
+    m = _analyze(spec.name, rep, rows, len(spec.stages), rep.latency_by_kind_ms)
+    if not patch:
+        return m
+    try:  # issue 14: the MCUNetV2 comparison, kept only where patches help (auto: well under a second)
+        _, pc = patch_cost(spec, board, "auto", runtime=rep.runtime, latency_model=lm)
+    except InputError:  # the runtime has no patch planner, or no block can run per patch
+        return m
+    if pc.peak_sram_patch_bytes >= rep.peak_sram_bytes:
+        return m
+    return dataclasses.replace(m, patch=pc, patch_plan=plan_patches(spec, rep.runtime, pc.grid, pc.blocks))
 
 
 def analyze_file(model: TFLiteModel | str | Path, board: Board, lm: LatencyModel,

@@ -160,7 +160,28 @@ def _model(m: ModelAnalysis, out: Path) -> list[Element]:
             UL((f"latency share per operator kind: {kinds}", *tops)),
             Fig(f"model_{slug}_stages.png", f"Per-stage shares of {m.name} (paper Fig. 2 style)."),
             Fig(f"model_{slug}_layers.png", f"Per-layer live SRAM and weights of {m.name} (paper Fig. 4 style), "
-                                            "latency by operator kind.")]
+                                            "latency by operator kind."),
+            *_patch(m, out, slug)]
+
+
+def _patch(m: ModelAnalysis, out: Path, slug: str) -> list[Element]:
+    """The MCUNetV2 comparison of one model, when a patch plan lowers its peak (issue 14)."""
+    pc, plan = m.patch, m.patch_plan
+    if pc is None or plan is None:
+        return []
+    from atomnet.report._patch_plot import patch_sram_series, plot_patch_sram
+
+    plot_patch_sram(patch_sram_series(plan, pc.runtime), out / f"model_{slug}_patch.png", board=m.cost.board,
+                    board_sram_bytes=m.cost.board_sram_bytes)
+    return [P(f"**Patch-based inference (MCUNetV2):** `atomnet cost {m.name} --patch auto` picks {pc.plan} "
+              f"({pc.grid}×{pc.grid} patches over the first {pc.blocks} blocks, split after {pc.split_layer}): peak "
+              f"SRAM {_kb(pc.peak_sram_layer_bytes)} → {_kb(pc.peak_sram_patch_input_streamed_bytes)} with the "
+              f"input image streamed per patch, {_kb(pc.peak_sram_patch_input_whole_bytes)} with it held whole in "
+              f"SRAM; MACs {100 * (pc.macs_patch / pc.macs_layer - 1):+.1f} %, latency "
+              f"{100 * (pc.latency_ms_patch / pc.latency_ms_layer - 1):+.1f} %."),
+            Fig(f"model_{slug}_patch.png", f"Per-layer live SRAM of {m.name}, layer-based vs patch-based "
+                                           f"({pc.plan}, both input policies; the split and the board's SRAM "
+                                           "marked).")]
 
 
 def _patterns(p: PatternComparison, out: Path) -> list[Element]:
