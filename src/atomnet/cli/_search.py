@@ -78,6 +78,14 @@ def add_parser(sub: Any) -> None:
                    help="object with spec, cost (the cost JSON), evaluated, feasible, seconds, …")
     p.add_argument("--pareto", action="store_true", help="also compute the exact MACs-vs-latency front")
     p.add_argument("--plot", metavar="FILE.png", help="with --pareto: plot the front with the zoo models on it")
+    p.add_argument("--patch", choices=("auto",),
+                   help="auto: search architecture × execution plan (MCUNetV2 patches, input streamed): a candidate "
+                        "over the SRAM limit layer-based may win under the patch plan (grid 2-8 over the first N "
+                        "blocks) with the lowest latency that meets the limits; the result names the plan "
+                        "(re-cost it with 'atomnet cost SPEC --patch PxP@N'; tinyengine, xcube-ai)")
+    p.add_argument("--max-confirm", metavar="N",
+                   help="with --patch: candidates confirmed with the full cost model at most (default 2000); when "
+                        "the cap stops the walk no optimum is claimed")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -189,13 +197,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     space = _space(args)
     limits = _limits(args, board)
     seed, options = _strategy_options(args)
+    if args.max_confirm is not None and args.patch is None:
+        raise CliError("--max-confirm applies with --patch auto")
+    max_confirm = parse_count(args.max_confirm, "--max-confirm") if args.max_confirm is not None else 2000
     db = existing_db(args)
     bars = Bars(not args.no_progress)
     try:
         out = run_search(space, board, load_latency_model(board, db), limits, runtime=args.runtime,
                          strategy=args.strategy, seed=seed, journal=args.journal, progress=bars,
                          db_path=os.path.abspath(db.path) if db is not None else None, pareto=args.pareto,
-                         **options)
+                         patch=args.patch, max_confirm=max_confirm, **options)
     finally:
         bars.close()
     if args.out and out.spec is not None:
@@ -229,12 +240,30 @@ def _print(out: Any, space: Any, args: argparse.Namespace) -> None:
     print(table(["stage", "block", "width", "depth", "expand", "stride", "act"], rows))
     print()
     print(render_cost(out.cost, layers=False))
+    if out.patch_option is not None:
+        _print_plan(out)
     if args.out:
-        print(f"\nspec written to {args.out} (check it with: atomnet cost {args.out} --board {out.board})")
+        again = f" --patch {out.plan}" if out.patch is not None else ""
+        print(f"\nspec written to {args.out} (check it with: atomnet cost {args.out} --board {out.board}{again})")
     if out.pareto is not None:
         front = out.pareto.front
         print(f"\nPareto front: {len(front)} points from {front[0].latency_ms:.1f} ms to "
               f"{front[-1].latency_ms:.1f} ms" + (f"; plot written to {args.plot}" if args.plot else ""))
+
+
+def _print_plan(out: Any) -> None:
+    """With --patch: which execution plan won, and its patched figures when a patch plan did."""
+    pc = out.patch
+    print()
+    if pc is None:
+        print(f"execution plan: layer-based (fits without patches; --patch {out.patch_option} checked)")
+    else:
+        print(f"execution plan: patch {pc.plan} (split after {pc.split_layer}, input streamed): peak SRAM "
+              f"{pc.peak_sram_patch_bytes / 1024:.1f} KB (layer-based {pc.peak_sram_layer_bytes / 1024:.1f} KB), "
+              f"latency {pc.latency_ms_patch:.2f} ms (layer-based {pc.latency_ms_layer:.2f} ms), MACs "
+              f"{pc.macs_patch / 1e6:.2f} M executed ({pc.extra_macs / 1e6:+.2f} M recomputed)")
+    print("optimum of architecture × plan over the candidates walked" if not out.capped else
+          "the --max-confirm cap stopped the walk: no optimum claimed")
 
 
 def _nothing_fits(out: Any, path: str | None) -> int:

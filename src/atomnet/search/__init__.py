@@ -12,6 +12,7 @@ from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoPoint, ParetoStudy, ReferencePoint, pareto_front, pareto_study, zoo_references
+from atomnet.search._patch import PatchConfirmation, confirm_patch, fitting_plan
 from atomnet.search._provenance import latency_source, search_header
 from atomnet.search._records import Candidate, Evaluation, MetricArrays, Metrics, SearchResult
 from atomnet.search._run import (
@@ -69,6 +70,7 @@ __all__ = [
     "OptionValue",
     "ParetoPoint",
     "ParetoStudy",
+    "PatchConfirmation",
     "RandomSearch",
     "ReferencePoint",
     "ResolutionTables",
@@ -85,6 +87,8 @@ __all__ = [
     "build_tables",
     "combine",
     "confirm",
+    "confirm_patch",
+    "fitting_plan",
     "get_space",
     "get_strategy",
     "latency_source",

@@ -83,9 +83,11 @@ def tables_fingerprint(tables: Sequence[ResolutionTables]) -> str:
 
 def search_header(*, space: Space, board: Board, runtime: str, limits: Limits, strategy: str, seed: int,
                   options: Mapping[str, object], latency: Mapping[str, object], tables: Sequence[ResolutionTables],
-                  fitness: str = "macs") -> JSONDict:
-    """The journal header of a search run: everything its evaluations depend on (JSON-ready)."""
-    return {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION,
+                  fitness: str = "macs", patch: Mapping[str, object] | None = None) -> JSONDict:
+    """The journal header of a search run: everything its evaluations depend on (JSON-ready); ``patch`` (the
+    ``--patch`` option and its confirmation cap) only when given, so older journals still resume."""
+    extra: JSONDict = {"patch": dict(patch)} if patch is not None else {}
+    return {**extra, "format": JOURNAL_FORMAT, "version": JOURNAL_VERSION,
             "space": space_fingerprint(space), "num_classes": space.num_classes,
             "board": board_fingerprint(board), "runtime": runtime, "limits": limits.to_dict(),
             "strategy": strategy, "seed": seed, "options": dict(sorted(options.items())), "fitness": fitness,

@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from atomnet.boards import Board
-from atomnet.cost import CostReport, LatencyModel, cost_model
+from atomnet.cost import CostReport, LatencyModel, PatchCost, cost_model
 from atomnet.errors import InputError
 from atomnet.jsontypes import JSONDict
 from atomnet.search._build import build_tables
@@ -26,6 +28,7 @@ from atomnet.search._combine import Combined, Limits, max_macs
 from atomnet.search._evaluate import Evaluator, Fitness, Indices, TableEvaluator
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoStudy, pareto_study
+from atomnet.search._patch import check_patch_option, confirm_patch
 from atomnet.search._provenance import latency_source, search_header
 from atomnet.search._records import Candidate, Evaluation, MetricArrays, Metrics, SearchResult
 from atomnet.search._space import Space, StageConfig
@@ -122,6 +125,10 @@ class SearchOutcome:
     reason: str | None = None  # why nothing was found (which limit binds), when not found
     options: dict[str, OptionValue] = field(default_factory=dict)  # the strategy's options, defaults filled in
     pareto: ParetoStudy | None = field(default=None, repr=False)
+    patch_option: str | None = None  # --patch (None: layer-based only)
+    plan: str | None = None  # with patch_option: the winner's plan, "layer-based" or "PxP@N"
+    patch: PatchCost | None = field(default=None, repr=False)  # the winner's patched figures (a patch plan won)
+    capped: bool = False  # the confirmation cap stopped the walk: no optimum claimed
 
     @property
     def found(self) -> bool:
@@ -143,6 +150,9 @@ class SearchOutcome:
         }
         if self.pareto is not None:
             d["pareto"] = self.pareto.to_list()
+        if self.patch_option is not None:
+            d["patch"] = {"option": self.patch_option, "plan": self.plan, "capped": self.capped,
+                          "cost": self.patch.to_dict() if self.patch else None}
         return d
 
 
@@ -190,24 +200,35 @@ def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, 
                strategy: str | Strategy = "exhaustive", seed: int | None = None, fitness: Fitness | None = None,
                journal: Journal | str | os.PathLike[str] | None = None, progress: Progress | None = None,
                tables: list[ResolutionTables] | None = None, db_path: str | None = None, pareto: bool = False,
-               **options: OptionValue) -> SearchOutcome:
+               patch: str | None = None, max_confirm: int = 2000, **options: OptionValue) -> SearchOutcome:
     """Search ``space`` with ``strategy`` (its ``seed`` and ``options`` are checked: unknown or invalid ones
     are errors), then confirm the best candidates with the full cost model.
 
     ``journal`` — a path (or an open :class:`Journal`) makes a resumable run: the journal's header records
     what the evaluations depend on (see :func:`atomnet.search.search_header`) and resuming with anything
     different is refused. ``db_path`` only names the database in those messages. ``pareto`` also computes
-    the exact MACs-vs-latency front with the zoo's ImageNet models beside it (``outcome.pareto``)."""
+    the exact MACs-vs-latency front with the zoo's ImageNet models beside it (``outcome.pareto``).
+
+    ``patch="auto"`` searches architecture × execution plan (:mod:`atomnet.search._patch`): the tables drop
+    their SRAM bound, the best ``max_confirm`` candidates are confirmed layer-based or under a patch plan;
+    the exhaustive strategy then keeps ``top_k = max_confirm`` per resolution (unless given) so the walk is exact."""
+    check_patch_option(patch)
+    if isinstance(max_confirm, bool) or not isinstance(max_confirm, int) or max_confirm < 1:
+        raise InputError(f"max_confirm: expected a positive integer, got {max_confirm!r}")
+    if patch is not None and strategy == "exhaustive" and "top_k" not in options:
+        options["top_k"] = max_confirm
     strat = make_strategy(strategy, seed=seed, fitness=fitness, journal=journal, **options)
     t0 = time.perf_counter()
     rt = runtime or board.runtime
     if tables is None:
         tables = build_tables(space, lm, rt, progress=(lambda d, t: progress("tables", d, t)) if progress else None)
     t1 = time.perf_counter()
-    ev: Evaluator = TableEvaluator(space, tables, limits, fitness)
+    table_limits = replace(limits, peak_sram_bytes=np.inf) if patch is not None else limits
+    ev: Evaluator = TableEvaluator(space, tables, table_limits, fitness)
     own = journal is not None and not isinstance(journal, Journal)
     if journal is not None and not isinstance(journal, Journal):
-        journal = Journal(journal, _header(strat, space, board, rt, limits, lm, db_path, tables, fitness))
+        journal = Journal(journal, _header(strat, space, board, rt, limits, lm, db_path, tables, fitness,
+                                           patch, max_confirm))
     try:
         if journal is not None:
             ev = JournaledEvaluator(ev, journal)
@@ -216,24 +237,41 @@ def run_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *, 
         if own and journal is not None:
             journal.close()
     t2 = time.perf_counter()
-    ok = confirm(space, res.candidates, board, rt, lm, limits) if res.candidates else Confirmation(None, None, None, 0)
+    plan: str | None = None
+    pcost: PatchCost | None = None
+    capped = False
+    if patch is not None:
+        pok = confirm_patch(space, res.candidates, board, rt, lm, limits, max_confirm)
+        ok = Confirmation(pok.spec, pok.stage_config, pok.cost, pok.checked)
+        plan, pcost, capped = pok.plan, pok.patch, pok.capped
+    else:
+        ok = (confirm(space, res.candidates, board, rt, lm, limits) if res.candidates
+              else Confirmation(None, None, None, 0))
     mins = reason = None
     if ok.spec is None:
         mins = res.minima if res.minima is not None else ev.minima()
-        reason = _why_nothing(strat.name, res, ok.checked, mins, max(max_macs(t) for t in tables), limits)
+        reason = _why_nothing(strat.name, res, ok.checked, mins, max(max_macs(t) for t in tables),
+                              table_limits)
+        if patch is not None:
+            reason = (f"with --patch {patch}: none of the best {ok.checked} candidates met the limits layer-based or "
+                      f"under any patch plan" + (f" (stopped by the cap of {max_confirm} confirmations: raise "
+                                                  "--max-confirm; no optimum claimed)" if capped else "")
+                      + ". " + reason)
     t3 = time.perf_counter()
     study = pareto_study(space, tables, limits, board, lm, rt) if pareto else None
     return SearchOutcome(space.name, strat.name, board.name, rt, limits, strat.seed, ok.spec, ok.stage_config,
                          ok.cost, res.evaluated, res.feasible, ok.checked, t1 - t0, t2 - t1, t3 - t0, mins, res,
-                         space.num_classes, reason, dict(strat.options), study)
+                         space.num_classes, reason, dict(strat.options), study, patch, plan, pcost, capped)
 
 
 def _header(strat: Strategy, space: Space, board: Board, runtime: str, limits: Limits, lm: LatencyModel,
-            db_path: str | None, tables: Sequence[ResolutionTables], fitness: Fitness | None) -> JSONDict:
+            db_path: str | None, tables: Sequence[ResolutionTables], fitness: Fitness | None,
+            patch: str | None = None, max_confirm: int = 2000) -> JSONDict:
     fit = "macs" if fitness is None else f"custom:{getattr(fitness, '__qualname__', type(fitness).__name__)}"
     return search_header(space=space, board=board, runtime=runtime, limits=limits, strategy=strat.name,
                          seed=strat.seed if strat.seed is not None else 0, options=strat.options,
-                         latency=latency_source(lm, db_path), tables=tables, fitness=fit)
+                         latency=latency_source(lm, db_path), tables=tables, fitness=fit,
+                         patch={"option": patch, "max_confirm": max_confirm} if patch is not None else None)
 
 
 def _why_nothing(strategy: str, res: SearchResult, checked: int, mins: Metrics, most_macs: float,
