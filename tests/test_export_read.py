@@ -161,7 +161,7 @@ def test_cost_of_an_int8_tflite_reports_the_planner_arena(add_model: Path, tmp_p
     assert d["peak_sram_bytes"] == 3072 + tail == 3072 + d["sram_breakdown"]["persistent"]
     assert d["flash_bytes"] == d["file_bytes"] + d["code_bytes"] == add_model.stat().st_size + 64 * 1024
     assert [ly["live_sram_bytes"] for ly in d["layers"]] == [2048, 3072]
-    assert [ly["source"] for ly in d["layers"]] == ["predicted", "unpriced"]  # the AtomDB measured ADDs, no MUL
+    assert [ly["source"] for ly in d["layers"]] == ["predicted+transfer", "unpriced"]  # no MUL measured
     assert d["latency_ms"] == d["layers"][0]["latency_ms"] > 0 and d["latency_is_lower_bound"]
     r = _cli("cost", str(add_model), "--no-layers")
     assert r.returncode == 0 and f"peak SRAM       {(3072 + tail) / 1024:.1f} KB ({3072 + tail:,} B)" in r.stdout
