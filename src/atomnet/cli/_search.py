@@ -239,6 +239,8 @@ def _print(out: Any, space: Any, args: argparse.Namespace) -> None:
              s["stride"], s["act"]) for i, s in enumerate(cfg["stages"])]
     print(table(["stage", "block", "width", "depth", "expand", "stride", "act"], rows))
     print()
+    if out.patch is not None:  # the fits line below is the layer-based one: say that the patch plan is what fits
+        print(f"layer-based figures (without patches; it fits under the patch plan {out.plan} below):")
     print(render_cost(out.cost, layers=False))
     if out.patch_option is not None:
         _print_plan(out)
