@@ -11,7 +11,15 @@ from atomnet.cost._batch import BatchCost, BatchCoster
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
 from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, patch_graph, plan_graph, rest_graph
-from atomnet.cost._patch_cost import PatchCost, PatchSram, best_patch_plan, parse_patch, patch_cost, plan_patches
+from atomnet.cost._patch_cost import (
+    PatchCost,
+    PatchSram,
+    best_patch_plan,
+    parse_patch,
+    patch_cost,
+    plan_patches,
+    without_arena,
+)
 from atomnet.cost._price import (
     SEG_FLASH,
     SEG_LATENCY,
@@ -111,6 +119,7 @@ __all__ = [
     "select_layers",
     "sram_breakdown",
     "unregister_planner",
+    "without_arena",
     "xcube_family",
     "xcube_rows",
 ]

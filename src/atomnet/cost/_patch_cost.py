@@ -104,7 +104,7 @@ def _check_runtime(rt: Runtime) -> None:
                          f"(supported: {', '.join(PATCH_RUNTIMES)})")
 
 
-def _zero(g: Graph, tensors: set[int]) -> Graph:
+def without_arena(g: Graph, tensors: set[int]) -> Graph:
     """``g`` with the tensors ``tensors`` taking no arena (they live in a buffer outside the patch's graph)."""
     ts = tuple(Tensor(t.id, (0, *t.shape[1:])) if t.id in tensors else t for t in g.tensors)
     return replace(g, tensors=ts)
@@ -113,8 +113,8 @@ def _zero(g: Graph, tensors: set[int]) -> Graph:
 def plan_sram_patch(plan: PatchPlan, planner: Planner, rest_peak: int | None = None) -> PatchSram:
     """Planner peaks of ``plan`` (graph lowered for the planner's runtime) under both input policies."""
     pg = patch_graph(plan, plan.largest_patch())
-    streamed = _zero(pg, {pg.output})
-    whole = _zero(pg, {pg.output, pg.input})
+    streamed = without_arena(pg, {pg.output})
+    whole = without_arena(pg, {pg.output, pg.input})
     image = plan.graph.tensors[plan.graph.input].nbytes
     asm = plan.assembly_bytes
     rest = rest_peak if rest_peak is not None else int(planner.plan(rest_graph(plan)).peak_bytes)

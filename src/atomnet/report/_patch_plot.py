@@ -7,12 +7,11 @@ patch's graph and over the layers after the split); :func:`plot_patch_sram` only
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from atomnet.cost import PatchPlan, get_planner, get_runtime, patch_graph, rest_graph
+from atomnet.cost import PatchPlan, get_planner, get_runtime, patch_graph, rest_graph, without_arena
 from atomnet.report._plots import _fmt_kb, _plt, _save, _stage_ticks
-from atomnet.spec import Graph, Tensor
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,8 @@ def patch_sram_series(plan: PatchPlan, runtime: str) -> PatchSramSeries:
     whole = planner.plan(g)
     pg = patch_graph(plan, plan.largest_patch())
     zero = {pg.output}  # written straight into the assembly buffer
-    streamed = planner.plan(_without(pg, zero))
-    held = planner.plan(_without(pg, zero | {pg.input}))  # the patch reads its region of the whole image in place
+    streamed = planner.plan(without_arena(pg, zero))
+    held = planner.plan(without_arena(pg, zero | {pg.input}))  # the patch reads its region of the whole image in place
     rest = planner.plan(rest_graph(plan))
     asm = plan.assembly_bytes
     image = g.tensors[g.input].nbytes
@@ -76,11 +75,6 @@ def patch_sram_series(plan: PatchPlan, runtime: str) -> PatchSramSeries:
         overhead_bytes=over, peak_layer_bytes=int(whole.peak_bytes) + over,
         peak_streamed_bytes=max(int(streamed.peak_bytes) + asm, rest_peak) + over,
         peak_whole_bytes=max(int(held.peak_bytes) + asm + image, rest_peak) + over)
-
-
-def _without(g: Graph, tensors: set[int]) -> Graph:
-    """``g`` with ``tensors`` taking no arena (they live in buffers outside the patch's graph)."""
-    return replace(g, tensors=tuple(Tensor(t.id, (0, *t.shape[1:])) if t.id in tensors else t for t in g.tensors))
 
 
 def plot_patch_sram(series: PatchSramSeries, path: str | Path, *, board: str | None = None,
