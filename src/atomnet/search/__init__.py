@@ -4,12 +4,13 @@
 >>> get_space("hybrid").size()
 57153600
 >>> list_strategies()
-['exhaustive', 'random', 'evolution']
+['exhaustive', 'random', 'evolution', 'exact']
 """
 
 from atomnet.search._build import build_tables
 from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
+from atomnet.search._exact import Exact
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoPoint, ParetoStudy, ReferencePoint, pareto_front, pareto_study, zoo_references
 from atomnet.search._patch import PatchConfirmation, confirm_patch, fitting_plan
@@ -58,6 +59,7 @@ __all__ = [
     "Evaluation",
     "Evaluator",
     "Evolution",
+    "Exact",
     "Exhaustive",
     "Fitness",
     "Journal",

@@ -383,4 +383,5 @@ class Evolution(Strategy):
         return SearchResult(self.name, best, len(history), len(feas), secs, tuple(cands), tuple(history))
 
 
-
+# ---- exact segment programme (its own module; imported here so that it registers after the others) -------------
+import atomnet.search._exact  # noqa: E402, F401
