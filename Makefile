@@ -6,7 +6,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests use: the fashion-mnist demo dataset, a headless browser for the HTML report test
-APT_PACKAGES := dataset-fashion-mnist chromium
+APT_PACKAGES := dataset-fashion-mnist chromium gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: setup setup-ml sysdeps demo test lint bench clean
 

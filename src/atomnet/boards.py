@@ -285,6 +285,15 @@ _BOARDS: tuple[Board, ...] = (
                       "2 MB Flash; " + _DATASHEET),
     Board("host", "x86-64", 0, 1024**3, 1024**3, "tflm",
           description="this computer running the TFLite Micro reference kernels (tflm-host runner)"),
+    # QEMU's MPS2 boards running atomnet's generated C (qemu runner, docs/qemu.md): the nominal 1000 MHz clock
+    # makes 1 instruction = 1 cycle = 1 ns (-icount shift=0), so latency_ms x 1e6 = instructions executed.
+    # Instruction counts, not cycles: QEMU models no pipeline, caches or wait states.
+    Board("qemu-m7", "cortex-m7", 1000, 4 * 1024**2, 4 * 1024**2, "tinyengine",
+          description="QEMU mps2-an500 (Cortex-M7), generated C, -icount shift=0: latency = instruction count "
+                      "at a nominal 1000 MHz (1 instruction = 1 ns), not real MCU timing; 4 MB SSRAM each"),
+    Board("qemu-m4", "cortex-m4f", 1000, 4 * 1024**2, 4 * 1024**2, "tinyengine",
+          description="QEMU mps2-an386 (Cortex-M4), generated C, -icount shift=0: latency = instruction count "
+                      "at a nominal 1000 MHz (1 instruction = 1 ns), not real MCU timing; 4 MB SSRAM each"),
 )
 
 

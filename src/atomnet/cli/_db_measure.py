@@ -40,7 +40,7 @@ def add_subparsers(dsub: Any) -> None:
                                     "every repeat at once; re-running after an interruption continues. Example: "
                                     "atomnet db measure ops.jsonl --runner tflm-host --board host --limit 300")
     s.add_argument("ops", metavar="OPS.jsonl")
-    s.add_argument("--runner", default="tflm-host", help="tflm-host, serial or import")
+    s.add_argument("--runner", default="tflm-host", help="tflm-host, serial, import or qemu")
     s.add_argument("--board", required=True,
                    help="board measured: built in (atomnet boards) or a .toml/.json board file")
     s.add_argument("--limit", type=int, help="first N operators only")
@@ -113,6 +113,9 @@ def _runner(args: argparse.Namespace) -> Any:
     if name == "import":
         return get_runner(name, path=getattr(args, "from_file", None), runtime=runtime,
                           runtime_version=getattr(args, "runtime_version", "unknown"))
+    if name == "qemu":
+        return get_runner(name, target="cortex-m4" if get_board(args.board).core.startswith("cortex-m4")
+                          else "cortex-m7")
     return get_runner(name)
 
 

@@ -80,21 +80,26 @@ def _input_c(data: bytes, n: int) -> str:
 
 def build_cortexm(
     deployed: Deployed,
-    input_bytes: bytes,
+    input_bytes: bytes | None = None,
     *,
     target: str = "cortex-m7",
     build_dir: Path | None = None,
     opt: str = "-O2",
     stack_bytes: int = 0x10000,
     timeout_s: float = 600.0,
+    seed: int = 0,
 ) -> CortexMBuild:
     """Compile ``deployed`` (plus startup, semihosting and timing hooks) into one ELF that runs the model
-    once on ``input_bytes`` and reports outputs, per-layer timer ticks and the stack high-water mark."""
+    once on ``input_bytes`` (None: uniform random int8 from ``seed``) and reports outputs, per-layer timer ticks and the stack high-water mark."""
     tgt = get_target(target)
     gcc = toolchain("gcc")
     bdir = Path(build_dir) if build_dir is not None else Path(deployed.out_dir) / f"build-{tgt.name}"
     bdir.mkdir(parents=True, exist_ok=True)
     n_in = _header_define(Path(deployed.out_dir), "ATOMNET_INPUT_BYTES")
+    if input_bytes is None:
+        import numpy as np
+
+        input_bytes = np.random.default_rng(seed).integers(0, 256, n_in, dtype=np.uint8).tobytes()
     (bdir / "atomnet_test_input.c").write_text(_input_c(input_bytes, n_in))
     sources = [Path(c) for c in deployed.c_files] + [CORTEXM_DIR / s for s in _SUPPORT]
     sources.append(bdir / "atomnet_test_input.c")
