@@ -90,7 +90,8 @@ def build_cortexm(
     seed: int = 0,
 ) -> CortexMBuild:
     """Compile ``deployed`` (plus startup, semihosting and timing hooks) into one ELF that runs the model
-    once on ``input_bytes`` (None: uniform random int8 from ``seed``) and reports outputs, per-layer timer ticks and the stack high-water mark."""
+    once on ``input_bytes`` (None: uniform random int8 from ``seed``) and reports outputs, per-layer timer
+    ticks and the stack high-water mark."""
     tgt = get_target(target)
     gcc = toolchain("gcc")
     bdir = Path(build_dir) if build_dir is not None else Path(deployed.out_dir) / f"build-{tgt.name}"
