@@ -146,13 +146,36 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class SramRegion:
+    """One internal SRAM region: its size and whether it is tightly coupled (TCM: zero wait states, no DMA on
+    some parts)."""
+
+    name: str
+    size_bytes: int
+    tcm: bool = False
+
+
+@dataclass(frozen=True)
 class ExternalMemory:
-    """Off-chip memory (TinyOps setting): capacity and sustained bandwidth."""
+    """Off-chip memory (TinyOps setting, ``docs/external.md``): SDRAM/PSRAM and QSPI/OSPI Flash with capacity,
+    read bandwidth (``*_mb_per_s``: the *peak* of the bus, FACTS §4; the plan multiplies it by
+    :data:`atomnet.cost.SUSTAINED_FRACTION` unless the write/sustained fields are given), write bandwidth (0 = the
+    read figure), access latency, the internal SRAM regions and the DMA engines (streams, setup cost per
+    transfer). Every field defaults so that old board files read as before."""
 
     sdram_bytes: int = 0
     sdram_mb_per_s: float = 0.0
     qspi_bytes: int = 0
     qspi_mb_per_s: float = 0.0
+    sdram_write_mb_per_s: float = 0.0
+    sdram_latency_ns: float = 0.0
+    qspi_latency_ns: float = 0.0
+    #: sustained / peak bandwidth (0 = the plan's default, ``atomnet.cost.SUSTAINED_FRACTION``)
+    sustained_fraction: float = 0.0
+    dma_streams: int = 2
+    dma_setup_us: float = 0.0
+    sram_regions: tuple[SramRegion, ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -246,6 +269,13 @@ def _positive(v: object, where: str) -> float:
 _UNFITTED_SCALE = {"stm32h747": 1.0, "stm32f769": 400 / 216, "stm32h7a3": 400 / 280, "stm32l4r5": 400 / 120,
                    "stm32u575": 400 / 160}
 _DATASHEET = "SRAM/Flash: ST datasheet of the part the published rows name"
+#: DMA setup cost per transfer (µs): an assumption (programming one DMA stream's registers and the interrupt, a few
+#: hundred cycles at 200 MHz), not fitted; docs/external.md
+_DMA_SETUP_US = 2.0
+_EXT_SOURCE = ("FACTS §4/§7: SDRAM/QSPI sizes and peak bandwidths of the DISCO boards; latencies 60 ns SDRAM (CAS 2-3 "
+               "+ row activate) and 100 ns QSPI (command + address phase) assumed from the datasheets, not measured")
+#: boards that take another board's shipped latency transfers (the same MCU on a different board)
+_TRANSFERS_OF = {"stm32f746g-disco": "stm32f746"}
 _BOARDS: tuple[Board, ...] = (
     Board("stm32h743", "cortex-m7", 400, 512 * 1024, 2 * 1024 * 1024, "xcube-ai",
           description="STM32H743, Cortex-M7 @ 400 MHz as measured in the public AtomDB "
@@ -259,9 +289,33 @@ _BOARDS: tuple[Board, ...] = (
     Board("stm32f469-disco", "cortex-m4f", 180, 320 * 1024, 2 * 1024 * 1024, "xcube-ai",
           reference="stm32h743",
           time_scale=CALIBRATION_MS["stm32f412"] / CALIBRATION_MS["stm32h743"] * 100 / 180,
-          external=ExternalMemory(8 * 1024**2, 360.0, 8 * 1024**2, 45.0),
+          external=ExternalMemory(8 * 1024**2, 360.0, 8 * 1024**2, 45.0, sdram_latency_ns=60.0,
+                                  qspi_latency_ns=100.0, dma_setup_us=_DMA_SETUP_US,
+                                  sram_regions=(SramRegion("SRAM1", 160 * 1024), SramRegion("SRAM2", 32 * 1024),
+                                                SramRegion("SRAM3", 128 * 1024), SramRegion("CCM", 64 * 1024,
+                                                                                            tcm=True)),
+                                  source=_EXT_SOURCE),
           description="STM32F469-DISCO (TinyOps): 320 KB usable SRAM, 8 MB SDRAM, 8 MB QSPI; "
                       "latency scaled from the F412 factor by clock"),
+    Board("stm32f746g-disco", "cortex-m7", 216, 320 * 1024, 1024 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=CALIBRATION_MS["stm32f746"] / CALIBRATION_MS["stm32h743"],
+          external=ExternalMemory(8 * 1024**2, 216.0, 16 * 1024**2, 54.0, sdram_latency_ns=60.0,
+                                  qspi_latency_ns=100.0, dma_setup_us=_DMA_SETUP_US,
+                                  sram_regions=(SramRegion("DTCM", 64 * 1024, tcm=True), SramRegion("SRAM1",
+                                                240 * 1024), SramRegion("SRAM2", 16 * 1024)),
+                                  source=_EXT_SOURCE),
+          description="STM32F746G-DISCO (TinyOps): the STM32F746 (its latency transfers) with 8 MB SDRAM "
+                      "(16-bit, 108 MHz) and 16 MB QSPI"),
+    Board("stm32h750b-dk", "cortex-m7", 400, 512 * 1024, 128 * 1024, "xcube-ai", reference="stm32h743",
+          time_scale=1.0,
+          external=ExternalMemory(16 * 1024**2, 200.0, 128 * 1024**2, 100.0, sdram_latency_ns=60.0,
+                                  qspi_latency_ns=100.0, dma_setup_us=_DMA_SETUP_US,
+                                  sram_regions=(SramRegion("DTCM", 128 * 1024, tcm=True), SramRegion("AXI",
+                                                512 * 1024), SramRegion("SRAM1-3", 288 * 1024)),
+                                  source="ST UM2488 / STM32H750 datasheet: 16-bit SDRAM @ 100 MHz (200 MB/s peak), "
+                                         "dual-QSPI 2x4-bit @ 100 MHz (100 MB/s peak); not measured"),
+          description="STM32H750B-DK: the H743 die (priced as the H743 at 400 MHz) with 128 KB internal Flash, "
+                      "512 KB AXI SRAM budget, 16 MB SDRAM, 128 MB dual-QSPI Flash"),
     # boards of the published whole-model rows (../shared/published: clock and core as the rows print them)
     Board("stm32h747", "cortex-m7", 400, 512 * 1024, 2 * 1024 * 1024, "xcube-ai", reference="stm32h743",
           time_scale=_UNFITTED_SCALE['stm32h747'],
@@ -310,7 +364,7 @@ def _shipped_transfers() -> dict[str, tuple[Transfer, ...]]:
 
 
 def _with_transfers(board: Board, shipped: Mapping[str, tuple[Transfer, ...]]) -> Board:
-    ts = shipped.get(board.name, ())
+    ts = shipped.get(_TRANSFERS_OF.get(board.name, board.name), ())
     if not ts:
         return board
     # a board without a published single-factor point takes the single factor of its own runtime's rows
@@ -382,6 +436,15 @@ def board_file_dict(board: Board) -> dict[str, Any]:
         e = board.external
         d["external"] = {"sdram": e.sdram_bytes, "sdram_mb_per_s": e.sdram_mb_per_s, "qspi": e.qspi_bytes,
                          "qspi_mb_per_s": e.qspi_mb_per_s}
+        for k in ("sdram_write_mb_per_s", "sdram_latency_ns", "qspi_latency_ns", "sustained_fraction",
+                  "dma_setup_us", "source"):
+            if getattr(e, k):
+                d["external"][k] = getattr(e, k)
+        if e.dma_streams != 2:
+            d["external"]["dma_streams"] = e.dma_streams
+        if e.sram_regions:
+            d["external"]["sram_regions"] = [{"name": r.name, "size": r.size_bytes, "tcm": r.tcm}
+                                             for r in e.sram_regions]
     return d
 
 
@@ -403,11 +466,7 @@ def load_board_file(path: str | Path) -> Board:
         sram = parse_bytes(data.get("sram_bytes", data.get("sram", 0)), field="sram")
         flash = parse_bytes(data.get("flash_bytes", data.get("flash", 0)), field="flash")
         ext = data.get("external")
-        external = None
-        if ext is not None:
-            external = ExternalMemory(
-                parse_bytes(ext.get("sdram", 0), field="external.sdram"), float(ext.get("sdram_mb_per_s", 0)),
-                parse_bytes(ext.get("qspi", 0), field="external.qspi"), float(ext.get("qspi_mb_per_s", 0)))
+        external = None if ext is None else _external_from_dict(ext, f"{p}: external")
         board = Board(str(data["name"]), str(data["core"]), float(data["clock_mhz"]), sram, flash,
                       canonical_runtime(str(data.get("runtime", "tflm"))), str(data.get("reference", "")),
                       float(data.get("time_scale", 1.0)), external, str(data.get("description", "")))
@@ -421,3 +480,43 @@ def load_board_file(path: str | Path) -> Board:
     if sram <= 0 or flash <= 0:
         raise InputError(f"{p}: 'sram' and 'flash' must be positive sizes such as '320KB' and '1MB'")
     return board
+
+
+_EXTERNAL_FIELDS = {"sdram", "sdram_mb_per_s", "qspi", "qspi_mb_per_s", "sdram_write_mb_per_s", "sdram_latency_ns",
+                    "qspi_latency_ns", "sustained_fraction", "dma_streams", "dma_setup_us", "sram_regions", "source"}
+
+
+def _external_from_dict(ext: object, where: str) -> ExternalMemory:
+    """An ``external`` block of a board file; unknown keys, negative numbers and bad sizes name the field."""
+    if not isinstance(ext, Mapping):
+        raise InputError(f"{where}: expected a table/object, got {type(ext).__name__}")
+    unknown = set(ext) - _EXTERNAL_FIELDS
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; expected some of {sorted(_EXTERNAL_FIELDS)}")
+
+    def num(k: str, default: float = 0.0) -> float:
+        v = ext.get(k, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InputError(f"{where}.{k}: expected a number >= 0, got {v!r}")
+        return float(v)
+
+    regions = []
+    raw_regions = ext.get("sram_regions", [])
+    if not isinstance(raw_regions, list):
+        raise InputError(f"{where}.sram_regions: expected a list of {{name, size, tcm}} tables")
+    for i, r in enumerate(raw_regions):
+        if not isinstance(r, Mapping) or set(r) - {"name", "size", "tcm"} or "size" not in r:
+            raise InputError(f"{where}.sram_regions[{i}]: expected {{name, size, tcm}} (size required), got {r!r}")
+        regions.append(SramRegion(str(r.get("name", f"sram{i}")),
+                                  parse_bytes(r["size"], field=f"{where}.sram_regions[{i}].size"),
+                                  bool(r.get("tcm", False))))
+    frac = num("sustained_fraction")
+    if frac > 1:
+        raise InputError(f"{where}.sustained_fraction: expected a fraction in (0, 1], got {frac}")
+    streams = ext.get("dma_streams", 2)
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise InputError(f"{where}.dma_streams: expected an integer >= 1, got {streams!r}")
+    return ExternalMemory(parse_bytes(ext.get("sdram", 0), field=f"{where}.sdram"), num("sdram_mb_per_s"),
+                          parse_bytes(ext.get("qspi", 0), field=f"{where}.qspi"), num("qspi_mb_per_s"),
+                          num("sdram_write_mb_per_s"), num("sdram_latency_ns"), num("qspi_latency_ns"), frac,
+                          streams, num("dma_setup_us"), tuple(regions), str(ext.get("source", "")))
