@@ -46,6 +46,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--input-in-sram", choices=("yes", "no"), default="no",
                    help="with --patch: the input image held whole in SRAM (yes) or streamed per patch from a "
                         "camera/Flash buffer (no, MCUNetV2's figure); both are reported, this one picks auto's plan")
+    p.add_argument("--memory", choices=("internal", "external"), default="internal",
+                   help="external: when the model does not fit internal SRAM/Flash, plan it with the board's external "
+                        "SDRAM/QSPI (TinyOps: operators split into parts, DMA fetches hidden behind compute; "
+                        "docs/external.md); a model that fits keeps the internal plan")
+    p.add_argument("--latency-runtime", metavar="RUNTIME",
+                   help="with --memory external: price compute with this runtime's transfer of the board (e.g. "
+                        "cmsis-nn, TinyOps' TFLite Micro + CMSIS-NN) instead of the board's AtomDB latency")
     p.set_defaults(func=cmd_cost)
 
 
@@ -65,6 +72,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     if getattr(args, "patch", None):
         return show_patch(spec, board, args)
+    if getattr(args, "memory", "internal") == "external":
+        return show_external(spec, board, args)
     rep = cost_model(spec, board, runtime=args.runtime, db=existing_db(args))
     return show_cost(rep, args)
 
@@ -97,6 +106,45 @@ def show_patch(spec: Any, board: Any, args: argparse.Namespace) -> int:
         if plots:
             print(f"plots written to {plots[0]} and {plots[1]}")
     return 0 if fits else 1
+
+
+def show_external(spec: Any, board: Any, args: argparse.Namespace) -> int:
+    """``cost --memory external``: the external-memory plan's report and per-layer placement table; exit 0 when
+    the plan (or the internal one, for a model that fits) is feasible."""
+    from atomnet.cli._render import table
+    from atomnet.cost import external_cost
+    from atomnet.errors import InputError
+
+    if board.external is None:
+        raise InputError(f"--memory external: board {board.name} has no external memory (boards with one: "
+                         f"stm32f469-disco, stm32f746g-disco, stm32h750b-dk, or a board file with [external])")
+    e = external_cost(spec, board, runtime=args.runtime, latency_runtime=args.latency_runtime, db=existing_db(args))
+    if args.plot:
+        from atomnet.report import plot_cost
+
+        plot_cost(e.report, args.plot)
+    if args.json:
+        print_json({**e.report.to_dict(), "fits": e.feasible, "over_limits": [] if e.feasible else
+                    over_limits(e.internal), "external": None if e.plan is None else e.plan.to_dict()})
+        return 0 if e.feasible else 1
+    if e.plan is None:
+        print(render_cost(e.report, layers=not args.no_layers))
+        print("  memory: internal (the model fits; no external memory used)")
+        return 0 if e.feasible else 1
+    p = e.plan
+    if not args.no_layers:
+        rows = [(ly.name, ly.input_in, ly.weights_in, ly.parts, ly.working_set_bytes, ly.bytes_moved,
+                 round(ly.compute_ms, 3), round(ly.transfer_ms, 3), round(ly.exposed_ms, 3)) for ly in p.layers]
+        print(table(["layer", "acts in", "weights in", "parts", "scratch B", "moved B", "compute ms", "transfer ms",
+                     "not hidden ms"], rows, align="lllrrrrrr"))
+        print()
+    print(render_cost(e.report, layers=False))
+    print(f"  memory: external — activations in {p.activations_in}, weights in {p.weights_in}; latency "
+          f"{p.latency_ms:.1f} ms = compute {p.compute_ms:.1f} + transfer not hidden {p.exposed_ms:.1f}; "
+          f"scratch peak {p.peak_scratch_bytes:,} B of {p.scratch_bytes:,}; external RAM {p.ext_ram_bytes:,} B, "
+          f"external Flash {p.ext_flash_bytes:,} B")
+    print(f"  fits {board.name} with external memory: {'yes' if p.feasible else 'NO (' + ', '.join(p.unplaced) + ')'}")
+    return 0 if p.feasible else 1
 
 
 def show_cost(rep: Any, args: argparse.Namespace) -> int:

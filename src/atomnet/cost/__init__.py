@@ -8,6 +8,16 @@ Never imports torch: the search must run on a laptop in seconds.
 """
 
 from atomnet.cost._batch import BatchCost, BatchCoster
+from atomnet.cost._external import (
+    MAX_PARTS,
+    OVERLAP_EFFICIENCY,
+    SUSTAINED_FRACTION,
+    ExternalPlan,
+    ExtLayer,
+    ExtOp,
+    plan_external,
+)
+from atomnet.cost._external_cost import M4_PER_CLOCK, ExternalCost, external_cost
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
 from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, patch_graph, plan_graph, rest_graph
@@ -59,15 +69,23 @@ from atomnet.runtimes import FlashModel, Runtime, get_runtime, list_runtimes, re
 
 __all__ = [
     "DEFAULT_XCUBE_FAMILY",
+    "M4_PER_CLOCK",
+    "MAX_PARTS",
+    "OVERLAP_EFFICIENCY",
     "SEG_FLASH",
     "SEG_LATENCY",
     "SEG_MACS",
     "SEG_PREDICTED",
     "SEG_SRAM",
+    "SUSTAINED_FRACTION",
     "XCUBE_FAMILIES",
     "BatchCost",
     "BatchCoster",
     "CostReport",
+    "ExtLayer",
+    "ExtOp",
+    "ExternalCost",
+    "ExternalPlan",
     "FitsBoard",
     "FlashModel",
     "LatencyModel",
@@ -92,6 +110,7 @@ __all__ = [
     "check_components",
     "cost_model",
     "embedded_predictors",
+    "external_cost",
     "fit_xcube_memory",
     "flash_breakdown",
     "flash_bytes",
@@ -107,6 +126,7 @@ __all__ = [
     "parse_patch",
     "patch_cost",
     "patch_graph",
+    "plan_external",
     "plan_graph",
     "plan_patches",
     "plan_sram",
