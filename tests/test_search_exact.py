@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from atomnet.boards import get_board
-from atomnet.cost import load_latency_model
+from atomnet.cost import cost_model, load_latency_model
 from atomnet.db import AtomDB
 from atomnet.search import (
     Exact,
@@ -30,7 +30,9 @@ from atomnet.search import (
     space_from_dict,
 )
 from atomnet.search._exact import descending
-from atomnet.search._exact_pareto import prune
+from atomnet.search._exact_blocks import block_spec, tables_for
+from atomnet.search._exact_pareto import prune, relaxed_sets
+from atomnet.search._space import get_block_space
 
 BOARD = get_board("stm32h743")
 RUNTIMES = ("tinyengine", "tflm", "xcube-ai")
@@ -62,15 +64,18 @@ def _random_tables(rng: np.random.Generator) -> ResolutionTables:
 
 @pytest.mark.parametrize("limits", [Limits(22.0, 24.0, 8.5), Limits(30.0, 28.0, 9.5, min_macs=15.0),
                                     Limits(26.0, 40.0, 9.0, max_macs=21.0), Limits()])
-def test_descending_yields_every_feasible_architecture_in_decreasing_macs(limits: Limits) -> None:
+@pytest.mark.parametrize("relax", [False, True])
+def test_descending_yields_every_feasible_architecture_in_decreasing_macs(limits: Limits, relax: bool) -> None:
+    """Exact bound (3-D Pareto sets) or relaxed one (two 2-D staircases): the same architectures, the same order."""
     rng = np.random.default_rng(5)
     for _ in range(15):
         t = _random_tables(rng)
+        relaxed = relaxed_sets(t, limits.latency_ms, limits.flash_bytes, limits.peak_sram_bytes) if relax else None
         every = np.array(list(itertools.product(*[range(s.n_choice) for s in t.stages])))
         m = t.evaluate(every)
         ok = ~np.isnan(m).any(axis=1) & (m[:, 0] <= limits.latency_ms) & (m[:, 1] <= limits.flash_bytes)
         ok &= (m[:, 2] <= limits.peak_sram_bytes) & (m[:, 3] >= limits.min_macs) & (m[:, 3] <= limits.max_macs)
-        got = list(descending(t, limits))
+        got = list(descending(t, limits, relaxed=relaxed))
         assert sorted(c for c, _ in got) == sorted(tuple(int(v) for v in c) for c in every[ok])
         macs = [acc[3] for _, acc in got]
         assert macs == sorted(macs, reverse=True)
@@ -117,7 +122,7 @@ def _random_space(rng: np.random.Generator, n: int) -> dict[str, Any]:
 def test_exact_equals_exhaustive_on_random_user_spaces(runtime: str, public_db: AtomDB) -> None:
     lm = load_latency_model(BOARD, public_db)
     rng = np.random.default_rng({"tinyengine": 1, "tflm": 2, "xcube-ai": 3}[runtime])
-    sizes = []
+    sizes: list[int] = []
     while len(sizes) < 2:
         space = space_from_dict(_random_space(rng, len(sizes)))
         if not 10**5 <= space.size() <= 10**7:
@@ -161,3 +166,28 @@ def test_run_search_exact_confirms_the_exhaustive_winner(public_db: AtomDB, tmp_
     assert out.evaluated == 57_153_600 and out.confirmed_after >= 1
     ref = run_search(space, BOARD, lm, lim, strategy="exhaustive", tables=tables)
     assert out.stage_config == ref.stage_config and out.confirmed_after == ref.confirmed_after
+
+
+def test_mcunet_space_size_is_exact() -> None:
+    """9 width multipliers x 12 resolutions x (9^2 + 9^3 + 9^4)^5 stage configurations x 9 last-block options."""
+    sp = get_block_space("mcunet")
+    assert sp is not None
+    assert sp.size() == 9 * 12 * 7371**5 * 9 == 21_149_413_138_780_456_247_172
+    assert sp.widths(3) == (16, 8, (16, 24, 40, 48, 96, 160))  # w0.5: the widths of zoo mcunet-320kb-1mb
+
+
+def test_mcunet_block_tables_add_up_to_the_full_cost(public_db: AtomDB) -> None:
+    """Latency, Flash and MACs of a random architecture from the block tables equal the full cost model's; the
+    SRAM figure is a lower bound of the planner's peak."""
+    sp = get_block_space("mcunet")
+    assert sp is not None
+    lm = load_latency_model(BOARD, public_db)
+    tab, configs = tables_for(sp, lm, "tinyengine", 3, 7)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        ch = [0] + [int(rng.integers(0, t.n_choice)) for t in tab.stages[1:]]
+        m = tab.evaluate(np.array([ch]))[0]
+        rep = cost_model(block_spec(sp, 3, 7, tuple(configs[i][c] for i, c in enumerate(ch[1:]))), BOARD,
+                         runtime="tinyengine", latency_model=lm)
+        assert m[3] == rep.macs and m[1] == rep.flash_bytes and m[2] <= rep.peak_sram_bytes
+        assert m[0] == pytest.approx(rep.latency_ms, rel=1e-12)

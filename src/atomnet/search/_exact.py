@@ -25,28 +25,35 @@ import numpy as np
 from atomnet.errors import InputError
 from atomnet.search._combine import Limits, _count
 from atomnet.search._evaluate import Evaluator
-from atomnet.search._exact_pareto import best_within, suffix_sets
+from atomnet.search._exact_pareto import Stairs, best_within, relaxed_best, suffix_sets
 from atomnet.search._records import Candidate, MetricArrays, SearchResult
 from atomnet.search._strategies import Option, Progress, Strategy, register_strategy
 from atomnet.search._tables import FLASH, LAT, MACS, SRAM, FloatArray, ResolutionTables
 
 
-def descending(tables: ResolutionTables, limits: Limits, sets: list[list[FloatArray]] | None = None
-               ) -> Iterator[tuple[tuple[int, ...], FloatArray]]:
+def descending(tables: ResolutionTables, limits: Limits, sets: list[list[FloatArray]] | None = None,
+               relaxed: list[list[Stairs]] | None = None) -> Iterator[tuple[tuple[int, ...], FloatArray]]:
     """Every architecture of one resolution that meets ``limits`` by the table figures, most MACs first
     (ties in any order), as (choice indices, metrics (4,) in the tables' column order), lazily.
 
     The metrics are summed exactly as :meth:`ResolutionTables.evaluate` and the exhaustive combination sum
-    them (base, then stage by stage), so a limit is met here exactly when it is met there."""
+    them (base, then stage by stage), so a limit is met here exactly when it is met there. With ``relaxed``
+    (:func:`relaxed_sets`) the bound is the weaker two-staircase one: the same order, more nodes opened."""
     stages = tables.stages
     n = len(stages)
-    if sets is None:
+    if sets is None and relaxed is None:
         sets = suffix_sets(tables, limits.latency_ms, limits.flash_bytes, limits.peak_sram_bytes)
+
+    def bound_of(i: int, w: int, lat_left: FloatArray, flash_left: FloatArray) -> FloatArray:
+        if relaxed is not None:
+            return relaxed_best(relaxed[i][w], lat_left, flash_left)
+        assert sets is not None
+        return best_within(sets[i][w], lat_left, flash_left)
+
     base = tables.base.astype(np.float64)
     heap: list[tuple[float, int, int, int, tuple[int, ...], FloatArray]] = []
     counter = 0
-    root = best_within(sets[0][0], np.array([limits.latency_ms - base[LAT]]),
-                       np.array([limits.flash_bytes - base[FLASH]]))[0]
+    root = bound_of(0, 0, np.array([limits.latency_ms - base[LAT]]), np.array([limits.flash_bytes - base[FLASH]]))[0]
     if np.isfinite(root):
         heap.append((-min(base[MACS] + root, limits.max_macs), counter, 0, 0, (), base))
     while heap:
@@ -72,8 +79,8 @@ def descending(tables: ResolutionTables, limits: Limits, sets: list[list[FloatAr
         bound = np.full(len(js), -np.inf)
         for o in np.unique(outs):
             m = outs == o
-            bound[m] = new[m, MACS] + best_within(sets[i + 1][int(o)], limits.latency_ms - new[m, LAT],
-                                                  limits.flash_bytes - new[m, FLASH])
+            bound[m] = new[m, MACS] + bound_of(i + 1, int(o), limits.latency_ms - new[m, LAT],
+                                               limits.flash_bytes - new[m, FLASH])
         bound = np.minimum(bound, limits.max_macs)
         for k in np.nonzero(np.isfinite(bound) & (bound >= limits.min_macs))[0]:
             counter += 1

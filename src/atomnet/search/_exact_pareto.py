@@ -74,16 +74,17 @@ def suffix_sets(tables: ResolutionTables, latency_ms: float, flash_bytes: float,
         t = stages[i]
         nxt = sets[i + 1]
         per_in: list[FloatArray] = []
+        ok_all = ~np.isnan(t.cost[:, :, LAT]) & (t.cost[:, :, SRAM] <= sram_bytes)
         for w in range(t.n_in):
             parts = []
-            for j in range(t.n_choice):
-                c = t.cost[w, j]
-                if np.isnan(c[LAT]) or not c[SRAM] <= sram_bytes:
+            for o in np.unique(t.out_index):
+                tail = nxt[int(o)]
+                js = np.nonzero(ok_all[w] & (t.out_index == o))[0]
+                if not len(tail) or not len(js):
                     continue
-                tail = nxt[int(t.out_index[j])]
-                if not len(tail):
-                    continue
-                p = tail + np.array([c[LAT], c[FLASH], c[MACS]])
+                # a choice dominated by another of the same output width never raises the best completion
+                heads = prune(t.cost[w, js][:, [LAT, FLASH, MACS]])
+                p = (heads[:, None, :] + tail[None, :, :]).reshape(-1, 3)
                 parts.append(p[(p[:, P_LAT] <= lat_cap) & (p[:, P_FLASH] <= flash_cap)])
             per_in.append(prune(np.concatenate(parts)) if parts else np.zeros((0, 3)))
         sets[i] = per_in
@@ -98,3 +99,63 @@ def best_within(points: FloatArray, lat_left: FloatArray, flash_left: FloatArray
     fl_ok = points[None, :, P_FLASH] <= flash_left[:, None] * (1 + SLACK) + SLACK
     out: FloatArray = np.where(lat_ok & fl_ok, points[None, :, P_MACS], -np.inf).max(axis=1)
     return out
+
+
+# ---- relaxed sets: two 2-D staircases per state (for spaces whose 3-D sets grow large) ---------------------------
+Stairs = tuple[FloatArray, FloatArray]  # (latency, MACs) and (Flash, MACs) staircases, cost ascending
+
+
+def _stair(cost: FloatArray, macs: FloatArray) -> FloatArray:
+    """The 2-D front of (cost, MACs) points: cost ascending, MACs strictly rising."""
+    order = np.lexsort((-macs, cost))
+    c, m = cost[order], macs[order]
+    prev = np.concatenate([[-np.inf], np.maximum.accumulate(m)[:-1]])
+    keep = m > prev
+    return np.stack([c[keep], m[keep]], axis=1)
+
+
+def relaxed_sets(tables: ResolutionTables, latency_ms: float, flash_bytes: float, sram_bytes: float
+                 ) -> list[list[Stairs]]:
+    """Per stage and input width: the most MACs a finish can add within a latency left (Flash ignored), and
+    within a Flash left (latency ignored). The smaller of the two is still an upper bound of the exact one, so a
+    best-first walk with it still pops architectures in decreasing MACs; it only may open more nodes."""
+    stages = tables.stages
+    n = len(stages)
+    caps = ((latency_ms - float(tables.base[LAT])) * (1 + SLACK) + SLACK,
+            (flash_bytes - float(tables.base[FLASH])) * (1 + SLACK) + SLACK)
+    n_out = int(stages[-1].out_index.max()) + 1
+    zero = np.zeros((1, 2))
+    sets: list[list[Stairs]] = [[] for _ in range(n + 1)]
+    sets[n] = [(zero, zero) for _ in range(n_out)]
+    for i in range(n - 1, -1, -1):
+        t = stages[i]
+        ok_all = ~np.isnan(t.cost[:, :, LAT]) & (t.cost[:, :, SRAM] <= sram_bytes)
+        per_in: list[Stairs] = []
+        for w in range(t.n_in):
+            out: list[FloatArray] = []
+            for k, col in enumerate((LAT, FLASH)):
+                parts = []
+                for o in np.unique(t.out_index):
+                    tail = sets[i + 1][int(o)][k]
+                    js = np.nonzero(ok_all[w] & (t.out_index == o))[0]
+                    if not len(tail) or not len(js):
+                        continue
+                    head = _stair(t.cost[w, js, col], t.cost[w, js, MACS])
+                    p = (head[:, None, :] + tail[None, :, :]).reshape(-1, 2)
+                    parts.append(p[p[:, 0] <= caps[k]])
+                pts = np.concatenate(parts) if parts else np.zeros((0, 2))
+                out.append(_stair(pts[:, 0], pts[:, 1]) if len(pts) else pts)
+            per_in.append((out[0], out[1]))
+        sets[i] = per_in
+    return sets
+
+
+def relaxed_best(stairs: Stairs, lat_left: FloatArray, flash_left: FloatArray) -> FloatArray:
+    """Upper bound of the most MACs a finish adds within (latency left, Flash left); ``-inf`` when none fits."""
+    res = np.full(len(lat_left), np.inf)
+    for st, left in zip(stairs, (lat_left, flash_left), strict=True):
+        if not len(st):
+            return np.full(len(lat_left), -np.inf)
+        pos = np.searchsorted(st[:, 0], left * (1 + SLACK) + SLACK, side="right")
+        res = np.minimum(res, np.where(pos > 0, st[np.maximum(pos - 1, 0), 1], -np.inf))
+    return res

@@ -269,3 +269,106 @@ register_space(_macro("convnext", "convnext", ["convnext"], "convnext",
                       "single pattern: ConvNext blocks (SE in stages 5-6), Table-2 macro space"))
 register_space(_macro("mbconv", "mbconv", ["mbconv"], "mbconv",
                       "single pattern: MBConv blocks (SE in stages 5-6), Table-2 macro space"))
+
+
+# ---- per-block spaces (MCUNet's TinyNAS / once-for-all MobileNetV2 style) ---------------------------------------
+@dataclass(frozen=True)
+class BlockOption:
+    """One option of one block: its type, kernel, expand ratio and squeeze-excitation."""
+
+    block: str = "mbconv"
+    kernel: int = 3
+    expand: float = 6
+    se: bool = False
+
+    def label(self) -> str:
+        return f"{self.block}{'+SE' if self.se else ''} k{self.kernel} e{self.expand:g}"
+
+
+@dataclass(frozen=True)
+class BlockStage:
+    """A stage whose every block picks its own option (``options``) and whose depth is one of ``depths``; the
+    first block strides, later blocks keep the width (residual)."""
+
+    width: int  # at width multiplier 1
+    stride: int
+    depths: tuple[int, ...]
+    options: tuple[BlockOption, ...]
+
+    def configurations(self) -> int:
+        """Distinct block sequences of the stage: the sum over depths of options ** depth (exact)."""
+        return sum(len(self.options) ** d for d in self.depths)
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """The channel rounding of once-for-all / MCUNet: nearest multiple of ``divisor`` (at least ``divisor``), not
+    more than 10 % below ``v``."""
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+@dataclass(frozen=True)
+class BlockSpace:
+    """A per-block space: a fixed stem and first block, then :class:`BlockStage` s; one global width multiplier
+    and one input resolution per architecture (MCUNet's TinyNAS space, ``../shared/FACTS.md`` §3)."""
+
+    name: str
+    stem_width: int
+    first_width: int  # the first (expand 1, kernel 3) block after the stem
+    stages: tuple[BlockStage, ...]
+    width_multipliers: tuple[float, ...]
+    resolutions: tuple[int, ...]
+    act: str = "relu6"
+    num_classes: int = 1000
+    description: str = ""
+
+    def size(self) -> int:
+        """Number of architectures, exactly (a Python integer: these spaces exceed 64 bits)."""
+        n = len(self.width_multipliers) * len(self.resolutions)
+        for s in self.stages:
+            n *= s.configurations()
+        return n
+
+    def widths(self, wm_index: int) -> tuple[int, int, tuple[int, ...]]:
+        """(stem, first block, per-stage) widths at width multiplier ``wm_index``."""
+        wm = self.width_multipliers[wm_index]
+        return (make_divisible(self.stem_width * wm), make_divisible(self.first_width * wm),
+                tuple(make_divisible(s.width * wm) for s in self.stages))
+
+    def describe(self) -> list[JSONDict]:
+        return [{"stage": i + 1, "width": s.width, "stride": s.stride, "depths": list(s.depths),
+                 "options": [o.label() for o in s.options], "configurations": s.configurations()}
+                for i, s in enumerate(self.stages)]
+
+
+_BLOCK_SPACES: dict[str, BlockSpace] = {}
+
+
+def register_block_space(space: BlockSpace) -> BlockSpace:
+    if space.name in _BLOCK_SPACES or space.name in _SPACES:
+        raise ValueError(f"search space {space.name!r} is already registered")
+    _BLOCK_SPACES[space.name] = space
+    return space
+
+
+def get_block_space(name: str) -> BlockSpace | None:
+    """The registered per-block space of that name, or ``None``."""
+    return _BLOCK_SPACES.get(name)
+
+
+def list_block_spaces() -> list[str]:
+    return list(_BLOCK_SPACES)
+
+
+# MCUNet (Lin et al., 2020, §3.1): the MobileNetV2-style once-for-all space searched by TinyNAS: per block kernel
+# {3, 5, 7} x expand {3, 4, 6}, per stage depth {2, 3, 4}; the ProxylessNAS-mobile widths and strides of the
+# released nets (zoo/mcunet: 24-40-80-96-192 then one 320 block); width multipliers 0.2-1.0 and resolutions
+# 48-224 in steps of 16 (the 9 x 12 = 108 sub-spaces of the paper's search-space optimisation).
+_MB = tuple(BlockOption("mbconv", k, e) for k in (3, 5, 7) for e in (3, 4, 6))
+register_block_space(BlockSpace(
+    "mcunet", 32, 16,
+    (*(BlockStage(w, s, (2, 3, 4), _MB) for w, s in ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2))),
+     BlockStage(320, 1, (1,), _MB)),
+    tuple(round(0.1 * i, 1) for i in range(2, 11)), tuple(range(48, 225, 16)),
+    description="MCUNet TinyNAS (OFA MobileNetV2): kernel 3/5/7 x expand 3/4/6 per block, depth 2/3/4 per stage, "
+                "width multiplier 0.2-1.0, resolution 48-224"))
