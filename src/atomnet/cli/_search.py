@@ -56,7 +56,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latency", help="latency limit, e.g. 275ms or 0.3s; a plain number is ms (default: none)")
     p.add_argument("--min-macs", metavar="MACS", help="lower MACs bound, e.g. 50e6 or 50M (default: 0)")
     p.add_argument("--max-macs", metavar="MACS", help="upper MACs bound, e.g. 300M (default: none)")
-    p.add_argument("--space", default="hybrid", help="hybrid, sep, convnext, mbconv, or a .json/.yaml space file")
+    p.add_argument("--space", default="hybrid", help="hybrid, sep, convnext, mbconv, mcunet (per-block: --strategy "
+                   "exact), or a .json/.yaml space file")
     p.add_argument("--num-classes", metavar="N",
                    help="classifier outputs; its Flash and latency count (default: the space's, 1000 for the "
                         "built-in spaces). The --out spec carries it, e.g. 10 for 'atomnet train --data "
@@ -86,6 +87,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-confirm", metavar="N",
                    help="with --patch: candidates confirmed with the full cost model at most (default 2000); when "
                         "the cap stops the walk no optimum is claimed")
+    p.add_argument("--memory", choices=("internal", "external"), default="internal",
+                   help="external: also accept models that run with the board's SDRAM/QSPI (TinyOps plan, "
+                        "docs/external.md); --sram then limits the internal scratch")
+    p.add_argument("--max-ext-ram", metavar="SIZE", help="with --memory external: external RAM limit, e.g. 8MB "
+                                                         "(default: the board's SDRAM)")
+    p.add_argument("--max-ext-flash", metavar="SIZE", help="with --memory external: external Flash limit, e.g. "
+                                                           "16MB (default: the board's QSPI)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -194,6 +202,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.plot and not args.pareto:
         raise CliError("--plot draws the Pareto front: add --pareto")
     board = get_board(args.board)
+    from atomnet.search._space import get_block_space
+
+    if (block_space := get_block_space(args.space)) is not None:  # per-block space: the exact programme only
+        from atomnet.cli._search_blocks import search_block_space_cmd
+
+        return search_block_space_cmd(args, block_space, board, _limits(args, board))
     space = _space(args)
     limits = _limits(args, board)
     seed, options = _strategy_options(args)
@@ -201,6 +215,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("--max-confirm applies with --patch auto")
     max_confirm = parse_count(args.max_confirm, "--max-confirm") if args.max_confirm is not None else 2000
     db = existing_db(args)
+    if getattr(args, "memory", "internal") == "external" or args.max_ext_ram or args.max_ext_flash:
+        return _search_external(args, space, board, limits, seed, options, db)
     bars = Bars(not args.no_progress)
     try:
         out = run_search(space, board, load_latency_model(board, db), limits, runtime=args.runtime,
@@ -217,6 +233,41 @@ def cmd_search(args: argparse.Namespace) -> int:
         print_json(out.to_dict())
     else:
         _print(out, space, args)
+    return 0 if out.found else _nothing_fits(out, args.out)
+
+
+def _search_external(args: argparse.Namespace, space: Any, board: Any, limits: Any, seed: Any, options: Any,
+                     db: Any) -> int:
+    """``search --memory external`` (atomnet.search.run_external_search): the ordinary print, then the plan."""
+    from atomnet.cost import load_latency_model
+    from atomnet.search import run_external_search
+    from atomnet.units import parse_bytes
+
+    if args.memory != "external":
+        raise CliError("--max-ext-ram/--max-ext-flash apply with --memory external")
+    if args.patch is not None or args.pareto or args.journal:
+        raise CliError("--memory external does not combine with --patch, --pareto or --journal yet")
+    ram = parse_bytes(args.max_ext_ram, field="--max-ext-ram") if args.max_ext_ram else None
+    fl = parse_bytes(args.max_ext_flash, field="--max-ext-flash") if args.max_ext_flash else None
+    eo = run_external_search(space, board, load_latency_model(board, db), limits, max_ext_ram_bytes=ram,
+                             max_ext_flash_bytes=fl, runtime=args.runtime, strategy=args.strategy, seed=seed,
+                             **options)
+    out = eo.outcome
+    if args.out and out.spec is not None:
+        Path(args.out).write_text(json.dumps(out.spec.to_dict(), indent=1) + "\n")
+    plan = eo.external.plan if eo.external is not None else None
+    if args.json:
+        print_json({**out.to_dict(), "memory": "external", "max_ext_ram_bytes": eo.max_ext_ram_bytes,
+                    "max_ext_flash_bytes": eo.max_ext_flash_bytes,
+                    "external": plan.to_dict() if plan is not None else None})
+    else:
+        _print(out, space, args)
+        if out.found:
+            print("execution plan: internal (fits without external memory)" if plan is None else
+                  f"execution plan: external — activations in {plan.activations_in}, weights in {plan.weights_in}; "
+                  f"latency {plan.latency_ms:.1f} ms (transfers not hidden {plan.exposed_ms:.1f} ms); external RAM "
+                  f"{plan.ext_ram_bytes:,} B, external Flash {plan.ext_flash_bytes:,} B (limits "
+                  f"{eo.max_ext_ram_bytes:,.0f} / {eo.max_ext_flash_bytes:,.0f} B)")
     return 0 if out.found else _nothing_fits(out, args.out)
 
 

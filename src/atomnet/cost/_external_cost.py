@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from atomnet.boards import Board, Transfer, get_board
 from atomnet.cost._external import ExternalPlan, ExtOp, plan_external
+from atomnet.cost._latency import LatencyModel
 from atomnet.cost._report import CostReport, cost_model
 from atomnet.db import AtomDB
 from atomnet.runtimes import Runtime, get_runtime
@@ -53,12 +54,12 @@ def compute_factor(board: Board, runtime: str) -> tuple[float, str] | Transfer:
 
 def external_cost(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str | None = None,
                   latency_runtime: str | None = None, db: AtomDB | None = None,
-                  force: bool = False) -> ExternalCost:
+                  latency_model: LatencyModel | None = None, force: bool = False) -> ExternalCost:
     """Cost ``spec`` on ``board`` with its external memory. ``force``: plan externally even when the internal plan
     fits (to compare both)."""
     b = get_board(board) if isinstance(board, str) else board
     rt = get_runtime(runtime or b.runtime)
-    rep = cost_model(spec, b, runtime=rt, db=db)
+    rep = cost_model(spec, b, runtime=rt, db=db, latency_model=latency_model)
     lat = [ly.latency_ms for ly in rep.layers]
     if latency_runtime:
         ref = cost_model(spec, b.reference or b.name, runtime=rt, db=db)

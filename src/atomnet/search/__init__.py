@@ -11,6 +11,7 @@ from atomnet.search._build import build_tables
 from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
 from atomnet.search._exact import Exact
+from atomnet.search._external import ExternalOutcome, run_external_search
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoPoint, ParetoStudy, ReferencePoint, pareto_front, pareto_study, zoo_references
 from atomnet.search._patch import PatchConfirmation, confirm_patch, fitting_plan
@@ -61,6 +62,7 @@ __all__ = [
     "Evolution",
     "Exact",
     "Exhaustive",
+    "ExternalOutcome",
     "Fitness",
     "Journal",
     "JournalMismatch",
@@ -105,6 +107,7 @@ __all__ = [
     "pareto_study",
     "register_space",
     "register_strategy",
+    "run_external_search",
     "run_search",
     "search_header",
     "space_from_dict",
