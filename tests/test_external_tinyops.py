@@ -1,0 +1,48 @@
+"""The TinyOps table (FACTS §7, ``../shared/published/measurements.json`` tinyops rows) against the external plan.
+
+Only the per-board anchor (the internal Proxyless row) fixes a scale; every other row is held out. Rows whose
+architecture the zoo does not have yet are skipped (listed in docs/external.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from atomnet.cost._external_tinyops import tinyops_rows, zoo_names
+from atomnet.zoo import get_zoo
+
+ROWS = json.loads((Path(__file__).resolve().parents[1] / ".." / "shared" / "published" /
+                   "measurements.json").read_text())["tinyops"]
+
+
+def test_zoo_names() -> None:
+    assert zoo_names("MbV3 (w0.55-r128)")[0] == "mbv3-w0.55-r128"
+    assert "mnasnet-w1.0-r80" in zoo_names("MNASNet (w1.00-r80)")
+    assert zoo_names("MCUNetV1 (F746)") == ["mcunet-in3"]
+
+
+def test_tinyops_rows_feasibility_and_ratios() -> None:
+    got = tinyops_rows(ROWS, get_zoo)
+    by = {(x.platform, x.model): x for x in got}
+    assert ("F746", "Proxyless (w0.30-r176)") in by and ("F746", "MCUNetV1 (F746)") in by
+    for x in got:
+        assert x.agrees, (x.platform, x.model, x.internal_feasible, x.external_feasible)
+        if x.ratio_published and not x.model.startswith("Proxyless"):  # held-out rows
+            assert abs(x.ratio_error) < 0.25, (x.platform, x.model, x.ratio_ours, x.ratio_published)
+    # F746: MCUNetV1 / Proxyless = 1838 / 686 = 2.68 published; ours 2.13 (−21 %)
+    assert 2.0 < by[("F746", "MCUNetV1 (F746)")].ratio_ours < 2.3
+
+
+def test_cli_cost_memory_external() -> None:
+    r = subprocess.run([sys.executable, "-m", "atomnet", "cost", "mcunet-in4", "--board", "stm32f746g-disco",
+                        "--runtime", "tinyengine", "--memory", "external", "--latency-runtime", "cmsis-nn", "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["fits"] and d["external"]["activations_in"] == "sdram" and d["external"]["weights_in"] == "qspi"
+    assert d["peak_sram_bytes"] <= 320 * 1024 and d["latency_ms"] > d["external"]["compute_ms"]
+    r = subprocess.run([sys.executable, "-m", "atomnet", "cost", "mcunet-in4", "--board", "stm32h743",
+                        "--memory", "external"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no external memory" in r.stderr
