@@ -83,9 +83,9 @@ def test_board_file_external_validated(tmp_path) -> None:  # type: ignore[no-unt
     assert b.external is not None and b.external.sram_regions[0].tcm and b.external.dma_setup_us == 2.0
     p.write_text('name="x"\ncore="cortex-m7"\nclock_mhz=216\nsram="320KB"\nflash="1MB"\n'
                  '[external]\nsdram="8MB"\nsdram_bw=216\n')
-    with pytest.raises(InputError, match="external: unknown field.*sdram_bw"):
+    with pytest.raises(InputError, match=r"external: unknown field.*sdram_bw"):
         load_board_file(p)
     p.write_text('name="x"\ncore="cortex-m7"\nclock_mhz=216\nsram="320KB"\nflash="1MB"\n'
                  '[external]\nsdram_mb_per_s=-1\n')
-    with pytest.raises(InputError, match="sdram_mb_per_s: expected a number >= 0"):
+    with pytest.raises(InputError, match=r"sdram_mb_per_s: expected a number >= 0"):
         load_board_file(p)
