@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from atomnet.cost._external_cost import ExternalCost, external_cost
 from atomnet.spec import ModelSpec
@@ -20,6 +20,23 @@ BOARDS = {"F469": "stm32f469-disco", "F746": "stm32f746g-disco"}
 #: published names → candidate zoo names (the first one the zoo knows is used)
 _MCUNET = {"MCUNetV1 (F469)": "mcunet-in2", "MCUNetV1 (F746)": "mcunet-in3"}
 RUNTIME, LATENCY_RUNTIME = "tinyengine", "cmsis-nn"
+
+
+def resized_zoo(get_spec: Callable[[str], ModelSpec]) -> Callable[[str], ModelSpec]:
+    """``get_spec``, and for ``proxyless-w0.3-rN`` not in the zoo the r176 model at resolution N (the same
+    network: ProxylessNAS-Mobile scales by input size only)."""
+
+    def get(name: str) -> ModelSpec:
+        try:
+            return get_spec(name)
+        except KeyError:
+            m = re.fullmatch(r"proxyless-w0\.3-r(\d+)", name)
+            if m is None:
+                raise
+            n = int(m.group(1))
+            return replace(get_spec("proxyless-w0.3-r176"), name=name, resolution=(n, n))
+
+    return get
 
 
 def zoo_names(model: str) -> list[str]:
@@ -93,7 +110,5 @@ def tinyops_rows(rows: Sequence[Mapping[str, object]], get_spec: Callable[[str],
         if a is None:
             res.append(x)
             continue
-        from dataclasses import replace
-
         res.append(replace(x, ratio_published=x.published_ms / a.published_ms, ratio_ours=x.ours_ms / a.ours_ms))
     return res
