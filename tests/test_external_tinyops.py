@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from atomnet.cost._external_tinyops import resized_zoo, tinyops_rows, zoo_names
 from atomnet.zoo import get_zoo
 
@@ -47,3 +49,22 @@ def test_cli_cost_memory_external() -> None:
     r = subprocess.run([sys.executable, "-m", "atomnet", "cost", "mcunet-in4", "--board", "stm32h743",
                         "--memory", "external"], capture_output=True, text=True)
     assert r.returncode == 2 and "no external memory" in r.stderr
+
+
+@pytest.mark.slow
+def test_search_memory_external_beats_internal() -> None:
+    """At 1300 ms on the F746-DISCO the internal space is SRAM-bound (159 M MACs); the external space's winner has
+    more MACs, its activations in SDRAM and its scratch within the 320 KB."""
+    out = {}
+    for mem in ("internal", "external"):
+        r = subprocess.run([sys.executable, "-m", "atomnet", "search", "--board", "stm32f746g-disco", "--runtime",
+                            "tinyengine", "--latency", "1300ms", "--memory", mem, "--no-progress", "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        out[mem] = json.loads(r.stdout)
+    i, e = out["internal"]["cost"], out["external"]["cost"]
+    assert e["macs"] > i["macs"] and e["latency_ms"] <= 1300 and e["peak_sram_bytes"] <= 320 * 1024
+    assert out["external"]["external"]["activations_in"] == "sdram"
+    r = subprocess.run([sys.executable, "-m", "atomnet", "search", "--board", "stm32f746g-disco", "--max-ext-ram",
+                        "1MB"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--memory external" in r.stderr
