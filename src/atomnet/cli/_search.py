@@ -56,8 +56,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latency", help="latency limit, e.g. 275ms or 0.3s; a plain number is ms (default: none)")
     p.add_argument("--min-macs", metavar="MACS", help="lower MACs bound, e.g. 50e6 or 50M (default: 0)")
     p.add_argument("--max-macs", metavar="MACS", help="upper MACs bound, e.g. 300M (default: none)")
-    p.add_argument("--space", default="hybrid", help="hybrid, sep, convnext, mbconv, mcunet (per-block: --strategy "
-                   "exact), or a .json/.yaml space file")
+    p.add_argument("--space", default="hybrid", help="hybrid, sep, convnext, mbconv, or a .json/.yaml space file")
     p.add_argument("--num-classes", metavar="N",
                    help="classifier outputs; its Flash and latency count (default: the space's, 1000 for the "
                         "built-in spaces). The --out spec carries it, e.g. 10 for 'atomnet train --data "
@@ -202,12 +201,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.plot and not args.pareto:
         raise CliError("--plot draws the Pareto front: add --pareto")
     board = get_board(args.board)
-    from atomnet.search._space import get_block_space
-
-    if (block_space := get_block_space(args.space)) is not None:  # per-block space: the exact programme only
-        from atomnet.cli._search_blocks import search_block_space_cmd
-
-        return search_block_space_cmd(args, block_space, board, _limits(args, board))
     space = _space(args)
     limits = _limits(args, board)
     seed, options = _strategy_options(args)
