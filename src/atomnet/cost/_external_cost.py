@@ -88,5 +88,9 @@ def external_cost(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str
     peak = plan.peak_scratch_bytes + rt.ram_overhead_bytes if plan.activations_in == "sdram" else rep.peak_sram_bytes
     layers = tuple(replace(ly, latency_ms=p.compute_ms + p.exposed_ms)
                    for ly, p in zip(rep.layers, plan.layers, strict=True))
-    out = replace(rep, latency_ms=plan.latency_ms, peak_sram_bytes=peak, flash_bytes=flash_int, layers=layers)
+    fb = dict(rep.flash_breakdown)
+    if plan.weights_in != "flash":  # the weights left the chip: internal Flash keeps bias, quant and code
+        fb["weights"] = 0
+    out = replace(rep, latency_ms=plan.latency_ms, peak_sram_bytes=peak, flash_bytes=flash_int, layers=layers,
+                  flash_breakdown=fb)
     return ExternalCost(out, rep, plan)
