@@ -273,7 +273,9 @@ def _print(out: Any, space: Any, args: argparse.Namespace) -> None:
     confirmed = (f"; winner confirmed with the full cost model after {out.confirmed_after} candidate(s)"
                  if out.found else "")
     print(f"evaluated {out.evaluated:,} architectures in {out.search_seconds:.2f} s ({rate:,.0f}/s; cost tables "
-          f"{out.table_seconds:.1f} s); {out.feasible:,} met the table limits{confirmed}")
+          f"{out.table_seconds:.1f} s); {out.feasible:,} "
+          + ("best candidates kept (the exact programme enumerates none)" if out.strategy == "exact"
+             else "met the table limits") + confirmed)
     if not out.found:
         return
     cfg = out.stage_config
