@@ -6,7 +6,7 @@ from atomnet.report._patch_plot import PatchSramSeries, patch_plot_path, patch_s
 from atomnet.report._plots import plot_cost, plot_pareto
 
 __all__ = ["PatchSramSeries", "patch_plot_path", "patch_sram_series", "plot_cost", "plot_pareto", "plot_patch_sram",
-           "plot_validation", "write_analysis_report"]
+           "plot_subspace_cdfs", "plot_validation", "write_analysis_report"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from atomnet.report._validate_plot import plot_validation
 
         return plot_validation
+    if name == "plot_subspace_cdfs":  # lazily: it imports atomnet.search
+        from atomnet.report._subspace_plot import plot_subspace_cdfs
+
+        return plot_subspace_cdfs
     raise AttributeError(f"module 'atomnet.report' has no attribute {name!r}")

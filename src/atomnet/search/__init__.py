@@ -33,6 +33,7 @@ from atomnet.search._space import (
     StageConfig,
     StageDef,
     StageEntry,
+    get_block_space,
     get_space,
     list_spaces,
     load_space_file,
@@ -50,9 +51,11 @@ from atomnet.search._strategies import (
     list_strategies,
     register_strategy,
 )
+from atomnet.search._subspace import QUANTILES, SubspaceStats, rank_subspaces, subspace_table
 from atomnet.search._tables import ResolutionTables, StageTable
 
 __all__ = [
+    "QUANTILES",
     "RESOLUTIONS",
     "Candidate",
     "Combined",
@@ -87,12 +90,14 @@ __all__ = [
     "StageEntry",
     "StageTable",
     "Strategy",
+    "SubspaceStats",
     "TableEvaluator",
     "build_tables",
     "combine",
     "confirm",
     "confirm_patch",
     "fitting_plan",
+    "get_block_space",
     "get_space",
     "get_strategy",
     "latency_source",
@@ -105,11 +110,13 @@ __all__ = [
     "minima",
     "pareto_front",
     "pareto_study",
+    "rank_subspaces",
     "register_space",
     "register_strategy",
     "run_external_search",
     "run_search",
     "search_header",
     "space_from_dict",
+    "subspace_table",
     "zoo_references",
 ]
