@@ -18,7 +18,7 @@ def plot_subspace_cdfs(stats: Sequence[SubspaceStats], path: str | Path, title: 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in [s for s in stats if s.macs_quantiles][:top]:
         ax.plot([q / 1e6 for q in s.macs_quantiles], QUANTILES,
-                label=f"{s.label} (mean {s.mean_feasible_macs / 1e6:.1f} M, {100 * s.feasible_fraction:.1f} % "
+                label=f"{s.label} (mean {s.mean_feasible_macs / 1e6:.1f} M, {100 * s.feasible_fraction:.2f} % "
                       "feasible)")
     ax.set_xlabel("MACs of feasible members (M)")
     ax.set_ylabel("cumulative fraction")

@@ -81,7 +81,7 @@ def subspace_table(stats: Sequence[SubspaceStats]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for i, s in enumerate(stats):
         q = s.macs_quantiles
-        rows.append({"rank": i + 1, "subspace": s.label, "feasible": f"{100 * s.feasible_fraction:.1f} %",
+        rows.append({"rank": i + 1, "subspace": s.label, "feasible": f"{100 * s.feasible_fraction:.2f} %",
                      "mean_feasible_MMACs": round(s.mean_feasible_macs / 1e6, 2),
                      "p50_MMACs": round(q[50] / 1e6, 2) if q else None,
                      "max_MMACs": round(q[100] / 1e6, 2) if q else None})
