@@ -37,7 +37,10 @@ from pathlib import Path
 
 from atomnet.errors import UnknownNameError
 from atomnet.spec import ModelSpec, SpecError
-from atomnet.zoo import _keras  # noqa: F401  (registers the Keras / FD-MobileNet families)
+from atomnet.zoo import (
+    _keras,  # noqa: F401  (registers the Keras / FD-MobileNet families)
+    _mobilenets,  # noqa: F401  (registers mbv3-, mnasnet-, proxyless-w{width}-r{res})
+)
 from atomnet.zoo._aliases import ALIAS_TO_NAME, ALIASES
 from atomnet.zoo._families import (
     FamilyParams,
