@@ -2,7 +2,8 @@
 
 Weights live in internal Flash, else QSPI Flash, else SDRAM; activations in internal SRAM when the internal plan's
 peak fits, else in SDRAM with the internal SRAM as scratch. Each operator whose working set does not fit the scratch
-is split into ``parts`` (rows of its output; a 1×1-spatial output is split along its output channels instead), the
+is split into ``parts`` (rows of its output; a 1-row output, or an operator whose weights do not fit the scratch
+with one row-part, along its output channels with the weights streamed), the
 inputs of a part (with the kernel's halo rows) and its weights fetched by DMA while the previous part computes. The
 partition factor is the smallest number of parts (1 … :data:`MAX_PARTS`, as TinyOps searches) whose
 double-buffered working set fits the scratch.
@@ -92,10 +93,11 @@ class Bus:
         return nbytes / self.sdram_write + self.setup_ms + self.sdram_lat_ms
 
 
-def split(op: ExtOp, parts: int) -> tuple[int, int, int, bool]:
+def split(op: ExtOp, parts: int, by_channels: bool = False) -> tuple[int, int, int, bool]:
     """Bytes of one part's input, output and streamed weights, and whether the weights are streamed per part
-    (channel split of a 1-row output) rather than fetched once and kept."""
-    if op.out_rows > 1 or parts == 1:
+    (channel split: of a 1-row output, or of a weight-heavy operator whose weights do not fit the scratch at once)
+    rather than fetched once and kept."""
+    if (op.out_rows > 1 and not by_channels) or parts == 1:
         rows = math.ceil(op.out_rows / parts)
         in_rows = min(op.in_rows, (rows - 1) * op.stride + op.kernel)  # the halo of a k×k kernel
         return (math.ceil(op.in_bytes * in_rows / op.in_rows), math.ceil(op.out_bytes * rows / op.out_rows),
@@ -109,9 +111,13 @@ def plan_op(op: ExtOp, bus: Bus, scratch_bytes: int, act_in: str, weights_in: st
     ext_w = weights_in != "flash"
     if not ext_act and not ext_w:
         return ExtLayer(op.name, "sram", "sram", weights_in, 1, 0, 0, op.compute_ms, 0.0, 0.0)
-    max_parts = min(MAX_PARTS, max(op.out_rows, 1) if op.out_rows > 1 else MAX_PARTS)
-    for parts in range(1, max_parts + 1):
-        p_in, p_out, p_w, streamed = split(op, parts)
+    # rows first (TinyOps); an operator whose weights do not fit next to one row-part is split by output channels
+    row_parts = min(MAX_PARTS, max(op.out_rows, 1) if op.out_rows > 1 else MAX_PARTS)
+    tries = [(p, False) for p in range(1, row_parts + 1)]
+    if op.out_rows > 1:
+        tries += [(p, True) for p in range(2, MAX_PARTS + 1)]
+    for parts, by_ch in tries:
+        p_in, p_out, p_w, streamed = split(op, parts, by_ch)
         if not ext_act:
             p_in = p_out = 0  # activations stay in SRAM: only the weights pass through the scratch
         resident = op.weight_bytes if ext_w and not streamed else 0
