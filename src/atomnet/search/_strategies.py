@@ -397,7 +397,3 @@ class Evolution(Strategy):
             if len(cands) >= 256:
                 break
         return SearchResult(self.name, best, len(history), len(feas), secs, tuple(cands), tuple(history))
-
-
-# ---- exact segment programme (its own module; imported here so that it registers after the others) -------------
-import atomnet.search._exact  # noqa: E402, F401
