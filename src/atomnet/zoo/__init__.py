@@ -11,7 +11,9 @@ AtomNet (FACTS §2): ``atomnet-256kb``, ``atomnet-256kb-max``, ``atomnet-320kb``
 Besides the packaged files, parametric **families** (:func:`zoo_families`) build a spec from its name: the
 architectures of the public STM32 model zoo measurements (:mod:`atomnet.zoo._keras`):
 ``keras-mobilenet-v1-{alpha}-{res}-c{classes}[-gray]``, ``keras-mobilenet-v2-{alpha}-{res}-c{classes}[-gray]``,
-``fd-mobilenet-{alpha}-{res}-c{classes}[-gray]``, ``st-fdmobilenet-v1-{res}-c{classes}[-gray]``. Every function
+``fd-mobilenet-{alpha}-{res}-c{classes}[-gray]``, ``st-fdmobilenet-v1-{res}-c{classes}[-gray]``. The TinyOps
+architectures (:mod:`atomnet.zoo._mobilenets`, docs/mobilenets.md): ``mbv3-w{width}-r{res}``,
+``mnasnet-w{width}-r{res}``, ``proxyless-w{width}-r{res}``. Every function
 here takes those names too; :func:`list_zoo` lists only the packaged models. :func:`zoo_name_for_row` maps a
 published measurement row to its zoo name (or says why there is none).
 
