@@ -20,6 +20,8 @@ from atomnet.cost import ExternalCost, LatencyModel, external_cost
 from atomnet.errors import InputError
 from atomnet.search._combine import Limits
 from atomnet.search._run import SearchOutcome, run_search
+from atomnet.search._space import Space
+from atomnet.search._strategies import OptionValue
 from atomnet.spec import from_stage_config
 
 
@@ -33,10 +35,10 @@ class ExternalOutcome:
     max_ext_flash_bytes: float
 
 
-def run_external_search(space: Any, board: Board, lm: LatencyModel, limits: Limits, *,
+def run_external_search(space: Space, board: Board, lm: LatencyModel, limits: Limits, *,
                         max_ext_ram_bytes: float | None = None, max_ext_flash_bytes: float | None = None,
                         runtime: str | None = None, strategy: str = "exhaustive", max_confirm: int = 200,
-                        **kw: Any) -> ExternalOutcome:
+                        **kw: OptionValue) -> ExternalOutcome:
     """:func:`run_search` without the SRAM/Flash bounds, then the confirmation above (at most ``max_confirm``
     candidates)."""
     ext = board.external
@@ -44,7 +46,7 @@ def run_external_search(space: Any, board: Board, lm: LatencyModel, limits: Limi
         raise InputError(f"--memory external: board {board.name} has no external memory")
     ram = float(ext.sdram_bytes if max_ext_ram_bytes is None else max_ext_ram_bytes)
     fl = float(ext.qspi_bytes if max_ext_flash_bytes is None else max_ext_flash_bytes)
-    options = dict(kw)
+    options: dict[str, Any] = dict(kw)
     if strategy == "exhaustive" and "top_k" not in options:
         options["top_k"] = max_confirm
     relaxed = replace(limits, peak_sram_bytes=np.inf, flash_bytes=np.inf)
