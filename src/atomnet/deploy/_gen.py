@@ -1,0 +1,262 @@
+"""Generate C (model.h/model.c) from an int8 ``.tflite``: weights as const arrays, one static arena, straight-line
+kernel calls. Requantization parameters are computed here exactly as TFLite Micro computes them."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from atomnet.errors import InputError
+
+C_DIR = Path(__file__).parent / "c"
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX")
+_ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+
+
+@dataclass(frozen=True)
+class DeployedModel:
+    """What :func:`generate` wrote. ``arena_bytes`` is the size of ``atomnet_arena``; ``planner_peak_bytes`` the
+    planner's peak for the runtime (``arena_bytes - planner_peak_bytes`` is the code's excess, reported, not hidden)."""
+
+    out_dir: Path
+    runtime: str
+    arena_bytes: int
+    planner_peak_bytes: int
+    layers: tuple[tuple[str, str], ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    c_files: tuple[Path, ...]
+    include_dirs: tuple[Path, ...]
+    source: str
+
+
+def quantize_multiplier(scale: float) -> tuple[int, int]:
+    """(int32 multiplier, shift) of a real scale, as TFLite's QuantizeMultiplier (frexp, round half away)."""
+    if scale == 0.0:
+        return 0, 0
+    q, shift = math.frexp(scale)
+    qf = int(math.floor(abs(q) * (1 << 31) + 0.5)) * (1 if q >= 0 else -1)
+    if qf == (1 << 31):
+        qf //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return qf, shift
+
+
+def _schema() -> Any:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    return schema_py_generated
+
+
+class _Model:
+    def __init__(self, path: Path) -> None:
+        fb = _schema()
+        buf = path.read_bytes()
+        if len(buf) < 8 or buf[4:8] != b"TFL3":
+            raise InputError(f"{path}: not a TFLite model (no 'TFL3' identifier)")
+        self.m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(buf, 0))
+        self.fb = fb
+        self.g = self.m.subgraphs[0]
+        codes = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+        self.opnames = []
+        for oc in self.m.operatorCodes:
+            code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+            self.opnames.append(codes.get(code, f"CUSTOM:{oc.customCode!r}"))
+        self.path = path
+
+    def tensor(self, i: int) -> Any:
+        return self.g.tensors[i]
+
+    def data(self, i: int, dtype: Any) -> np.ndarray | None:
+        t = self.g.tensors[i]
+        b = self.m.buffers[t.buffer]
+        if b is None or b.data is None or len(b.data) == 0:
+            return None
+        return np.frombuffer(bytes(np.asarray(b.data, dtype=np.uint8)), dtype=dtype).reshape(tuple(t.shape))
+
+    def is_const(self, i: int) -> bool:
+        b = self.m.buffers[self.g.tensors[i].buffer]
+        return b is not None and b.data is not None and len(b.data) > 0
+
+    def q(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        qp = self.g.tensors[i].quantization
+        return np.asarray(qp.scale, dtype=np.float32), np.asarray(qp.zeroPoint, dtype=np.int64)
+
+
+def _arr(name: str, ctype: str, vals: np.ndarray) -> str:
+    flat = ", ".join(str(int(v)) for v in np.asarray(vals).ravel())
+    return f"const {ctype} {name}[{max(1, np.asarray(vals).size)}] = {{{flat or '0'}}};\n"
+
+
+def _act_range(act: int, scale: float, zp: int) -> tuple[int, int]:
+    lo, hi = -128, 127
+    def quant(x: float) -> int:
+        return zp + int(round(x / scale))
+    if act == 1:
+        lo = max(lo, quant(0.0))
+    elif act == 3:
+        lo, hi = max(lo, quant(0.0)), min(hi, quant(6.0))
+    elif act == 2:
+        lo, hi = max(lo, quant(-1.0)), min(hi, quant(1.0))
+    elif act != 0:
+        raise InputError(f"fused activation {act} is not supported")
+    return lo, hi
+
+
+def _pad(padding: int, n: int, k: int, s: int, out: int) -> int:
+    if padding != 0:  # VALID
+        return 0
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2
+
+
+def _plan(mod: _Model, order: list[tuple[list[int], list[int]]]) -> tuple[dict[int, int], int]:
+    """First-fit offsets (16-aligned) over tensor lifetimes; returns offsets and arena size."""
+    g = mod.g
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for t in g.inputs:
+        first[t] = -1
+    for step, (ins, outs) in enumerate(order):
+        for t in outs:
+            first.setdefault(t, step)
+            last.setdefault(t, step)
+        for t in ins:
+            last[t] = step
+    for t in g.outputs:
+        last[t] = len(order)
+    size = {t: int(np.prod(g.tensors[t].shape)) for t in first}
+    placed: list[tuple[int, int, int, int]] = []
+    off: dict[int, int] = {}
+    for t in sorted(first, key=lambda t: -size[t]):
+        cand = 0
+        for o, s, a, b in sorted(placed):
+            if b < first[t] or a > last[t]:
+                continue
+            if cand + size[t] <= o:
+                break
+            cand = max(cand, (o + s + 15) // 16 * 16)
+        off[t] = cand
+        placed.append((cand, size[t], first[t], last[t]))
+    return off, max((o + s for o, s, _, _ in placed), default=0)
+
+
+def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> DeployedModel:
+    mod = _Model(path)
+    g = mod.g
+    decl: list[str] = []
+    calls: list[str] = []
+    layers: list[tuple[str, str]] = []
+    order: list[tuple[list[int], list[int]]] = []
+    for op in g.operators:
+        name = mod.opnames[op.opcodeIndex]
+        if name not in SUPPORTED:
+            raise InputError(f"{path}: operator {name} is not supported by atomnet deploy "
+                             f"(supported: {', '.join(SUPPORTED)})")
+        ins = [i for i in op.inputs if i >= 0 and not mod.is_const(i)]
+        order.append((ins, list(op.outputs)))
+    off, arena = _plan(mod, order)
+    for li, op in enumerate(g.operators):
+        name = mod.opnames[op.opcodeIndex]
+        o = op.builtinOptions
+        x, y = op.inputs[0], op.outputs[0]
+        xs, xz = mod.q(x)
+        ys, yz = mod.q(y)
+        xt, yt = g.tensors[x], g.tensors[y]
+        p = f"atomnet_w_{li}_"
+        X, Y = f"T{x}", f"T{y}"
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            w = mod.data(op.inputs[1], np.int8)
+            assert w is not None
+            ws, wz = mod.q(op.inputs[1])
+            b = mod.data(op.inputs[2], np.int32) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+            decl.append(_arr(p + "w", "int8_t", w))
+            decl.append(_arr(p + "b", "int32_t", b if b is not None else np.zeros(1, np.int32)))
+            bias = p + "b" if b is not None else "0"
+            act = o.fusedActivationFunction
+            lo, hi = _act_range(act, float(ys[0]), int(yz[0]))
+            eff = [float(xs[0]) * float(s) / float(ys[0]) for s in ws]
+            qm = [quantize_multiplier(e) for e in eff]
+            if name == "FULLY_CONNECTED":
+                depth = w.shape[1]
+                batches = int(np.prod(xt.shape)) // depth
+                calls.append(f"atomnet_k_fc({X}, {batches}, {depth}, {int(xz[0])}, {p}w, {int(wz[0])}, {bias}, "
+                             f"{Y}, {w.shape[0]}, {int(yz[0])}, {qm[0][0]}, {qm[0][1]}, {lo}, {hi});")
+            else:
+                _, ih, iw, ic = xt.shape
+                _, oh, ow, oc = yt.shape
+                kh, kw = w.shape[1], w.shape[2]
+                sh, sw = o.strideH, o.strideW
+                if getattr(o, "dilationHFactor", 1) != 1 or getattr(o, "dilationWFactor", 1) != 1:
+                    raise InputError(f"{path}: operator {li} {name}: dilation is not supported")
+                if len(qm) == 1:
+                    qm = qm * oc
+                decl.append(_arr(p + "m", "int32_t", np.array([m for m, _ in qm])))
+                decl.append(_arr(p + "s", "int32_t", np.array([s for _, s in qm])))
+                ph, pw = _pad(o.padding, ih, kh, sh, oh), _pad(o.padding, iw, kw, sw, ow)
+                if name == "CONV_2D":
+                    calls.append(f"atomnet_k_conv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
+                                 f"{sh}, {sw}, {ph}, {pw}, {Y}, {oh}, {ow}, {oc}, {int(yz[0])}, {p}m, {p}s, {lo}, {hi});")
+                else:
+                    calls.append(f"atomnet_k_dwconv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
+                                 f"{sh}, {sw}, {ph}, {pw}, {o.depthMultiplier}, {Y}, {oh}, {ow}, {int(yz[0])}, "
+                                 f"{p}m, {p}s, {lo}, {hi});")
+        elif name == "AVERAGE_POOL_2D":
+            _, ih, iw, c = xt.shape
+            _, oh, ow, _ = yt.shape
+            fh, fw, sh, sw = o.filterHeight, o.filterWidth, o.strideH, o.strideW
+            lo, hi = _act_range(o.fusedActivationFunction, float(ys[0]), int(yz[0]))
+            calls.append(f"atomnet_k_avgpool({X}, {ih}, {iw}, {c}, {fh}, {fw}, {sh}, {sw}, "
+                         f"{_pad(o.padding, ih, fh, sh, oh)}, {_pad(o.padding, iw, fw, sw, ow)}, {Y}, {oh}, {ow}, "
+                         f"{lo}, {hi});")
+        elif name == "SOFTMAX":
+            depth = int(xt.shape[-1])
+            beta = float(np.float32(o.beta))
+            real = min(beta * float(xs[0]) * float(1 << 26), float((1 << 31) - 1))
+            im, ils = quantize_multiplier(real)
+            diff_min = -int(math.floor(1.0 * ((1 << 5) - 1) * (1 << 26) / (1 << ils)))
+            calls.append(f"atomnet_k_softmax({X}, {Y}, {int(np.prod(xt.shape)) // depth}, {depth}, {im}, {ils}, "
+                         f"{diff_min});")
+        elif name == "RESHAPE":
+            calls.append(f"atomnet_k_copy({X}, {Y}, {int(np.prod(xt.shape))});")
+        layers.append((f"op{li}", name))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in C_DIR.iterdir():
+        if f.suffix in (".c", ".h"):
+            shutil.copy(f, out_dir / f.name)
+    gi, go = g.inputs[0], g.outputs[0]
+    ishape = tuple(int(d) for d in g.tensors[gi].shape)
+    oshape = tuple(int(d) for d in g.tensors[go].shape)
+    h = ["#ifndef ATOMNET_MODEL_H\n#define ATOMNET_MODEL_H\n#include <stdint.h>\n",
+         f"#define ATOMNET_INPUT_BYTES {int(np.prod(ishape))}\n",
+         f"#define ATOMNET_OUTPUT_BYTES {int(np.prod(oshape))}\n",
+         f"#define ATOMNET_NUM_LAYERS {len(layers)}\n",
+         f"#define ATOMNET_ARENA_BYTES {max(16, arena)}\n",
+         "int atomnet_invoke(void);\nint8_t *atomnet_input(void);\nint8_t *atomnet_output(void);\n#endif\n"]
+    (out_dir / "model.h").write_text("".join(h))
+    c = [f"/* generated by atomnet deploy from {path.name} (runtime {runtime}) */\n",
+         '#include "model.h"\n#include "atomnet_k.h"\n',
+         "#ifdef ATOMNET_HOOKS_HEADER\n#include ATOMNET_HOOKS_HEADER\n#endif\n",
+         "#ifndef ATOMNET_LAYER_BEGIN\n#define ATOMNET_LAYER_BEGIN(i)\n#endif\n",
+         "#ifndef ATOMNET_LAYER_END\n#define ATOMNET_LAYER_END(i)\n#endif\n",
+         "static int8_t atomnet_arena[ATOMNET_ARENA_BYTES] __attribute__((aligned(16)));\n",
+         *decl]
+    for t, ofs in sorted(off.items()):
+        c.append(f"#define T{t} (atomnet_arena + {ofs})\n")
+    c.append(f"int8_t *atomnet_input(void) {{ return T{gi}; }}\n")
+    c.append(f"int8_t *atomnet_output(void) {{ return T{go}; }}\n")
+    c.append("int atomnet_invoke(void) {\n")
+    for i, call in enumerate(calls):
+        c.append(f"    ATOMNET_LAYER_BEGIN({i}) {call} ATOMNET_LAYER_END({i})\n")
+    c.append("    return 0;\n}\n")
+    (out_dir / "model.c").write_text("".join(c))
+    c_files = tuple(sorted(out_dir.glob("atomnet_k_*.c"))) + (out_dir / "model.c",)
+    return DeployedModel(out_dir=out_dir, runtime=runtime, arena_bytes=max(16, arena),
+                         planner_peak_bytes=planner_peak, layers=tuple(layers), input_shape=ishape,
+                         output_shape=oshape, c_files=c_files, include_dirs=(out_dir,), source=str(path))

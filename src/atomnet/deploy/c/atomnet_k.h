@@ -1,0 +1,20 @@
+/* atomnet int8 kernels (C99, no dependencies), arithmetic as TFLite Micro's reference kernels. */
+#ifndef ATOMNET_K_H
+#define ATOMNET_K_H
+#include <stdint.h>
+int32_t atomnet_mbqm(int32_t x, int32_t mult, int shift);
+void atomnet_k_conv(const int8_t *in, int ih, int iw, int ic, int in_zp, const int8_t *w, const int32_t *bias,
+                    int kh, int kw, int sh, int sw, int ph, int pw, int8_t *out, int oh, int ow, int oc,
+                    int out_zp, const int32_t *mult, const int32_t *shift, int amin, int amax);
+void atomnet_k_dwconv(const int8_t *in, int ih, int iw, int ic, int in_zp, const int8_t *w, const int32_t *bias,
+                      int kh, int kw, int sh, int sw, int ph, int pw, int dm, int8_t *out, int oh, int ow,
+                      int out_zp, const int32_t *mult, const int32_t *shift, int amin, int amax);
+void atomnet_k_fc(const int8_t *in, int batches, int depth, int in_zp, const int8_t *w, int w_zp,
+                  const int32_t *bias, int8_t *out, int units, int out_zp, int32_t mult, int shift,
+                  int amin, int amax);
+void atomnet_k_avgpool(const int8_t *in, int ih, int iw, int c, int fh, int fw, int sh, int sw, int ph, int pw,
+                       int8_t *out, int oh, int ow, int amin, int amax);
+void atomnet_k_copy(const int8_t *in, int8_t *out, int n);
+void atomnet_k_softmax(const int8_t *in, int8_t *out, int rows, int depth, int32_t in_mult, int in_left_shift,
+                       int diff_min);
+#endif
