@@ -8,7 +8,8 @@
 #define ATOMNET_TIMER_VALUE (*(volatile uint32_t *)0x40000004u)
 extern uint32_t atomnet_layer_ticks[ATOMNET_MAX_LAYERS];
 extern uint32_t atomnet_layer_t0;
-#define ATOMNET_LAYER_BEGIN(i) (atomnet_layer_t0 = ATOMNET_TIMER_VALUE)
+/* complete statements (model.c writes them without a semicolon) */
+#define ATOMNET_LAYER_BEGIN(i) atomnet_layer_t0 = ATOMNET_TIMER_VALUE;
 #define ATOMNET_LAYER_END(i) \
-    (atomnet_layer_ticks[(i) < ATOMNET_MAX_LAYERS ? (i) : 0] += atomnet_layer_t0 - ATOMNET_TIMER_VALUE)
+    atomnet_layer_ticks[(i) < ATOMNET_MAX_LAYERS ? (i) : 0] += atomnet_layer_t0 - ATOMNET_TIMER_VALUE;
 #endif
