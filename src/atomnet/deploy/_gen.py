@@ -14,7 +14,7 @@ import numpy as np
 from atomnet.errors import InputError
 
 C_DIR = Path(__file__).parent / "c"
-SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX")
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX", "ADD", "MEAN")
 _ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
 
@@ -223,6 +223,27 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
             diff_min = -int(math.floor(1.0 * ((1 << 5) - 1) * (1 << 26) / (1 << ils)))
             calls.append(f"atomnet_k_softmax({X}, {Y}, {int(np.prod(xt.shape)) // depth}, {depth}, {im}, {ils}, "
                          f"{diff_min});")
+        elif name == "ADD":
+            b2 = op.inputs[1]
+            bs2, bz2 = mod.q(b2)
+            if tuple(g.tensors[b2].shape) != tuple(xt.shape) or mod.is_const(b2):
+                raise InputError(f"{path}: operator {li} ADD: broadcasting or constant inputs are not supported")
+            s1, s2, so = float(xs[0]), float(bs2[0]), float(ys[0])
+            twice = 2 * max(s1, s2)
+            m1, m2, mo = (quantize_multiplier(s1 / twice), quantize_multiplier(s2 / twice),
+                          quantize_multiplier(twice / ((1 << 20) * so)))
+            lo, hi = _act_range(o.fusedActivationFunction, so, int(yz[0]))
+            calls.append(f"atomnet_k_add({X}, T{b2}, {Y}, {int(np.prod(xt.shape))}, {-int(xz[0])}, {-int(bz2[0])}, "
+                         f"{int(yz[0])}, 20, {m1[0]}, {m1[1]}, {m2[0]}, {m2[1]}, {mo[0]}, {mo[1]}, {lo}, {hi});")
+        elif name == "MEAN":
+            axes = mod.data(op.inputs[1], np.int32)
+            if axes is None or sorted(int(a) for a in axes.ravel()) != [1, 2] or len(xt.shape) != 4:
+                raise InputError(f"{path}: operator {li} MEAN: only the mean over H and W of an NHWC tensor is supported")
+            n_hw = int(xt.shape[1] * xt.shape[2])
+            f_in, f_out = np.float32(xs[0]), np.float32(ys[0])
+            bias_q = int(yz[0]) - int(np.float32(np.float32(int(xz[0]) * f_in) / f_out))
+            mm, ms = quantize_multiplier(float(np.float32(f_in / np.float32(np.float32(n_hw) * f_out))))
+            calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {mm}, {ms}, {bias_q});")
         elif name == "RESHAPE":
             calls.append(f"atomnet_k_copy({X}, {Y}, {int(np.prod(xt.shape))});")
         layers.append((f"op{li}", name))

@@ -26,7 +26,7 @@ def build_host(model: DeployedModel) -> Path:
     main = model.out_dir / "host_main.c"
     main.write_text(_MAIN)
     exe = model.out_dir / "atomnet_host"
-    cmd = ["gcc", "-O2", "-std=c99", "-o", str(exe), str(main), *map(str, model.c_files),
+    cmd = ["gcc", "-O2", "-std=c99", "-o", str(exe), str(main), *map(str, model.c_files), "-lm",
            *(f"-I{d}" for d in model.include_dirs)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

@@ -11,9 +11,11 @@ Example::
     print(r.total_instructions, r.layer_instructions, elf_sizes(b.elf, b.kernel_objects))
 """
 
+from atomnet.deploy._cmreport import CortexMReport, cortexm_report
 from atomnet.deploy._cortexm import TARGETS, CortexMBuild, Target, build_cortexm, get_target
 from atomnet.deploy._elfsize import ElfSizes, elf_sizes
 from atomnet.deploy._qemu import INSTRUCTIONS_PER_TICK, MACHINES, QemuError, QemuRun, parse_report, run_qemu
 
-__all__ = ["INSTRUCTIONS_PER_TICK", "MACHINES", "TARGETS", "CortexMBuild", "ElfSizes", "QemuError", "QemuRun",
-           "Target", "build_cortexm", "elf_sizes", "get_target", "parse_report", "run_qemu"]
+__all__ = ["INSTRUCTIONS_PER_TICK", "MACHINES", "TARGETS", "CortexMBuild", "CortexMReport", "ElfSizes",
+           "QemuError", "QemuRun", "Target", "build_cortexm", "cortexm_report", "elf_sizes", "get_target",
+           "parse_report", "run_qemu"]

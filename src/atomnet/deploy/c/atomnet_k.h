@@ -17,4 +17,7 @@ void atomnet_k_avgpool(const int8_t *in, int ih, int iw, int c, int fh, int fw, 
 void atomnet_k_copy(const int8_t *in, int8_t *out, int n);
 void atomnet_k_softmax(const int8_t *in, int8_t *out, int rows, int depth, int32_t in_mult, int in_left_shift,
                        int diff_min);
+void atomnet_k_add(const int8_t *a, const int8_t *b, int8_t *out, int n, int a_off, int b_off, int out_off,
+                   int left_shift, int32_t am, int as, int32_t bm, int bs, int32_t om, int os, int amin, int amax);
+void atomnet_k_mean_hw(const int8_t *in, int hw, int c, int8_t *out, int32_t mult, int shift, int bias);
 #endif
