@@ -285,6 +285,7 @@ RUNNER_OPTIONS: dict[str, Callable[[Path], Generator[dict[str, Any], None, None]
     "tflm-host": lambda tmp: _options(min_repeat_ms=0.2),
     "serial": lambda tmp: _simulator(),
     "import": _results_file,
+    "qemu": lambda tmp: _options(),
 }
 
 

@@ -15,6 +15,7 @@ target allocated and stores. Campaigns commit every ``repeat()`` at once.
     persistent structures), Flash the model's constant bytes (weights + biases + other constants).
 ``serial``: a board speaking ``docs/serial-protocol.md`` (:mod:`atomnet.measure._serial`).
 ``import``: results measured elsewhere (:mod:`atomnet.measure._import`).
+``qemu``: generated C in QEMU, instruction counts (:mod:`atomnet.measure._qemu`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def get_runner(name: str, **options: Any) -> Runner:
 def _load_builtin() -> None:
     import importlib
 
-    for mod in ("_import", "_serial"):  # their import registers 'import' and 'serial'
+    for mod in ("_import", "_serial", "_qemu"):  # their import registers 'import', 'serial' and 'qemu'
         importlib.import_module(f"atomnet.measure.{mod}")
 
 
