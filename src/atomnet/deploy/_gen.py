@@ -97,7 +97,8 @@ def _arr(name: str, ctype: str, vals: np.ndarray) -> str:
 def _act_range(act: int, scale: float, zp: int) -> tuple[int, int]:
     lo, hi = -128, 127
     def quant(x: float) -> int:
-        return zp + int(round(x / scale))
+        v = float(np.float32(x) / np.float32(scale))  # TFLM: float32 division, round half away from zero
+        return zp + int(math.copysign(math.floor(abs(v) + 0.5), v))
     if act == 1:
         lo = max(lo, quant(0.0))
     elif act == 3:
@@ -182,12 +183,18 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
             act = o.fusedActivationFunction
             lo, hi = _act_range(act, float(ys[0]), int(yz[0]))
             eff = [float(xs[0]) * float(s) / float(ys[0]) for s in ws]
+            if name == "FULLY_CONNECTED" and len(ws) == 1:  # TFLM: float32 product of the scales, then double
+                eff = [float(np.float32(xs[0]) * np.float32(ws[0])) / float(ys[0])]
             qm = [quantize_multiplier(e) for e in eff]
             if name == "FULLY_CONNECTED":
                 depth = w.shape[1]
                 batches = int(np.prod(xt.shape)) // depth
+                if len(qm) == 1:
+                    qm = qm * int(w.shape[0])
+                decl.append(_arr(p + "m", "int32_t", np.array([m for m, _ in qm])))
+                decl.append(_arr(p + "s", "int32_t", np.array([s for _, s in qm])))
                 calls.append(f"atomnet_k_fc({X}, {batches}, {depth}, {int(xz[0])}, {p}w, {int(wz[0])}, {bias}, "
-                             f"{Y}, {w.shape[0]}, {int(yz[0])}, {qm[0][0]}, {qm[0][1]}, {lo}, {hi});")
+                             f"{Y}, {w.shape[0]}, {int(yz[0])}, {p}m, {p}s, {lo}, {hi});")
             else:
                 _, ih, iw, ic = xt.shape
                 _, oh, ow, oc = yt.shape
@@ -240,10 +247,9 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
             if axes is None or sorted(int(a) for a in axes.ravel()) != [1, 2] or len(xt.shape) != 4:
                 raise InputError(f"{path}: operator {li} MEAN: only the mean over H and W of an NHWC tensor is supported")
             n_hw = int(xt.shape[1] * xt.shape[2])
-            f_in, f_out = np.float32(xs[0]), np.float32(ys[0])
-            bias_q = int(yz[0]) - int(np.float32(np.float32(int(xz[0]) * f_in) / f_out))
-            mm, ms = quantize_multiplier(float(np.float32(f_in / np.float32(np.float32(n_hw) * f_out))))
-            calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {mm}, {ms}, {bias_q});")
+            mm, ms = quantize_multiplier(float(xs[0]) / float(ys[0]) / n_hw)
+            calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {int(xz[0])}, {mm}, {ms}, "
+                         f"{int(yz[0])});")
         elif name == "RESHAPE":
             calls.append(f"atomnet_k_copy({X}, {Y}, {int(np.prod(xt.shape))});")
         layers.append((f"op{li}", name))

@@ -10,7 +10,7 @@ void atomnet_k_dwconv(const int8_t *in, int ih, int iw, int ic, int in_zp, const
                       int kh, int kw, int sh, int sw, int ph, int pw, int dm, int8_t *out, int oh, int ow,
                       int out_zp, const int32_t *mult, const int32_t *shift, int amin, int amax);
 void atomnet_k_fc(const int8_t *in, int batches, int depth, int in_zp, const int8_t *w, int w_zp,
-                  const int32_t *bias, int8_t *out, int units, int out_zp, int32_t mult, int shift,
+                  const int32_t *bias, int8_t *out, int units, int out_zp, const int32_t *mult, const int32_t *shift,
                   int amin, int amax);
 void atomnet_k_avgpool(const int8_t *in, int ih, int iw, int c, int fh, int fw, int sh, int sw, int ph, int pw,
                        int8_t *out, int oh, int ow, int amin, int amax);
@@ -19,5 +19,6 @@ void atomnet_k_softmax(const int8_t *in, int8_t *out, int rows, int depth, int32
                        int diff_min);
 void atomnet_k_add(const int8_t *a, const int8_t *b, int8_t *out, int n, int a_off, int b_off, int out_off,
                    int left_shift, int32_t am, int as, int32_t bm, int bs, int32_t om, int os, int amin, int amax);
-void atomnet_k_mean_hw(const int8_t *in, int hw, int c, int8_t *out, int32_t mult, int shift, int bias);
+void atomnet_k_mean_hw(const int8_t *in, int hw, int c, int8_t *out, int in_zp, int32_t mult, int shift,
+                       int out_zp);
 #endif

@@ -1,5 +1,5 @@
 /* atomnet int8 ADD (inputs shifted left by 20, rescaled to twice the larger scale) and MEAN over H,W
-   (int32 sum, one fixed-point rescale by in_scale / (n * out_scale), as TFLite's QuantizedMeanOrSum). Written for atomnet. */
+   (zero-point-corrected int32 sum, one fixed-point rescale by in_scale / (out_scale * H*W)). Written for atomnet. */
 #include "atomnet_k.h"
 
 void atomnet_k_add(const int8_t *a, const int8_t *b, int8_t *out, int n, int a_off, int b_off, int out_off,
@@ -13,12 +13,14 @@ void atomnet_k_add(const int8_t *a, const int8_t *b, int8_t *out, int n, int a_o
     }
 }
 
-void atomnet_k_mean_hw(const int8_t *in, int hw, int c, int8_t *out, int32_t mult, int shift, int bias) {
+void atomnet_k_mean_hw(const int8_t *in, int hw, int c, int8_t *out, int in_zp, int32_t mult, int shift,
+                       int out_zp) {
     int ch, i;
     for (ch = 0; ch < c; ++ch) {
-        int32_t sum = 0, v;
-        for (i = 0; i < hw; ++i) sum += in[(long)i * c + ch];
-        v = atomnet_mbqm(sum, mult, shift) + bias;
-        out[ch] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        int32_t acc = 0;
+        for (i = 0; i < hw; ++i) acc += in[(long)i * c + ch] - in_zp;
+        acc = atomnet_mbqm(acc, mult, shift);
+        acc += out_zp;
+        out[ch] = (int8_t)(acc < -128 ? -128 : acc > 127 ? 127 : acc);
     }
 }

@@ -77,7 +77,7 @@ void atomnet_k_dwconv(const int8_t *in, int ih, int iw, int ic, int in_zp, const
 }
 
 void atomnet_k_fc(const int8_t *in, int batches, int depth, int in_zp, const int8_t *w, int w_zp,
-                  const int32_t *bias, int8_t *out, int units, int out_zp, int32_t mult, int shift,
+                  const int32_t *bias, int8_t *out, int units, int out_zp, const int32_t *mult, const int32_t *shift,
                   int amin, int amax) {
     int b, u, d;
     for (b = 0; b < batches; ++b) for (u = 0; u < units; ++u) {
@@ -85,7 +85,7 @@ void atomnet_k_fc(const int8_t *in, int batches, int depth, int in_zp, const int
         for (d = 0; d < depth; ++d)
             acc += ((int32_t)in[(long)b * depth + d] - in_zp) * ((int32_t)w[(long)u * depth + d] - w_zp);
         if (bias) acc += bias[u];
-        acc = atomnet_mbqm(acc, mult, shift) + out_zp;
+        acc = atomnet_mbqm(acc, mult[u], shift[u]) + out_zp;
         out[(long)b * units + u] = clampq(acc, amin, amax);
     }
 }
