@@ -29,9 +29,8 @@ def generate(source: str | Path, *, runtime: str = "tinyengine", out_dir: Path) 
         raise InputError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     path = Path(source)
     if path.suffix != ".tflite":
-        from atomnet.export import export_int8
-        res = export_int8(source, Path(out_dir) / "model.tflite")  # type: ignore[call-arg]
-        path = Path(res.path)
+        raise InputError(f"{path}: atomnet deploy reads an int8 .tflite file (export a spec first with "
+                         "`atomnet export`); specs, zoo names and run dirs are not accepted yet")
     if not path.exists():
         raise InputError(f"{path}: no such file")
     return generate_c(path, runtime, Path(out_dir), _planner_peak(path, runtime))

@@ -40,7 +40,7 @@ def quantize_multiplier(scale: float) -> tuple[int, int]:
     if scale == 0.0:
         return 0, 0
     q, shift = math.frexp(scale)
-    qf = int(math.floor(abs(q) * (1 << 31) + 0.5)) * (1 if q >= 0 else -1)
+    qf = math.floor(abs(q) * (1 << 31) + 0.5) * (1 if q >= 0 else -1)
     if qf == (1 << 31):
         qf //= 2
         shift += 1
@@ -148,7 +148,7 @@ def _plan(mod: _Model, order: list[tuple[list[int], list[int]]]) -> tuple[dict[i
     return off, max((o + s for o, s, _, _ in placed), default=0)
 
 
-def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> DeployedModel:
+def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> DeployedModel:  # noqa: C901
     mod = _Model(path)
     g = mod.g
     decl: list[str] = []
@@ -209,7 +209,8 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
                 ph, pw = _pad(o.padding, ih, kh, sh, oh), _pad(o.padding, iw, kw, sw, ow)
                 if name == "CONV_2D":
                     calls.append(f"atomnet_k_conv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
-                                 f"{sh}, {sw}, {ph}, {pw}, {Y}, {oh}, {ow}, {oc}, {int(yz[0])}, {p}m, {p}s, {lo}, {hi});")
+                                 f"{sh}, {sw}, {ph}, {pw}, {Y}, {oh}, {ow}, {oc}, {int(yz[0])}, {p}m, {p}s, "
+                                 f"{lo}, {hi});")
                 else:
                     calls.append(f"atomnet_k_dwconv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
                                  f"{sh}, {sw}, {ph}, {pw}, {o.depthMultiplier}, {Y}, {oh}, {ow}, {int(yz[0])}, "
@@ -227,7 +228,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
             beta = float(np.float32(o.beta))
             real = min(beta * float(xs[0]) * float(1 << 26), float((1 << 31) - 1))
             im, ils = quantize_multiplier(real)
-            diff_min = -int(math.floor(1.0 * ((1 << 5) - 1) * (1 << 26) / (1 << ils)))
+            diff_min = -math.floor(1.0 * ((1 << 5) - 1) * (1 << 26) / (1 << ils))
             calls.append(f"atomnet_k_softmax({X}, {Y}, {int(np.prod(xt.shape)) // depth}, {depth}, {im}, {ils}, "
                          f"{diff_min});")
         elif name == "ADD":
@@ -245,7 +246,8 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
         elif name == "MEAN":
             axes = mod.data(op.inputs[1], np.int32)
             if axes is None or sorted(int(a) for a in axes.ravel()) != [1, 2] or len(xt.shape) != 4:
-                raise InputError(f"{path}: operator {li} MEAN: only the mean over H and W of an NHWC tensor is supported")
+                raise InputError(f"{path}: operator {li} MEAN: only the mean over H and W of an NHWC tensor "
+                                 "is supported")
             n_hw = int(xt.shape[1] * xt.shape[2])
             mm, ms = quantize_multiplier(float(xs[0]) / float(ys[0]) / n_hw)
             calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {int(xz[0])}, {mm}, {ms}, "
@@ -283,7 +285,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
         c.append(f"    ATOMNET_LAYER_BEGIN({i}) {call} ATOMNET_LAYER_END({i})\n")
     c.append("    return 0;\n}\n")
     (out_dir / "model.c").write_text("".join(c))
-    c_files = tuple(sorted(out_dir.glob("atomnet_k_*.c"))) + (out_dir / "model.c",)
+    c_files = (*sorted(out_dir.glob("atomnet_k_*.c")), out_dir / "model.c")
     return DeployedModel(out_dir=out_dir, runtime=runtime, arena_bytes=max(16, arena),
                          planner_peak_bytes=planner_peak, layers=tuple(layers), input_shape=ishape,
                          output_shape=oshape, c_files=c_files, include_dirs=(out_dir,), source=str(path))
