@@ -36,3 +36,25 @@ def public_db(public_db_path: Path) -> Iterator[AtomDB]:
     db = AtomDB(public_db_path)
     yield db
     db.close()
+
+
+@pytest.fixture(scope="session")
+def zoo_int8_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """int8 exports of the 9 zoo models with published TinyEngine peaks and of test_export's stress spec
+    (SE with h-swish, a channel multiplier, 7×7 kernels): ~15-25 s each on 2 shared cores; made once a session."""
+    pytest.importorskip("torch", reason="the ML stack is not installed: pip install -r requirements-ml.txt")
+    pytest.importorskip("onnx2tf", reason="the converter is not installed: pip install -r requirements-ml.txt")
+    import numpy as np
+
+    from atomnet.export import export_int8
+    from atomnet.zoo import get_zoo
+    from test_export import stress_spec
+    from test_sram import TINYENGINE_PEAKS
+
+    out = tmp_path_factory.mktemp("zoo-exports")
+    specs = {**{n: get_zoo(n) for n in TINYENGINE_PEAKS}, "stress": stress_spec()}
+    paths = {}
+    for name, spec in specs.items():
+        calib = np.random.default_rng(0).uniform(-1, 1, size=(8, spec.in_channels, *spec.resolution))
+        paths[name] = export_int8(spec, calib.astype(np.float32), out / f"{name}.tflite", seed=0).path
+    return paths

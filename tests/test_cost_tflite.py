@@ -188,22 +188,10 @@ def test_every_corpus_file_costs_on_every_runtime(lm: LatencyModel) -> None:
 
 
 # ---- the zoo exports: the file priced like its spec ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """int8 exports of the 9 zoo models with published TinyEngine peaks and of test_export's stress spec
-    (SE with h-swish, a channel multiplier, 7×7 kernels): ~15-25 s each on 2 shared cores."""
-    pytest.importorskip("torch", reason="the ML stack is not installed: pip install -r requirements-ml.txt")
-    pytest.importorskip("onnx2tf", reason="the converter is not installed: pip install -r requirements-ml.txt")
-    from atomnet.export import export_int8
-    from test_export import stress_spec
-
-    out = tmp_path_factory.mktemp("zoo-exports")
-    specs = {**{n: get_zoo(n) for n in TINYENGINE_PEAKS}, "stress": stress_spec()}
-    paths = {}
-    for name, spec in specs.items():
-        calib = np.random.default_rng(0).uniform(-1, 1, size=(8, spec.in_channels, *spec.resolution))
-        paths[name] = export_int8(spec, calib.astype(np.float32), out / f"{name}.tflite", seed=0).path
-    return paths
+@pytest.fixture()
+def exports(zoo_int8_exports: dict[str, Path]) -> dict[str, Path]:
+    """The session's int8 zoo exports (tests/conftest.py: made once, shared with tests/test_deploy*.py)."""
+    return zoo_int8_exports
 
 
 @pytest.mark.slow  # the fixture exports 10 models (~170 s on 2 shared cores)
