@@ -140,3 +140,48 @@ def test_wrong_input_size_names_the_expected_size(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="ATOMNET_INPUT_BYTES = 64"):
         build_cortexm(_program(tmp_path / "s"), bytes(3), build_dir=tmp_path / "b")
+
+
+# ---- generated code (atomnet.deploy.generate) in QEMU against TFLite Micro -------------------------------------
+
+VWW = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflite" / "mlc_vww_96_int8.tflite"
+
+
+def _report(model: Path, tmp: Path, target: str = "cortex-m7") -> object:
+    pytest.importorskip("tflite_micro")
+    from atomnet.deploy.target import cortexm_report
+
+    rep = cortexm_report(model, target=target, out_dir=tmp)
+    assert rep.bit_exact, f"{model.name} on {target}: {rep.mismatched_bytes} output bytes differ from TFLite Micro"
+    assert rep.total_instructions > 0 and len(rep.layer_instructions) > 0
+    assert sum(rep.layer_instructions) <= rep.total_instructions
+    assert 0 < rep.stack_used_bytes < rep.stack_size_bytes
+    s = rep.sizes
+    assert s.arena_bytes == rep.arena_bytes and s.weight_bytes > 0 and s.kernel_bytes > 0
+    assert s.flash_bytes == s.kernel_bytes + s.weight_bytes + s.other_flash_bytes
+    return rep
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VWW.is_file(), reason="needs ../shared/models/tflite/mlc_vww_96_int8.tflite")
+def test_public_vww_model_is_bit_exact_on_cortex_m7(tmp_path: Path) -> None:
+    _report(VWW, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def vww0_int8(zoo_int8_exports: dict[str, Path]) -> Path:
+    """The int8 export of the smallest zoo model (random weights, the session's zoo exports)."""
+    return zoo_int8_exports["mcunet-vww0"]
+
+
+def test_zoo_model_bit_exact_on_cortex_m7_and_m4_with_deterministic_counts(vww0_int8: Path, tmp_path: Path) -> None:
+    from atomnet.deploy.target import CortexMReport
+
+    m7 = _report(vww0_int8, tmp_path / "m7", "cortex-m7")
+    m4 = _report(vww0_int8, tmp_path / "m4", "cortex-m4")
+    again = _report(vww0_int8, tmp_path / "m7b", "cortex-m7")
+    assert isinstance(m7, CortexMReport) and isinstance(m4, CortexMReport) and isinstance(again, CortexMReport)
+    assert again.layer_instructions == m7.layer_instructions and again.total_instructions == m7.total_instructions
+    assert len(m4.layer_instructions) == len(m7.layer_instructions)
+    # the estimate's planner peak is the generated arena; the binary's RAM adds .data and the stack
+    assert m7.ram_bytes >= m7.arena_bytes
