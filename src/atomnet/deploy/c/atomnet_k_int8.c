@@ -1,20 +1,7 @@
 /* atomnet int8 kernels: fixed-point requantization as in TFLite Micro (written for atomnet). */
 #include "atomnet_k.h"
+#include "atomnet_k_fixed.h"
 
-static int32_t srdhm(int32_t a, int32_t b) {
-    int64_t ab, nudge;
-    if (a == b && a == INT32_MIN) return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
-}
-
-static int32_t rdbp(int32_t x, int e) {
-    int32_t mask = (int32_t)((1LL << e) - 1);
-    int32_t rem = x & mask;
-    int32_t thr = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (rem > thr ? 1 : 0);
-}
 
 int32_t atomnet_mbqm(int32_t x, int32_t mult, int shift) {
     int left = shift > 0 ? shift : 0;

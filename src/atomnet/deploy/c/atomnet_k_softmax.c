@@ -1,21 +1,8 @@
 /* atomnet int8 softmax: gemmlowp-style fixed-point exp and reciprocal, as TFLite Micro's reference kernel
    (input Q5.26 scaled differences, Q12 accumulation; output scale 1/256, zero point -128). Written for atomnet. */
 #include "atomnet_k.h"
+#include "atomnet_k_fixed.h"
 
-static int32_t srdhm(int32_t a, int32_t b) {
-    int64_t ab, nudge;
-    if (a == b && a == INT32_MIN) return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
-}
-
-static int32_t rdbp(int32_t x, int e) {
-    int32_t mask = (int32_t)((1LL << e) - 1);
-    int32_t rem = x & mask;
-    int32_t thr = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (rem > thr ? 1 : 0);
-}
 
 static int32_t sat_shl(int32_t x, int e) {  /* saturating rounding multiply by 2^e, e > 0 */
     int32_t thr = (int32_t)((1LL << (31 - e)) - 1);
