@@ -49,6 +49,15 @@ def quantize_multiplier(scale: float) -> tuple[int, int]:
     return qf, shift
 
 
+def mean_multiplier(real: float, n: int) -> tuple[int, int]:
+    """The multiplier and shift of an int8 MEAN over ``n`` elements as TFLite's integer Mean prepares them: the
+    scale ratio quantized first, then folded with 1/n by an integer division after a left shift of at most
+    floor(log2 n) bits (so 1/n is exact for powers of two only, as in the reference kernel)."""
+    mult, shift = quantize_multiplier(real)
+    up = min(n.bit_length() - 1, 32, 31 + shift)
+    return int((mult << up) // n), shift - up
+
+
 def _schema() -> Any:
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
     return schema_py_generated
@@ -249,7 +258,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
                 raise InputError(f"{path}: operator {li} MEAN: only the mean over H and W of an NHWC tensor "
                                  "is supported")
             n_hw = int(xt.shape[1] * xt.shape[2])
-            mm, ms = quantize_multiplier(float(xs[0]) / float(ys[0]) / n_hw)
+            mm, ms = mean_multiplier(float(xs[0]) / float(ys[0]), n_hw)
             calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {int(xz[0])}, {mm}, {ms}, "
                          f"{int(yz[0])});")
         elif name == "RESHAPE":
