@@ -20,7 +20,7 @@ def _mean_model(path: Path, hw: int, c: int) -> Path:
     out = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(c, 1)(inp))
     model = tf.keras.Model(inp, out)
 
-    def rep():  # type: ignore[no-untyped-def]
+    def rep():
         r = np.random.default_rng(0)
         for _ in range(20):
             yield [r.uniform(-1, 1, (1, hw, hw, c)).astype(np.float32)]
