@@ -49,7 +49,8 @@ def test_unsupported_operator_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # the session fixture exports 10 zoo models (~170 s on 2 shared cores)
 def test_zoo_exports_are_bit_exact(zoo_int8_exports: dict[str, Path], tmp_path: Path) -> None:
-    """Every zoo export whose operators are supported runs bit-exact; the arena vs the tinyengine planner peak is
+    """Every zoo export whose operators are supported runs bit-exact (9 of the 10: the stress spec needs MUL and
+    HARD_SWISH); the arena vs the tinyengine planner peak is
     reported (first-fit offsets, no in-place depthwise yet: never below the planner, equal where no depthwise
     overlap matters)."""
     exact, supported = [], 0
@@ -65,4 +66,4 @@ def test_zoo_exports_are_bit_exact(zoo_int8_exports: dict[str, Path], tmp_path: 
         if np.array_equal(run_host(exe, x), _tflm(path, x)):
             exact.append(name)
         assert d.arena_bytes >= d.planner_peak_bytes
-    assert supported >= 8 and len(exact) >= supported - 1, exact
+    assert supported >= 9 and len(exact) == supported, exact
