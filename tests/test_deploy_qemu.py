@@ -185,3 +185,18 @@ def test_zoo_model_bit_exact_on_cortex_m7_and_m4_with_deterministic_counts(vww0_
     assert len(m4.layer_instructions) == len(m7.layer_instructions)
     # the estimate's planner peak is the generated arena; the binary's RAM adds .data and the stack
     assert m7.ram_bytes >= m7.arena_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VWW.is_file(), reason="needs ../shared/models/tflite/mlc_vww_96_int8.tflite")
+def test_deploy_cli_runs_the_public_vww_model_in_qemu(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "atomnet", "deploy", str(VWW), "--out", str(tmp_path / "o"),
+                        "--target", "cortex-m7"], capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "output vs TFLite Micro: bit-exact" in p.stdout
+    total = int(p.stdout.split(" in QEMU: ")[1].split(" instructions")[0].replace(",", ""))
+    assert total > 10_000_000 and total % 40 == 0  # 40 instructions per tick of the 25 MHz timer
+    assert "arena 64,512" in p.stdout  # the generated arena (first-fit; the planner's peak is lower, reported)

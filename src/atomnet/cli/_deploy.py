@@ -19,6 +19,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--runtime", choices=("tinyengine", "tflm-plan"), default="tinyengine")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--check", action="store_true", help="build on the host and compare with TFLite Micro")
+    p.add_argument("--target", choices=("host", "cortex-m7", "cortex-m4"), default="host",
+                   help="cortex-m7/cortex-m4: also cross-compile (gcc-arm-none-eabi), run in QEMU (mps2-an500 / "
+                        "mps2-an386, -icount shift=0) and compare with TFLite Micro; prints instructions per layer "
+                        "and the ELF's Flash and RAM against the tinyengine estimates")
     p.set_defaults(func=_run)
 
 
@@ -44,6 +48,8 @@ def _run(args: Any) -> int:
         "per-layer hooks.\n")
     print(f"wrote {d.out_dir}: {len(d.layers)} layers, arena {d.arena_bytes:,} B "
           f"(planner peak {d.planner_peak_bytes:,} B)")
+    if args.target != "host":
+        return _run_cortexm(args)
     if not args.check:
         return 0
     from tflite_micro.python.tflite_micro import runtime
@@ -57,3 +63,20 @@ def _run(args: Any) -> int:
     diff = int(np.abs(out.astype(np.int32) - ref.astype(np.int32)).max())
     print(f"max |diff| vs TFLite Micro: {diff}" + (" (bit-exact)" if diff == 0 else " (NOT bit-exact)"))
     return 0 if diff == 0 else 1
+
+
+def _run_cortexm(args: Any) -> int:
+    from atomnet.deploy.target import cortexm_report
+
+    r = cortexm_report(args.source, target=args.target, out_dir=Path(args.out) / args.target)
+    s = r.sizes
+    for i, n in enumerate(r.layer_instructions):
+        print(f"  layer {i:3d}  {n:>13,} instructions")
+    print(f"{args.target} in QEMU: {r.total_instructions:,} instructions (QEMU counts instructions, not cycles; "
+          f"resolution 40)")
+    print(f"Flash {s.flash_bytes:,} B = kernels {s.kernel_bytes:,} + weights {s.weight_bytes:,} + rest "
+          f"{s.other_flash_bytes:,} (tinyengine estimate {r.est_flash_bytes:,} B)")
+    print(f"RAM {r.ram_bytes:,} B = .data {s.data_bytes:,} + arena {r.arena_bytes:,} + stack high-water "
+          f"{r.stack_used_bytes:,} (tinyengine peak-SRAM estimate {r.est_peak_sram_bytes:,} B)")
+    print("output vs TFLite Micro: " + ("bit-exact" if r.bit_exact else f"{r.mismatched_bytes} bytes differ"))
+    return 0 if r.bit_exact else 1
