@@ -200,3 +200,22 @@ def test_deploy_cli_runs_the_public_vww_model_in_qemu(tmp_path: Path) -> None:
     total = int(p.stdout.split(" in QEMU: ")[1].split(" instructions")[0].replace(",", ""))
     assert total > 10_000_000 and total % 40 == 0  # 40 instructions per tick of the 25 MHz timer
     assert "arena 64,512" in p.stdout  # the generated arena (first-fit; the planner's peak is lower, reported)
+
+
+@pytest.mark.slow  # 9 models, up to 1.3 G instructions each in QEMU
+def test_every_supported_zoo_export_is_bit_exact_on_cortex_m7(zoo_int8_exports: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    """The zoo exports without SE/h-swish (the stress spec needs MUL and HARD_SWISH) in QEMU Cortex-M7: outputs
+    equal TFLite Micro's byte for byte; the ELF's Flash within 10 % of the tinyengine estimate (docs/deploy.md)."""
+    from atomnet.deploy.target import CortexMReport
+
+    done = []
+    for name, path in zoo_int8_exports.items():
+        if name == "stress":
+            continue
+        rep = _report(path, tmp_path / name)
+        assert isinstance(rep, CortexMReport)
+        assert abs(rep.sizes.flash_bytes / rep.est_flash_bytes - 1) < 0.10, (name, rep.row())
+        assert rep.arena_bytes >= rep.est_peak_sram_bytes * 0.9, (name, rep.row())
+        done.append(name)
+    assert len(done) == 9, done
