@@ -172,7 +172,7 @@ class ModelRef:
 def model_ref(row: ModelRow, tflite_dir: Path | None = None) -> ModelRef | str:
     """The model a row measures, or the reason atomnet cannot price it."""
     from atomnet.spec import load_spec
-    from atomnet.zoo import ZOO, match_row
+    from atomnet.zoo import ZOO, match_row, only_in_tinyops_families
 
     raw = row.raw_row()
     if row.family == "stm32ai_modelzoo":
@@ -187,6 +187,8 @@ def model_ref(row: ModelRow, tflite_dir: Path | None = None) -> ModelRef | str:
     if row.model_kind == "tflite":
         return ModelRef("tflite", row.model) if Path(row.model).exists() else f"{row.model}: no such .tflite file"
     name = str(raw.get("net_id_current_name") or row.model).split(" (")[0]
+    if only_in_tinyops_families(name):  # the TinyOps width/resolution families are not fitted on (see there)
+        return f"no zoo model {name!r} outside the TinyOps families"
     try:
         spec = load_spec(name, catalog=ZOO)
     except (InputError, KeyError, OSError) as e:

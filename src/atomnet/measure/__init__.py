@@ -3,7 +3,7 @@ campaigns and the kernel-additivity check (issue 6; ``README.md`` "Build an Atom
 
 >>> from atomnet.measure import list_runners
 >>> list_runners()
-['import', 'serial', 'tflm-host']
+['import', 'qemu', 'serial', 'tflm-host']
 """
 
 from atomnet.measure._additivity import AdditivityReport, additivity

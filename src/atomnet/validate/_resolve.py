@@ -31,7 +31,7 @@ from atomnet.cost import DEFAULT_XCUBE_FAMILY, xcube_family
 from atomnet.db import ModelMeasurement
 from atomnet.errors import InputError
 from atomnet.runtimes import list_runtimes
-from atomnet.zoo import match_row, resolve_zoo
+from atomnet.zoo import match_row, only_in_tinyops_families, resolve_zoo
 
 #: MLPerf Tiny benchmark → its reference model as published in mlcommons/tiny (``../shared/models/tflite``)
 TFLITE_OF_BENCHMARK: dict[str, str] = {
@@ -97,7 +97,7 @@ def _zoo_name(names: list[str]) -> str | None:
             continue
         for cand in (n, _PAREN.sub("", n)):
             z = resolve_zoo(cand)
-            if z is not None:
+            if z is not None and not only_in_tinyops_families(z):  # see atomnet.zoo.only_in_tinyops_families
                 return z
     return None
 

@@ -53,6 +53,7 @@ from atomnet.zoo._families import (
     parse_family_name,
     register_family,
 )
+from atomnet.zoo._mobilenets import only_in_tinyops_families
 from atomnet.zoo._rows import RowMatch, match_row, zoo_name_for_row
 
 
@@ -153,6 +154,7 @@ __all__ = [
     "get_zoo",
     "list_zoo",
     "match_row",
+    "only_in_tinyops_families",
     "register_family",
     "resolve_zoo",
     "zoo_aliases",

@@ -180,3 +180,16 @@ MNASNET = register_family(WidthResFamily(
 PROXYLESS = register_family(WidthResFamily(
     "proxyless", "ProxylessNAS-Mobile at width w and resolution r (channels rounded up to 8, as MCUNet's files)",
     "proxyless-w0.3-r144", True, build_proxyless, _check, "mit-han-lab/proxylessnas proxyless_mobile"))
+
+
+def only_in_tinyops_families(name: str) -> bool:
+    """True for a name that only the width/resolution families above resolve (not a shipped file or alias).
+    Whole-model rows other than TinyOps' are not priced through these families: the shipped latency transfers
+    were fitted without them (a row they would newly price, e.g. the TinyEngine README's proxyless-w0.3-r64,
+    waits for a refit)."""
+    from atomnet.zoo import ALIAS_TO_NAME, list_zoo
+
+    if name in list_zoo() or name in ALIAS_TO_NAME:
+        return False
+    return any(name.startswith(f.prefix + "-") and _NAME.fullmatch(name[len(f.prefix) + 1:]) is not None
+               for f in (MBV3, MNASNET, PROXYLESS))
