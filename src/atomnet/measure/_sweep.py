@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from atomnet.errors import InputError
-from atomnet.measure._singleop import Variant
+from atomnet.measure._singleop import Variant, default_variant
 from atomnet.ops import Op
 
 SWEEP_SCHEMA = 1
@@ -61,6 +61,14 @@ class SweepEntry:
                    tuple((str(k), int(n)) for k, n in (d.get("variants") or {}).items()), str(d.get("runtime", "tflm")))
 
 
+def _tflite_op(op: Op) -> str:
+    """The TFLite operator of ``op`` for lowerings that name none (``tinyengine``, ``xcube-ai``): element-wise
+    keys carry their function (ADD, MUL, HARD_SWISH), the other kinds have one operator each."""
+    if op.kind == "eltwise":
+        return op.eltwise_fn.upper()
+    return default_variant(op).tflite_op
+
+
 def space_specs(space: Any, *, limit: int | None, seed: int = 0, resolutions: Sequence[int] | None = None) -> list[Any]:
     """``limit`` seeded random architectures of ``space`` (all of them when ``limit`` is None and the space
     is small enough to enumerate), as ModelSpecs; ``resolutions`` restricts the input sizes."""
@@ -100,7 +108,7 @@ def sweep_specs(specs: Iterable[Any], *, runtime: str = "tflm", db: Any = None, 
             count[k] += 1
             seen.add(k)
             act = layer.act if layer.act in ("relu", "relu6") else "none"
-            variants.setdefault(k, Counter())[(layer.tflite_op, act)] += 1
+            variants.setdefault(k, Counter())[(layer.tflite_op or _tflite_op(layer.op), act)] += 1
         for k in seen:
             archs[k] += 1
     table = db.table(board) if db is not None and board and db.has_board(board) else None
