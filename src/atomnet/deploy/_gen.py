@@ -11,10 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.deploy._ops import OPS as ELTWISE_OPS
+from atomnet.deploy._ops import emit as emit_eltwise
 from atomnet.errors import InputError
 
 C_DIR = Path(__file__).parent / "c"
-SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX", "ADD", "MEAN")
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX", "ADD", "MEAN",
+             *ELTWISE_OPS)
 _ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
 
@@ -261,6 +264,10 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
             mm, ms = mean_multiplier(float(xs[0]) / float(ys[0]), n_hw)
             calls.append(f"atomnet_k_mean_hw({X}, {n_hw}, {int(xt.shape[3])}, {Y}, {int(xz[0])}, {mm}, {ms}, "
                          f"{int(yz[0])});")
+        elif name in ELTWISE_OPS:  # MUL, HARD_SWISH, LOGISTIC, PAD/PADV2 (atomnet.deploy._ops)
+            more, call = emit_eltwise(mod, name, li, op, path)
+            decl += more
+            calls.append(call)
         elif name == "RESHAPE":
             calls.append(f"atomnet_k_copy({X}, {Y}, {int(np.prod(xt.shape))});")
         layers.append((f"op{li}", name))
