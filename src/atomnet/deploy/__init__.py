@@ -19,7 +19,7 @@ def _planner_peak(path: Path, runtime: str) -> int:
         return int(plan_tflm_arena(m).head_bytes)
     from atomnet.cost import get_planner
     from atomnet.export import file_graph
-    return int(get_planner("tinyengine").plan(file_graph(m, "tinyengine").graph).arena_bytes)
+    return int(get_planner("tinyengine").plan(file_graph(m, "tinyengine").graph).peak_bytes)  # arena + scratch
 
 
 def generate(source: str | Path, *, runtime: str = "tinyengine", out_dir: Path) -> DeployedModel:

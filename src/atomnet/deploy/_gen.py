@@ -13,6 +13,7 @@ import numpy as np
 
 from atomnet.deploy._ops import OPS as ELTWISE_OPS
 from atomnet.deploy._ops import emit as emit_eltwise
+from atomnet.deploy._plan import DW_INPLACE, plan_deploy
 from atomnet.errors import InputError
 
 C_DIR = Path(__file__).parent / "c"
@@ -36,6 +37,9 @@ class DeployedModel:
     c_files: tuple[Path, ...]
     include_dirs: tuple[Path, ...]
     source: str
+    #: where the code departs from the planner's plan, one line per tensor placed apart (in a gap of the plan, or
+    #: after the peak: then ``arena_bytes > planner_peak_bytes``) or scratch moved; empty: the plan exactly
+    plan_notes: tuple[str, ...] = ()
 
 
 def quantize_multiplier(scale: float) -> tuple[int, int]:
@@ -129,53 +133,21 @@ def _pad(padding: int, n: int, k: int, s: int, out: int) -> int:
     return total // 2
 
 
-def _plan(mod: _Model, order: list[tuple[list[int], list[int]]]) -> tuple[dict[int, int], int]:
-    """First-fit offsets (16-aligned) over tensor lifetimes; returns offsets and arena size."""
-    g = mod.g
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for t in g.inputs:
-        first[t] = -1
-    for step, (ins, outs) in enumerate(order):
-        for t in outs:
-            first.setdefault(t, step)
-            last.setdefault(t, step)
-        for t in ins:
-            last[t] = step
-    for t in g.outputs:
-        last[t] = len(order)
-    size = {t: int(np.prod(g.tensors[t].shape)) for t in first}
-    placed: list[tuple[int, int, int, int]] = []
-    off: dict[int, int] = {}
-    for t in sorted(first, key=lambda t: -size[t]):
-        cand = 0
-        for o, s, a, b in sorted(placed):
-            if b < first[t] or a > last[t]:
-                continue
-            if cand + size[t] <= o:
-                break
-            cand = max(cand, (o + s + 15) // 16 * 16)
-        off[t] = cand
-        placed.append((cand, size[t], first[t], last[t]))
-    return off, max((o + s for o, s, _, _ in placed), default=0)
-
-
 def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> DeployedModel:  # noqa: C901
     mod = _Model(path)
     g = mod.g
     decl: list[str] = []
     calls: list[str] = []
     layers: list[tuple[str, str]] = []
-    order: list[tuple[list[int], list[int]]] = []
     for op in g.operators:
         name = mod.opnames[op.opcodeIndex]
         if name not in SUPPORTED:
             raise InputError(f"{path}: operator {name} is not supported by atomnet deploy "
                              f"(supported: {', '.join(SUPPORTED)})")
-        ins = [i for i in op.inputs if i >= 0 and not mod.is_const(i)]
-        order.append((ins, list(op.outputs)))
-    off, arena = _plan(mod, order)
+    plan = plan_deploy(path, runtime, mod)  # the runtime planner's offsets (atomnet.deploy._plan)
     for li, op in enumerate(g.operators):
+        if not plan.runs_own_call(li):  # a dropped view, a PAD folded into its conv
+            continue
         name = mod.opnames[op.opcodeIndex]
         o = op.builtinOptions
         x, y = op.inputs[0], op.outputs[0]
@@ -211,6 +183,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
                 _, ih, iw, ic = xt.shape
                 _, oh, ow, oc = yt.shape
                 kh, kw = w.shape[1], w.shape[2]
+                fold = plan.conv_inputs.get(li)
                 sh, sw = o.strideH, o.strideW
                 if getattr(o, "dilationHFactor", 1) != 1 or getattr(o, "dilationWFactor", 1) != 1:
                     raise InputError(f"{path}: operator {li} {name}: dilation is not supported")
@@ -219,10 +192,16 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
                 decl.append(_arr(p + "m", "int32_t", np.array([m for m, _ in qm])))
                 decl.append(_arr(p + "s", "int32_t", np.array([s for _, s in qm])))
                 ph, pw = _pad(o.padding, ih, kh, sh, oh), _pad(o.padding, iw, kw, sw, ow)
+                if fold is not None:  # a PAD folded in: read its unpadded input, pad by its top/left too
+                    X, ih, iw, ph, pw = f"T{fold.tensor}", fold.h, fold.w, ph + fold.pad_top, pw + fold.pad_left
                 if name == "CONV_2D":
                     calls.append(f"atomnet_k_conv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
                                  f"{sh}, {sw}, {ph}, {pw}, {Y}, {oh}, {ow}, {oc}, {int(yz[0])}, {p}m, {p}s, "
                                  f"{lo}, {hi});")
+                elif plan.runs[li] == DW_INPLACE:  # output over its input, channel by channel via the scratch
+                    calls.append(f"atomnet_k_dwconv_inplace({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, "
+                                 f"{kh}, {kw}, {sh}, {sw}, {ph}, {pw}, {oh}, {ow}, {int(yz[0])}, {p}m, {p}s, {lo}, "
+                                 f"{hi}, ATOMNET_SCRATCH);")
                 else:
                     calls.append(f"atomnet_k_dwconv({X}, {ih}, {iw}, {ic}, {int(xz[0])}, {p}w, {bias}, {kh}, {kw}, "
                                  f"{sh}, {sw}, {ph}, {pw}, {o.depthMultiplier}, {Y}, {oh}, {ow}, {int(yz[0])}, "
@@ -282,7 +261,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
          f"#define ATOMNET_INPUT_BYTES {int(np.prod(ishape))}\n",
          f"#define ATOMNET_OUTPUT_BYTES {int(np.prod(oshape))}\n",
          f"#define ATOMNET_NUM_LAYERS {len(layers)}\n",
-         f"#define ATOMNET_ARENA_BYTES {max(16, arena)}\n",
+         f"#define ATOMNET_ARENA_BYTES {max(1, plan.arena_bytes)}\n",
          "int atomnet_invoke(void);\nint8_t *atomnet_input(void);\nint8_t *atomnet_output(void);\n#endif\n"]
     (out_dir / "model.h").write_text("".join(h))
     c = [f"/* generated by atomnet deploy from {path.name} (runtime {runtime}) */\n",
@@ -292,8 +271,9 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
          "#ifndef ATOMNET_LAYER_END\n#define ATOMNET_LAYER_END(i)\n#endif\n",
          "static int8_t atomnet_arena[ATOMNET_ARENA_BYTES] __attribute__((aligned(16)));\n",
          *decl]
-    for t, ofs in sorted(off.items()):
+    for t, ofs in sorted(plan.offsets.items()):
         c.append(f"#define T{t} (atomnet_arena + {ofs})\n")
+    c.append(f"#define ATOMNET_SCRATCH (atomnet_arena + {plan.scratch_offset})  /* {plan.scratch_bytes} B */\n")
     c.append(f"int8_t *atomnet_input(void) {{ return T{gi}; }}\n")
     c.append(f"int8_t *atomnet_output(void) {{ return T{go}; }}\n")
     c.append("int atomnet_invoke(void) {\n")
@@ -302,6 +282,7 @@ def generate_c(path: Path, runtime: str, out_dir: Path, planner_peak: int) -> De
     c.append("    return 0;\n}\n")
     (out_dir / "model.c").write_text("".join(c))
     c_files = (*sorted(out_dir.glob("atomnet_k_*.c")), out_dir / "model.c")
-    return DeployedModel(out_dir=out_dir, runtime=runtime, arena_bytes=max(16, arena),
+    return DeployedModel(out_dir=out_dir, runtime=runtime, arena_bytes=max(1, plan.arena_bytes),
                          planner_peak_bytes=planner_peak, layers=tuple(layers), input_shape=ishape,
-                         output_shape=oshape, c_files=c_files, include_dirs=(out_dir,), source=str(path))
+                         output_shape=oshape, c_files=c_files, include_dirs=(out_dir,), source=str(path),
+                         plan_notes=plan.notes)
