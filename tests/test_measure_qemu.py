@@ -4,8 +4,10 @@ and kernel additivity of a whole model against the sum of its operators."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,132 @@ def test_qemu_campaign_stores_counts_and_resumes(tmp_path: Path) -> None:
         assert src["runtime"] == "tinyengine" and src["clock_mhz"] == 1000.0
         st = db.lookup(OPS[0][0], "qemu-m7")
         assert st is not None and st.n == 1 and round(st.median_ms * 1e6) % 40 == 0
+
+
+# ---- an AtomDB for qemu-m7 from a sweep of the hybrid space: additivity, cost and search on it -----------------
+
+SWEEP = ["--space", "hybrid", "--limit", "1", "--resolutions", "48", "--runtime", "tinyengine"]
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    """``atomnet ARGV`` in this process (the CLI entry point): exit status, stdout, stderr."""
+    import contextlib
+    import io
+
+    from atomnet.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _json_cli(*argv: str) -> dict[str, Any]:
+    rc, out, err = _cli(*argv, "--json")
+    assert rc == 0, (argv, err[-2000:])
+    return dict(json.loads(out))
+
+
+def test_tinyengine_sweep_names_the_eltwise_operator() -> None:
+    """The tinyengine lowering names no TFLite operators: a sweep of it gives element-wise keys their function's
+    operator (the SE multiply is MUL, the residual ADD), the others their kind's, so single-op models build."""
+    from atomnet.measure import sweep
+    from atomnet.search import get_space
+
+    entries = sweep(get_space("hybrid"), limit=1, resolutions=[48], runtime="tinyengine")
+    ops = {(e.op.kind, e.op.eltwise_fn): e.variant.tflite_op for e in entries}
+    assert ops[("eltwise", "mul")] == "MUL" and ops[("eltwise", "add")] == "ADD"
+    assert ops[("pool", "")] == "MEAN" and ops[("depthwise", "")] == "DEPTHWISE_CONV_2D"
+    assert all(e.variant.tflite_op for e in entries)
+    build = get_builder("direct")
+    mul = next(e for e in entries if e.op.eltwise_fn == "mul")
+    assert len(build(mul.op, mul.variant, 0)) > 0
+
+
+@pytest.fixture(scope="module")
+def qemu_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``atomnet db sweep`` of one hybrid-space architecture at 48×48 (tinyengine lowering: 40 operators of every
+    kind) measured with ``atomnet db measure --runner qemu --board qemu-m7``."""
+    pytest.importorskip("tflite_micro")
+    d = tmp_path_factory.mktemp("qemu-db")
+    ops, db = str(d / "ops.jsonl"), str(d / "q.sqlite")
+    sw = _json_cli("db", "sweep", *SWEEP, "--out", ops)
+    assert sw["ops"] == 40 and set(sw["by_kind"]) == {"conv", "pointwise", "depthwise", "eltwise", "pool", "dense"}
+    res = _json_cli("--db", db, "db", "measure", ops, "--runner", "qemu", "--board", "qemu-m7", "--repeats", "1",
+                    "--warmup", "0", "--no-progress")
+    assert (res["ops_measured"], res["failed"]) == (40, [])
+    return Path(db)
+
+
+@pytest.fixture(scope="module")
+def fitted_qemu_db(qemu_db: Path) -> Path:
+    """The same database with ``atomnet db fit --board qemu-m7`` run on it."""
+    import sqlite3
+
+    fitted = qemu_db.with_name("fitted.sqlite")
+    with sqlite3.connect(qemu_db) as src, sqlite3.connect(fitted) as dst:  # the WAL's rows too
+        src.backup(dst)
+    rc, out, err = _cli("--db", str(fitted), "db", "fit", "--board", "qemu-m7")
+    assert rc == 0, err
+    assert "from 40 keys" in out
+    return fitted
+
+
+@pytest.mark.slow  # 40 operators built, cross-compiled and run in QEMU
+def test_cost_of_a_swept_model_is_the_sum_of_its_stored_counts(qemu_db: Path, tmp_path: Path) -> None:
+    from atomnet.db import AtomDB
+    from atomnet.measure import space_specs
+    from atomnet.search import get_space
+    from atomnet.spec import lower
+
+    spec = space_specs(get_space("hybrid"), limit=1, seed=0, resolutions=[48])[0]
+    path = tmp_path / "swept.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    c = _json_cli("--db", str(qemu_db), "cost", str(path), "--board", "qemu-m7")
+    layers = lower(spec, "tinyengine").layers
+    assert (c["ops_exact"], c["ops_predicted"]) == (len(layers), 0)
+    with AtomDB(qemu_db) as db:
+        counts = []
+        for layer in layers:
+            st = db.lookup(layer.op, "qemu-m7")
+            assert st is not None
+            counts.append(round(st.median_ms * 1e6))  # instructions (1 ns each at the nominal 1000 MHz)
+    assert all(n > 0 and n % 40 == 0 for n in counts)
+    assert c["latency_ms"] == pytest.approx(sum(counts) / 1e6, rel=1e-9)
+    # a zoo model's operators are not in this sweep: without predictors that is an error telling what to run
+    rc, _, err = _cli("--db", str(qemu_db), "cost", "mcunet-vww0", "--board", "qemu-m7")
+    assert rc != 0 and "no measurement of" in err and "atomnet db fit --board qemu-m7" in err
+
+
+@pytest.mark.slow
+def test_search_on_the_qemu_db_returns_a_feasible_model(fitted_qemu_db: Path, tmp_path: Path) -> None:
+    db, best = str(fitted_qemu_db), tmp_path / "best.json"
+    r = _json_cli("--db", db, "search", "--board", "qemu-m7", "--sram", "256KB", "--flash", "1MB", "--latency",
+                  "200ms", "--out", str(best), "--no-progress")
+    assert r["found"] and r["feasible"] > 0 and r["evaluated"] >= r["feasible"]
+    c = r["cost"]
+    assert 0 < c["latency_ms"] <= 200 and c["peak_sram_bytes"] <= 256 * 1024 and c["flash_bytes"] <= 1024**2
+    assert c["ops_exact"] > 0  # some of its operators are the measured ones, the rest predicted
+    again = _json_cli("--db", db, "cost", str(best), "--board", "qemu-m7")
+    assert again["latency_ms"] == pytest.approx(c["latency_ms"], rel=1e-9)
+    assert again["peak_sram_bytes"] == c["peak_sram_bytes"]
+
+
+ADDITIVITY_MODELS = ["mcunet-vww0", "mcunet-in0", "mcunet-in1"]
+
+
+@pytest.mark.slow  # the whole model (73-156 M instructions) and its ~50 operators in QEMU
+@pytest.mark.parametrize("name", ADDITIVITY_MODELS)
+def test_zoo_model_is_additive_in_qemu_and_predicted_from_the_sweep(
+        name: str, zoo_int8_exports: dict[str, Path], fitted_qemu_db: Path) -> None:
+    """``atomnet db additivity --runner qemu --board qemu-m7``: the whole model's instruction count against the
+    sum of its operators' counts, each alone (AtomNet §3: within 1 %). The same model costed from the sweep's
+    database (its operators predicted: none of them was swept) lands near the measured whole."""
+    a = _json_cli("db", "additivity", name, "--runner", "qemu", "--board", "qemu-m7", "--repeats", "1",
+                  "--tflite", str(zoo_int8_exports[name]))
+    whole, total = round(a["whole_ms"] * 1e6), round(a["sum_ms"] * 1e6)
+    assert whole > 50_000_000 and whole % 40 == 0 and len(a["layers"]) > 40
+    assert abs(a["deviation"]) < 0.01, (name, whole, total)
+    c = _json_cli("--db", str(fitted_qemu_db), "cost", name, "--board", "qemu-m7")
+    assert c["ops_predicted"] > 0
+    assert abs(c["latency_ms"] / a["whole_ms"] - 1) < 0.15, (name, c["latency_ms"], a["whole_ms"])

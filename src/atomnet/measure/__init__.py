@@ -10,7 +10,7 @@ from atomnet.measure._additivity import AdditivityReport, additivity
 from atomnet.measure._campaign import CampaignResult, campaign_key, run_campaign
 from atomnet.measure._runners import Runner, Session, flag_outliers, get_runner, list_runners, register_runner
 from atomnet.measure._singleop import Variant, build_direct, get_builder, list_builders, register_builder, write_models
-from atomnet.measure._sweep import SweepEntry, read_sweep, sweep, sweep_specs, write_sweep
+from atomnet.measure._sweep import SweepEntry, read_sweep, space_specs, sweep, sweep_specs, write_sweep
 
 __all__ = [
     "AdditivityReport",
@@ -31,6 +31,7 @@ __all__ = [
     "register_builder",
     "register_runner",
     "run_campaign",
+    "space_specs",
     "sweep",
     "sweep_specs",
     "write_models",
