@@ -29,8 +29,8 @@ from atomnet import __version__
 from atomnet.errors import InputError
 
 #: command modules, each with add_parser(subparsers) setting args.func (imports stay light: heavy work is lazy)
-_COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_search_space", "_demo", "_train", "_export", "_verify",
-             "_analyze", "_validate", "_deploy")
+_COMMANDS = ("_db", "_boards", "_zoo", "_cost", "_search", "_search_space", "_search_front", "_demo", "_train",
+             "_export", "_verify", "_analyze", "_validate", "_deploy")
 #: modules that add subcommands to a command (add_subparsers(the command's subparsers, as its add_parser returns))
 _NESTED = (("_db_measure", "_db"),)
 

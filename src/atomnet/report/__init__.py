@@ -5,8 +5,9 @@ from typing import Any
 from atomnet.report._patch_plot import PatchSramSeries, patch_plot_path, patch_sram_series, plot_patch_sram
 from atomnet.report._plots import plot_cost, plot_pareto
 
-__all__ = ["PatchSramSeries", "patch_plot_path", "patch_sram_series", "plot_cost", "plot_pareto", "plot_patch_sram",
-           "plot_subspace_cdfs", "plot_validation", "write_analysis_report"]
+__all__ = ["PatchSramSeries", "patch_plot_path", "patch_sram_series", "plot_budget_front", "plot_cost",
+           "plot_latency_fronts", "plot_pareto", "plot_patch_sram", "plot_subspace_cdfs", "plot_validation",
+           "write_analysis_report"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from atomnet.report._subspace_plot import plot_subspace_cdfs
 
         return plot_subspace_cdfs
+    if name in ("plot_budget_front", "plot_latency_fronts"):  # lazily: they import atomnet.search
+        from atomnet.report import _front3d_plot
+
+        return getattr(_front3d_plot, name)
     raise AttributeError(f"module 'atomnet.report' has no attribute {name!r}")

@@ -10,8 +10,10 @@
 from atomnet.search._build import build_tables
 from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
+from atomnet.search._evolve_blocks import BlockEvolution, evolve_blocks
 from atomnet.search._exact import Exact
 from atomnet.search._external import ExternalOutcome, run_external_search
+from atomnet.search._front3d import BudgetFront, BudgetPoint, budget_sweep
 from atomnet.search._journal import Journal, JournalMismatch
 from atomnet.search._pareto import ParetoPoint, ParetoStudy, ReferencePoint, pareto_front, pareto_study, zoo_references
 from atomnet.search._patch import PatchConfirmation, confirm_patch, fitting_plan
@@ -57,6 +59,9 @@ from atomnet.search._tables import ResolutionTables, StageTable
 __all__ = [
     "QUANTILES",
     "RESOLUTIONS",
+    "BlockEvolution",
+    "BudgetFront",
+    "BudgetPoint",
     "Candidate",
     "Combined",
     "Confirmation",
@@ -92,10 +97,12 @@ __all__ = [
     "Strategy",
     "SubspaceStats",
     "TableEvaluator",
+    "budget_sweep",
     "build_tables",
     "combine",
     "confirm",
     "confirm_patch",
+    "evolve_blocks",
     "fitting_plan",
     "get_block_space",
     "get_space",
