@@ -236,3 +236,75 @@ def test_inplace_depthwise_matches_the_reference(k: int, tmp_path: Path) -> None
         ref = _dw_ref(cs["x"], cs["w"], cs["b"], cs["zp_in"], cs["zp_out"], cs["qm"], cs["s"], cs["ph"], cs["pw"],
                       cs["oh"], cs["ow"])
         assert np.array_equal(got, ref), (k, cs["s"], cs["x"].shape)
+
+
+# ---- a PAD folded into the convolution reading it -----------------------------------------------------------------
+def _convert(build: Any, shape: tuple[int, ...], path: Path) -> Path:
+    """A one-input keras model as a full-int8 .tflite (representative data U(-1, 3): a non-zero input zero point)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tf = pytest.importorskip("tensorflow")
+    inp = tf.keras.Input(shape, batch_size=1)
+    model = tf.keras.Model(inp, build(inp))
+
+    def rep() -> Any:
+        r = np.random.default_rng(0)
+        for _ in range(20):
+            yield [r.uniform(-1, 3, (1, *shape)).astype(np.float32)]
+
+    cv = tf.lite.TFLiteConverter.from_keras_model(model)
+    cv.optimizations = [tf.lite.Optimize.DEFAULT]
+    cv.representative_dataset = rep
+    cv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    cv.inference_input_type = cv.inference_output_type = tf.int8
+    path.write_bytes(cv.convert())
+    return path
+
+
+#: name: (padding of H, W (and C), the conv (kind, k, stride), expected runs of the PAD and the conv)
+PADDED: dict[str, tuple[tuple[tuple[int, int], ...], tuple[str, int, int], tuple[str, str]]] = {
+    "dw_s1": (((2, 0), (0, 2)), ("dw", 3, 1), ("fold", "dw in place")),  # symmetric: the converter makes it SAME
+    "dw_s2": (((0, 1), (0, 1)), ("dw", 3, 2), ("fold", "dw in place")),
+    "dw_k5_s2": (((1, 2), (2, 1)), ("dw", 5, 2), ("fold", "dw in place")),
+    "conv_k3": (((2, 1), (1, 2)), ("conv", 3, 1), ("fold", "call")),
+    # padding the channels too: not foldable, the PAD runs and its output is placed apart from the plan (named)
+    "conv_channels": (((1, 1), (0, 2), (0, 4)), ("conv", 3, 1), ("call", "call")),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs were expected")
+@pytest.mark.parametrize("name", sorted(PADDED))
+def test_pad_folded_into_its_convolution_is_bit_exact(name: str, tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    L = keras.layers
+    pads, (kind, k, s), runs = PADDED[name]
+
+    def build(x: Any) -> Any:
+        y = L.Conv2D(8, 1)(x)  # the PAD reads a conv's output (its zero point is not the input's)
+        y = L.ZeroPadding2D(pads)(y) if len(pads) == 2 else keras.ops.pad(y, [(0, 0), *pads])
+        conv = L.DepthwiseConv2D(k, strides=s) if kind == "dw" else L.Conv2D(8, k, strides=s)
+        return conv(y)
+
+    path = _convert(build, (9, 10, 4), tmp_path / f"{name}.tflite")
+    m = read_tflite(path)
+    assert [op.name for op in m.ops][-2][:3] == "PAD", [op.name for op in m.ops]
+    p = plan_deploy(path, "tinyengine", _Model(path))
+    folded = runs[0] == "fold"
+    assert p.runs[-2:] == runs
+    if folded:
+        assert p.notes == () and p.conv_inputs[len(m.ops) - 1].tensor == m.ops[-2].inputs[0]
+        assert (p.conv_inputs[len(m.ops) - 1].pad_top, p.conv_inputs[len(m.ops) - 1].pad_left) == (pads[0][0],
+                                                                                                  pads[1][0])
+    else:
+        assert len(p.notes) == 1 and "PAD 1 cannot be folded" in p.notes[0] and "channel" in p.notes[0], p.notes
+    for runtime in ("tinyengine", "tflm-plan"):
+        d = generate(path, runtime=runtime, out_dir=tmp_path / runtime)
+        notes = list(d.plan_notes)
+        assert d.arena_bytes >= d.planner_peak_bytes and notes == (list(p.notes) if runtime == "tinyengine" else [])
+        assert d.arena_bytes == d.planner_peak_bytes or "after the peak" in notes[0]
+        assert ("PAD" in [op for _, op in d.layers]) == (runtime == "tflm-plan" or not folded)
+        exe = build_host(d)
+        for seed in range(3):
+            x = np.random.default_rng(seed).integers(-128, 128, size=d.input_shape, dtype=np.int8)
+            assert np.array_equal(run_host(exe, x), _tflm(path, x)), (name, runtime, seed)

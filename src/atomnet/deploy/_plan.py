@@ -159,6 +159,9 @@ def plan_deploy(path: Path, runtime: str, mod: _Model) -> DeployPlan:  # noqa: C
             continue
         i = fg.layers[k].primary
         xg, yg = layer.inputs[0], layer.output
+        reads = conv_inputs[i].tensor if i in conv_inputs else m.ops[i].inputs[0]
+        if key[reads] != xg:  # it reads a PAD that could not be folded: an ordinary depthwise, out of place
+            continue
         if cons.get(xg, []) != [k] or xg == g.output or sp.tensor_offsets[xg] != sp.tensor_offsets[yg]:
             detach(m.ops[i].outputs[0], f"depthwise {i} cannot run in place (its input is read later)")
             continue
