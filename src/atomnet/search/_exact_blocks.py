@@ -13,22 +13,31 @@ winner is never walked.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from atomnet.boards import Board
-from atomnet.cost import SEG_FLASH, SEG_LATENCY, SEG_MACS, SEG_SRAM, CostReport, LatencyModel, Pricer, cost_model
+from atomnet.cost import (
+    SEG_FLASH,
+    SEG_LATENCY,
+    SEG_MACS,
+    SEG_SRAM,
+    CostReport,
+    LatencyModel,
+    LayerArrays,
+    Planner,
+    Pricer,
+    cost_model,
+)
 from atomnet.search._combine import Limits
-from atomnet.search._exact import descending
-from atomnet.search._exact_pareto import relaxed_best, relaxed_sets
+from atomnet.search._exact_knapsack import WalkStats, ordered_architectures
 from atomnet.search._run import meets
 from atomnet.search._space import BlockSpace
-from atomnet.search._tables import FLASH, MACS, SRAM, FloatArray, ResolutionTables, StageTable
+from atomnet.search._tables import FLASH, MACS, SRAM, FloatArray, IntArray, ResolutionTables, StageTable
 from atomnet.spec import BlockSpec, HeadSpec, ModelSpec, StageSpec
 
 Arch = tuple[tuple[int, ...], ...]  # per stage: the option index of each block (its length = the depth)
@@ -46,8 +55,9 @@ def block_spec(space: BlockSpace, wm: int, res: int, arch: Arch, name: str = "")
         for j, o in enumerate(opts):
             opt = st.options[o]
             stride = st.stride if j == 0 else 1
+            mid = round(c_in * opt.expand) if opt.block == "mbconv" else None  # MCUNet's explicit expansion
             blocks.append(BlockSpec(opt.block, w, stride, opt.kernel, opt.expand, opt.se, act,
-                                    mid_channels=round(c_in * opt.expand), residual=stride == 1 and c_in == w))
+                                    mid_channels=mid, residual=stride == 1 and c_in == w))
             c_in = w
         stages.append(StageSpec(tuple(blocks)))
     r = space.resolutions[res]
@@ -56,33 +66,81 @@ def block_spec(space: BlockSpace, wm: int, res: int, arch: Arch, name: str = "")
                      tuple(stages), HeadSpec())
 
 
+#: the add column of the block rows (the additive part of the SRAM bound, see :func:`_additive`)
+ADD = 4
+#: TFLM's tail of a run of layers alone overstates its share of a whole model's tail by at most the alignment
+#: of the run's few allocations, the option bytes' phase (< 8 per layer) and the shared constants it counts
+#: again (module doc of ``atomnet.tflm._parts``): this many bytes per segment, plus _TAIL_SLACK_PER_LAYER per
+#: layer, keep the additive share a lower bound (checked against the planner in tests/test_search_exact_blocks.py)
+_TAIL_SLACK = 64
+_TAIL_SLACK_PER_LAYER = 8
+
+
+def _additive(arr: LayerArrays, mem_seg: IntArray, n: int, planner: Planner
+              ) -> tuple[FloatArray, FloatArray, float]:
+    """Per segment, the bytes of the planner's peak that add up over segments rather than peak at one: the
+    runtime's per-layer RAM where the planner's extra bytes are a sum (X-CUBE-AI's contexts, checked on this
+    network), and a lower bound of each run's share of TFLM's persistent tail. Returns (additive part, the part
+    of :meth:`LayerArrays.segments`' SRAM bound that is additive (to move out of its peak part), the constant
+    every model has once: TFLM's tail of an empty model)."""
+    mem = arr.memory
+    add = np.zeros(n)
+    moved = np.zeros(n)
+    base = float(planner.extra_bytes([]))
+    seg_extra = np.array([planner.extra_bytes([mem.extra_bytes[i] for i in np.flatnonzero(mem_seg == s)]) - base
+                          for s in range(n)], dtype=np.float64)
+    total = planner.extra_bytes(list(mem.extra_bytes)) - base
+    if n and abs(total - seg_extra.sum()) < 0.5 and seg_extra.min() >= 0 and total > 0:
+        add += seg_extra
+        moved += seg_extra
+    const = 0.0
+    parts = planner.persistent_parts(arr.graph_mem)
+    if parts is not None:
+        one = np.zeros(1, dtype=np.int64)
+        t0 = float(planner.persistent_of_parts(planner.combine_parts(parts[:0])[None, :], one)[0][0])
+        layers = np.bincount(mem_seg[mem_seg >= 0], minlength=n)
+        for s in range(n):
+            alone = float(planner.persistent_of_parts(planner.combine_parts(parts[mem_seg == s])[None, :], one)[0][0])
+            add[s] += max(0.0, alone - t0 - _TAIL_SLACK - _TAIL_SLACK_PER_LAYER * float(layers[s]))
+        const += t0
+    return add, moved, const
+
+
 def _rows(space: BlockSpace, pricer: Pricer, wm: int, res: int
           ) -> tuple[FloatArray, list[FloatArray], list[FloatArray]]:
-    """(fixed part (4,), per stage first-block rows (n_opt, 4), per stage later-block rows (n_opt, 4)); columns
-    (latency, Flash, SRAM bound, MACs) as in the stage tables."""
-    n_opt = len(space.stages[0].options)
-    first = [np.zeros((len(s.options), 4)) for s in space.stages]
-    later = [np.zeros((len(s.options), 4)) for s in space.stages]
-    fixed = np.zeros(4)
+    """(fixed part (5,), per stage first-block rows (n_opt, 5), per stage later-block rows (n_opt, 5)); columns
+    (latency, Flash, SRAM bound, MACs, additive SRAM) as in the stage tables. A row's SRAM bound is its peak
+    part plus its additive part; a network's bound is the largest peak part plus the sum of the additive parts
+    (the fixed part's additive part holds the runtime's constant RAM)."""
+    n_opt = max(len(s.options) for s in space.stages)
+    first = [np.zeros((len(s.options), 5)) for s in space.stages]
+    later = [np.zeros((len(s.options), 5)) for s in space.stages]
+    fixed = np.zeros(5)
     for o in range(n_opt):
-        arch = tuple((o,) * min(2, max(s.depths)) for s in space.stages)
+        arch = tuple((min(o, len(s.options) - 1),) * min(2, max(s.depths)) for s in space.stages)
         spec = block_spec(space, wm, res, arch)
         arr = pricer.price_spec(spec)
         n_st = len(spec.stages)
         sites = [(s.stage, s.index) for s in spec.iter_blocks()] + [(n_st, 0)]
         pos = {site: k for k, site in enumerate(sites)}
         lat_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.lat_stage, arr.lat_block, strict=True)])
-        mem_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.stage, arr.block, strict=True)])
+        mem_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.stage, arr.block, strict=True)],
+                           dtype=np.int64)
         seg = arr.segments(lat_seg, mem_seg, len(sites), pricer.planner)
-        cols = seg[:, [SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS]]
+        add, moved, const = _additive(arr, mem_seg, len(sites), pricer.planner)
+        cols = np.concatenate([seg[:, [SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS]], add[:, None]], axis=1)
+        cols[:, SRAM] += add - moved  # peak part (the bound less its additive extras) + additive part
         if o == 0:  # stem, first block and head: the same in every option's network
             fix = cols[[0, 1, len(sites) - 1]]
-            fixed = np.array([fix[:, 0].sum(), fix[:, 1].sum(), fix[:, 2].max(), fix[:, 3].sum()])
+            fixed = np.array([fix[:, 0].sum(), fix[:, 1].sum(), 0.0, fix[:, 3].sum(),
+                              fix[:, ADD].sum() + const + pricer.runtime.ram_overhead_bytes])
+            fixed[SRAM] = (fix[:, SRAM] - fix[:, ADD]).max() + fixed[ADD]
         k = 2
         for i in range(len(space.stages)):
-            first[i][o] = cols[k]
-            if len(arch[i]) > 1:
-                later[i][o] = cols[k + 1]
+            if o < len(space.stages[i].options):
+                first[i][o] = cols[k]
+                if len(arch[i]) > 1:
+                    later[i][o] = cols[k + 1]
             k += len(arch[i])
     return fixed, first, later
 
@@ -91,19 +149,27 @@ def _configs(stage_depths: tuple[int, ...], n_opt: int) -> list[tuple[int, ...]]
     return [c for d in stage_depths for c in itertools.product(range(n_opt), repeat=d)]
 
 
-def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]) -> StageTable:
-    """All configurations of a stage, in the order of :func:`_configs` (depth, then options lexicographically):
-    latency, Flash and MACs add over the blocks, the SRAM bound is their maximum."""
+def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]) -> tuple[StageTable, FloatArray]:
+    """All configurations of a stage, in the order of :func:`_configs` (depth, then options lexicographically),
+    and their additive SRAM parts: latency, Flash, MACs and the additive part add over the blocks, the peak part
+    is their maximum (the SRAM column: peak part + additive part). The later blocks are summed in ascending
+    option order, so the permutations of a stage's later blocks (the same blocks at the same shapes) get
+    bit-identical rows and the exact walk treats them as one class."""
     parts = []
+    n_opt = len(first)
+    peak_first, peak_later = first[:, SRAM] - first[:, ADD], later[:, SRAM] - later[:, ADD]
     for d in depths:
-        acc = first.copy()
-        for _ in range(d - 1):
-            new = acc[:, None, :] + later[None, :, :]
-            new[..., SRAM] = np.maximum(acc[:, None, SRAM], later[None, :, SRAM])
-            acc = new.reshape(-1, 4)
+        conf = np.array(list(itertools.product(range(n_opt), repeat=d)), dtype=np.int64).reshape(-1, d)
+        acc = first[conf[:, 0]].copy()
+        peak = peak_first[conf[:, 0]].copy()
+        rest = np.sort(conf[:, 1:], axis=1)
+        for j in range(d - 1):
+            acc += later[rest[:, j]]
+            peak = np.maximum(peak, peak_later[rest[:, j]])
+        acc[:, SRAM] = peak + acc[:, ADD]
         parts.append(acc)
     cost = np.concatenate(parts)
-    return StageTable(cost[None], np.zeros(len(cost), dtype=np.int64))
+    return StageTable(np.ascontiguousarray(cost[None, :, :4]), np.zeros(len(cost), dtype=np.int64)), cost[:, ADD].copy()
 
 
 @dataclass(frozen=True)
@@ -121,62 +187,96 @@ class BlockSearch:
     subspaces_walked: int
     table_seconds: float
     search_seconds: float
+    nodes: int = 0  # branch-and-bound nodes expanded in the last round
+
+    @property
+    def seconds(self) -> float:
+        return self.table_seconds + self.search_seconds
+
+
+@dataclass(frozen=True)
+class BlockTables:
+    """One sub-space's tables (stage 0 the fixed part, one choice), the configurations of each stage (block
+    option indices, in table order) and each row's additive SRAM part (a network's SRAM bound: the largest
+    ``SRAM - add`` of its rows plus the sum of their ``add``)."""
+
+    tables: ResolutionTables
+    configs: list[list[tuple[int, ...]]]
+    sram_add: tuple[FloatArray, ...]  # per table stage, shape (n_choice,)
+
+    def sram_bound(self, choices: IntArray) -> FloatArray:
+        """The SRAM lower bound of architectures given as choice indices (m, n_stages)."""
+        choices = np.asarray(choices, dtype=np.int64)
+        peak = np.zeros(len(choices))
+        tot = np.zeros(len(choices))
+        for i, (t, a) in enumerate(zip(self.tables.stages, self.sram_add, strict=True)):
+            ad = a[choices[:, i]]
+            peak = np.maximum(peak, t.cost[0, choices[:, i], SRAM] - ad)
+            tot += ad
+        return peak + tot
+
+
+def block_tables(space: BlockSpace, lm: LatencyModel, runtime: str, wm: int, res: int) -> BlockTables:
+    """One sub-space's :class:`BlockTables`: nine pricings (one per option) give every block's rows."""
+    pricer = Pricer(runtime, lm)
+    fixed, first, later = _rows(space, pricer, wm, res)
+    configs = [_configs(s.depths, len(s.options)) for s in space.stages]
+    stages = [StageTable(fixed[None, None, :4].copy(), np.zeros(1, dtype=np.int64))]
+    adds = [np.array([fixed[ADD]])]
+    for i, s in enumerate(space.stages):
+        st, ad = _stage_table(first[i], later[i], s.depths)
+        stages.append(st)
+        adds.append(ad)
+    base = np.zeros(4)
+    base[FLASH] = pricer.runtime.flash.code_bytes
+    return BlockTables(ResolutionTables(space.resolutions[res], tuple(stages), base), configs, tuple(adds))
 
 
 def tables_for(space: BlockSpace, lm: LatencyModel, runtime: str, wm: int, res: int
                ) -> tuple[ResolutionTables, list[list[tuple[int, ...]]]]:
-    """One sub-space's tables: stage 0 is the fixed part (one choice), then one table per stage."""
-    pricer = Pricer(runtime, lm)
-    fixed, first, later = _rows(space, pricer, wm, res)
-    configs = [_configs(s.depths, len(s.options)) for s in space.stages]
-    stages = [StageTable(fixed[None, None, :].copy(), np.zeros(1, dtype=np.int64))]
-    stages += [_stage_table(first[i], later[i], s.depths) for i, s in enumerate(space.stages)]
-    base = np.zeros(4)
-    base[FLASH] = pricer.runtime.flash.code_bytes
-    return ResolutionTables(space.resolutions[res], tuple(stages), base), configs
+    """One sub-space's tables: stage 0 is the fixed part (one choice), then one table per stage. Their SRAM
+    column is a lower bound of the planner's peak as a maximum over stages (tighter with
+    :meth:`BlockTables.sram_bound`)."""
+    bt = block_tables(space, lm, runtime, wm, res)
+    return bt.tables, bt.configs
 
 
 def search_block_space(space: BlockSpace, board: Board, lm: LatencyModel, limits: Limits, runtime: str | None = None,
-                       max_confirm: int = 2000) -> BlockSearch:
+                       max_confirm: int = 2000, subspaces: Sequence[tuple[int, int]] | None = None,
+                       k: int = 16) -> BlockSearch:
     """The most-MACs architecture of ``space`` meeting ``limits`` with the full cost model, exactly: candidates
-    come in decreasing table MACs over all sub-spaces, and the first whose full cost meets the limits wins."""
+    come from :func:`atomnet.search._exact_knapsack.ordered_architectures` in its total order (most table MACs,
+    lowest latency, lowest Flash, sub-space (width multiplier, resolution) index, configuration indices), and
+    the first whose full cost (the planner's peak SRAM) meets the limits wins. ``subspaces`` restricts the
+    search to those (width multiplier index, resolution index) pairs (default: all)."""
     rt = runtime or board.runtime
     t0 = time.perf_counter()
-    subs = []
-    for wm in range(len(space.width_multipliers)):
-        for res in range(len(space.resolutions)):
-            tables, configs = tables_for(space, lm, rt, wm, res)
-            sets = relaxed_sets(tables, limits.latency_ms, limits.flash_bytes, limits.peak_sram_bytes)
-            root = relaxed_best(sets[0][0], np.array([limits.latency_ms]), np.array([limits.flash_bytes
-                                                                                      - tables.base[FLASH]]))[0]
-            if np.isfinite(root):
-                subs.append((min(float(root), limits.max_macs), wm, res, tables, configs, sets))
+    pairs = list(subspaces) if subspaces is not None else [
+        (w, r) for w in range(len(space.width_multipliers)) for r in range(len(space.resolutions))]
+    built = [block_tables(space, lm, rt, w, r) for w, r in pairs]
     t1 = time.perf_counter()
-    # lazy merge: an entry is (-key, order, sub-space, its generator or None, the candidate it yielded)
-    heap: list[tuple[float, int, int, Iterator[tuple[tuple[int, ...], FloatArray]] | None, object]] = []
-    for n, (bound, *_rest) in enumerate(subs):
-        heap.append((-bound, n, n, None, None))
-    heapq.heapify(heap)
-    order, checked, walked = len(subs), 0, 0
-    while heap and checked < max_confirm:
-        _, _, n, gen, cand = heapq.heappop(heap)
-        _, wm, res, tables, configs, sets = subs[n]
-        if gen is None:
-            walked += 1
-            gen = descending(tables, limits, relaxed=sets)
-        elif cand is not None:
-            choices: tuple[int, ...] = cand[0]  # type: ignore[index]
-            acc: FloatArray = cand[1]  # type: ignore[index]
-            checked += 1
-            arch = tuple(configs[i][c] for i, c in enumerate(choices[1:]))
-            spec = block_spec(space, wm, res, arch)
-            rep = cost_model(spec, board, runtime=rt, latency_model=lm)
-            if meets(rep, limits):
-                return BlockSearch(space.name, spec, rep, arch, wm, res, float(acc[MACS]), checked, walked,
-                                   t1 - t0, time.perf_counter() - t1)
-        nxt = next(gen, None)
-        if nxt is not None:
-            order += 1
-            heapq.heappush(heap, (-float(nxt[1][MACS]), order, n, gen, nxt))
-    return BlockSearch(space.name, None, None, None, None, None, None, checked, walked, t1 - t0,
-                       time.perf_counter() - t1)
+    stats: list[WalkStats] = []
+    checked = 0
+    for cand in ordered_architectures([b.tables for b in built], limits, k=k, stats=stats,
+                                      sram_add=[b.sram_add for b in built]):
+        if checked >= max_confirm:
+            break
+        checked += 1
+        wm, res = pairs[cand.sub]
+        configs = built[cand.sub].configs
+        arch = tuple(configs[i][c] for i, c in enumerate(cand.choices[1:]))
+        spec = block_spec(space, wm, res, arch)
+        rep = cost_model(spec, board, runtime=rt, latency_model=lm)
+        if meets(rep, limits):
+            return BlockSearch(space.name, spec, rep, arch, wm, res, cand.figures[MACS], checked,
+                               max(st.walked for st in stats), t1 - t0, time.perf_counter() - t1,
+                               sum(st.nodes for st in stats))
+    return BlockSearch(space.name, None, None, None, None, None, None, checked,
+                       max((st.walked for st in stats), default=0), t1 - t0, time.perf_counter() - t1,
+                       sum(st.nodes for st in stats))
+
+
+def exact_block_search(space: BlockSpace, board: Board, runtime: str | None, latency_model: LatencyModel,
+                       limits: Limits, **options: object) -> BlockSearch:
+    """:func:`search_block_space` with the argument order of the other helpers' comparisons."""
+    return search_block_space(space, board, latency_model, limits, runtime, **options)  # type: ignore[arg-type]
