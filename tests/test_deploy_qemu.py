@@ -7,6 +7,7 @@ and public models are checked bit-exact against TFLite Micro further down."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,3 +221,53 @@ def test_every_supported_zoo_export_is_bit_exact_on_cortex_m7(zoo_int8_exports: 
         assert rep.arena_bytes >= rep.est_peak_sram_bytes * 0.9, (name, rep.row())
         done.append(name)
     assert len(done) == 9, done
+
+
+def test_stress_export_is_bit_exact_on_cortex_m7(zoo_int8_exports: Mapping[str, Path], tmp_path: Path) -> None:
+    """test_export's stress spec (SE with h-swish: MEAN, MUL by the broadcast gate, HARD_SWISH; a channel
+    multiplier; 7×7 kernels) in QEMU Cortex-M7: byte for byte TFLite Micro's output."""
+    from atomnet.deploy.target import CortexMReport
+
+    rep = _report(zoo_int8_exports["stress"], tmp_path)
+    assert isinstance(rep, CortexMReport)
+    assert rep.total_instructions % 40 == 0 and len(rep.layer_instructions) > 20
+    assert rep.ram_bytes >= rep.arena_bytes > 0
+
+
+#: the zoo models test_every_supported_zoo_export_is_bit_exact_on_cortex_m7 does not run (SE, h-swish, PAD)
+OTHER_ZOO = ["atomnet-10fps", "atomnet-256kb", "atomnet-256kb-max", "atomnet-320kb", "atomnet-512kb",
+             "atomnet-512kb-large", "atomnet-512kb-max", "atomnet-5fps", "mbv2-w0.35-r144"]
+
+
+def test_other_zoo_names_complete_the_zoo() -> None:
+    from atomnet.zoo import list_zoo
+    from test_sram import TINYENGINE_PEAKS
+
+    assert sorted([*OTHER_ZOO, *TINYENGINE_PEAKS]) == list_zoo()
+
+
+@pytest.mark.slow  # one export (~20-60 s on 2 shared cores) and up to a few G instructions in QEMU each
+@pytest.mark.parametrize("name", OTHER_ZOO)
+def test_se_hswish_zoo_export_is_bit_exact_on_cortex_m7(name: str, zoo_int8_exports: Mapping[str, Path],
+                                                       tmp_path: Path) -> None:
+    from atomnet.deploy.target import CortexMReport
+
+    rep = _report(zoo_int8_exports[name], tmp_path)
+    assert isinstance(rep, CortexMReport)
+    assert rep.total_instructions > 10_000_000 and rep.total_instructions % 40 == 0
+    assert abs(rep.sizes.flash_bytes / rep.est_flash_bytes - 1) < 0.15, (name, rep.row())
+
+
+@pytest.mark.slow  # 10 exports at 48×48 (~10-15 s each), each run in QEMU
+def test_ten_random_hybrid_architectures_are_bit_exact_on_cortex_m7(hybrid_int8_exports: Mapping[str, Path],
+                                                                    tmp_path: Path) -> None:
+    from atomnet.deploy.target import cortexm_report
+
+    bad, counts = {}, {}
+    for name in hybrid_int8_exports:
+        rep = cortexm_report(hybrid_int8_exports[name], target="cortex-m7", out_dir=tmp_path / name)
+        counts[name] = rep.total_instructions
+        if not rep.bit_exact:
+            bad[name] = rep.mismatched_bytes
+    assert len(counts) == 10 and bad == {}
+    assert all(n > 0 and n % 40 == 0 for n in counts.values())
