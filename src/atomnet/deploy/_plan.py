@@ -60,7 +60,7 @@ class DeployPlan:
     :data:`CALL`, :data:`FUSED` (its own elementwise call on its host's buffer), :data:`SKIP` (a dropped view),
     :data:`FOLD` (a PAD folded into ``conv_inputs``' convolution), :data:`DW_INPLACE`). ``scratch_offset`` /
     ``scratch_bytes``: the region the in-place depthwise copies a channel into; ``planned_bytes``: the planner's
-    tensor arena; ``planner_peak_bytes``: the planner's peak (= ``arena_bytes`` unless ``notes`` say why not)."""
+    tensor arena; ``planner_peak_bytes``: the planner's peak (= ``arena_bytes`` unless a note says "after the peak")."""
 
     runtime: str
     offsets: dict[int, int]
