@@ -63,7 +63,8 @@ def plot_budget_front(front: BudgetFront, path: str | Path, title: str = "") -> 
 
 
 def plot_latency_fronts(front: BudgetFront, path: str | Path, flash: float | None = None, title: str = "") -> Path:
-    """MACs vs latency limit, one step curve per SRAM limit, at one Flash limit (default: the largest)."""
+    """The MACs-vs-latency fronts, one staircase per SRAM limit through the winners of the latency grid, at one
+    Flash limit (default: the largest)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,17 +73,19 @@ def plot_latency_fronts(front: BudgetFront, path: str | Path, flash: float | Non
     f = flash if flash is not None else max(front.flash_limits_bytes)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in front.sram_limits_bytes:
-        won = [(p.latency_limit_ms, p.latency_ms, p.macs / 1e6) for p in (front.at(s, f, t)
-                                                                       for t in front.latency_limits_ms)
-               if p.macs is not None and p.latency_ms is not None]
+        won = sorted({(p.latency_ms, p.macs / 1e6) for p in (front.at(s, f, t) for t in front.latency_limits_ms)
+                      if p.macs is not None and p.latency_ms is not None})
         if not won:
             continue
-        line = ax.step([w[0] for w in won], [w[2] for w in won], where="post", label=f"SRAM ≤ {s / 1024:g} KB")[0]
-        ax.plot([w[1] for w in won], [w[2] for w in won], "o", ms=3, color=line.get_color())
-    ax.set_xlabel("latency limit (ms); dots: the winner's latency")
+        # each winner is a point of the exact MACs-vs-latency front under this SRAM and Flash limit: the front
+        # sampled at the latency limits of the grid, drawn as the staircase it is
+        xs, ys = [w[0] for w in won], [w[1] for w in won]
+        line = ax.step(xs, ys, where="post", label=f"SRAM ≤ {s / 1024:g} KB")[0]
+        ax.plot(xs, ys, "o", ms=3, color=line.get_color())
+    ax.set_xlabel("latency of the winner (ms)")
     ax.set_ylabel("best MACs (M)")
     ax.set_title(title or f"{front.space} on {front.board} ({front.runtime}), Flash ≤ {f / 1024:g} KB: "
-                          "exact optimum vs latency limit", fontsize=9)
+                          "exact optima of the latency grid", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
