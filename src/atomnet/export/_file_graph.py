@@ -49,7 +49,7 @@ from pathlib import Path
 from atomnet.errors import UnknownNameError
 from atomnet.export._tflite import TFLiteModel, TFLOp, TFLTensor
 from atomnet.ops import ELTWISE_FN_ID, Op, se_mid
-from atomnet.spec import Graph, Layer, Tensor
+from atomnet.spec import Graph, Layer, Tensor, legal_inplace
 
 __all__ = ["FILE_RUNTIMES", "FileGraph", "FileLayer", "file_graph"]
 
@@ -304,8 +304,9 @@ class _Builder:
         if not self.layers:  # every operator dropped: keep them (a graph needs a layer)
             return _Builder(self.m, "tflm").build_as(self.rt)
         self.extend_outputs()
+        out = self.gid(self.m.outputs[0])
         g = Graph(Path(self.m.path).stem, self.rt, tuple(self.tensors),
-                  tuple(self.layers), self.gid(self.m.inputs[0]), self.gid(self.m.outputs[0]))
+                  legal_inplace(self.layers, out), self.gid(self.m.inputs[0]), out)
         return FileGraph(g, tuple(self.flayers), tuple(self.placement), dict(self.gids))
 
     def build_as(self, runtime: str) -> FileGraph:

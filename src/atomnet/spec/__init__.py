@@ -19,7 +19,7 @@ from atomnet.spec._blocks import (
     register_block,
 )
 from atomnet.spec._errors import SpecError
-from atomnet.spec._graph import Graph, GraphBuilder, Layer, Tensor
+from atomnet.spec._graph import Graph, GraphBuilder, Layer, Tensor, legal_inplace
 from atomnet.spec._import import (
     SpecCatalog,
     detect_format,
@@ -62,6 +62,7 @@ __all__ = [
     "from_stage_config",
     "get_block",
     "layer_stats",
+    "legal_inplace",
     "list_blocks",
     "list_lowerings",
     "load_spec",

@@ -113,4 +113,28 @@ class GraphBuilder:
         return out
 
     def build(self, output: int) -> Graph:
-        return Graph(self.name, self.runtime, tuple(self.tensors), tuple(self.layers), self.input, output)
+        return Graph(self.name, self.runtime, tuple(self.tensors), legal_inplace(self.layers, output), self.input,
+                     output)
+
+
+def legal_inplace(layers: list[Layer] | tuple[Layer, ...], output: int) -> tuple[Layer, ...]:
+    """``layers`` with ``inplace`` cleared where writing into ``inputs[0]``'s buffer would destroy a tensor that is
+    still needed: a later layer reads it (the residual ADD of a block whose depthwise reads the block input) or it
+    is the graph output. A runtime runs such a layer out of place (its own output buffer).
+
+    >>> from atomnet.ops import Op
+    >>> dw = Layer("dw", Op.depthwise(8, 4, 4, 3, 1), (0,), 1, 0, 0, inplace=True)
+    >>> add = Layer("add", Op.eltwise(8, 4, 4, fn="add"), (0, 1), 2, 0, 0)
+    >>> legal_inplace([dw, add], 2)[0].inplace
+    False
+    """
+    last: dict[int, int] = {}
+    for i, ly in enumerate(layers):
+        for t in ly.inputs:
+            last[t] = i
+    out = []
+    for i, ly in enumerate(layers):
+        if ly.inplace and ly.inputs and (last.get(ly.inputs[0], i) > i or ly.inputs[0] == output):
+            ly = Layer(ly.name, ly.op, ly.inputs, ly.output, ly.stage, ly.block, ly.act, False, ly.tflite_op)
+        out.append(ly)
+    return tuple(out)
