@@ -206,6 +206,7 @@ def _bit_exact(exports: Mapping[str, Path], tmp_path: Path, seeds: int) -> dict[
             assert got.shape == ref.shape, name
             bad, tot = bad + int((got != ref).sum()), tot + ref.size
         res[name] = (bad, tot)
+    print("differing/compared outputs:", res)  # shown by pytest -rP
     return res
 
 
