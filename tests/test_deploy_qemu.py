@@ -255,7 +255,8 @@ def test_se_hswish_zoo_export_is_bit_exact_on_cortex_m7(name: str, zoo_int8_expo
     rep = _report(zoo_int8_exports[name], tmp_path)
     assert isinstance(rep, CortexMReport)
     assert rep.total_instructions > 10_000_000 and rep.total_instructions % 40 == 0
-    assert abs(rep.sizes.flash_bytes / rep.est_flash_bytes - 1) < 0.15, (name, rep.row())
+    assert abs(rep.sizes.flash_bytes / rep.est_flash_bytes - 1) < 0.15, (name, rep.row())  # +13.9 % at most
+    assert rep.arena_bytes == rep.est_peak_sram_bytes, (name, rep.row())  # the arena is the planner's peak
 
 
 @pytest.mark.slow  # 10 exports at 48×48 (~10-15 s each), each run in QEMU
