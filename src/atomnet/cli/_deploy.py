@@ -1,21 +1,35 @@
-"""``atomnet deploy MODEL.tflite --runtime tinyengine|tflm-plan --out DIR [--check]``: generated C (model.h/model.c,
+"""``atomnet deploy SOURCE --runtime tinyengine|tflm-plan --out DIR [--check]``: generated C (model.h/model.c,
 the int8 kernels, CMakeLists.txt, a Makefile fragment, a README) with one static arena; ``--check`` builds it on the
-host and compares with TFLite Micro on a random int8 input."""
+host and compares with TFLite Micro on a random int8 input. SOURCE: an int8 .tflite, or a spec file, zoo name or
+training run folder, exported to DIR/model.tflite first (``atomnet.deploy.resolve_source``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from atomnet.cli._progress import Stages, add_progress_flag
+
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("deploy", help="generate C inference code (static memory plan) from an int8 .tflite",
+    p = sub.add_parser("deploy", help="generate C inference code (static memory plan) from an int8 .tflite, a spec, "
+                                      "a zoo model or a training run",
                        description="Write model.h/model.c (weights as const arrays, one arena of the planned size, "
                                    "straight-line kernel calls), the C99 int8 kernels, a CMakeLists.txt, a Makefile "
                                    "fragment and a README into DIR. --check: build with the host gcc and compare "
-                                   "with TFLite Micro on a random int8 input. "
-                                   "Example: atomnet deploy model.tflite --out deploy_out --check")
-    p.add_argument("source", metavar="MODEL", help="int8 .tflite file")
+                                   "with TFLite Micro on a random int8 input. SOURCE other than a .tflite is first "
+                                   "exported to DIR/model.tflite with the int8 exporter (needs the ML stack, "
+                                   "~15-25 s): a spec file or zoo model with random weights (--seed) calibrated on "
+                                   "--calib seeded random inputs, a training run with its trained weights "
+                                   "calibrated on --calib of its training images. "
+                                   "Example: atomnet deploy mcunet-vww0 --out deploy_out --check")
+    p.add_argument("source", metavar="SOURCE",
+                   help="int8 .tflite file, spec file (.json/.yaml), zoo name (or 'demo') or training run folder")
+    p.add_argument("--seed", type=int, default=0,
+                   help="spec or zoo SOURCE: seed of the random weights and calibration inputs (default 0)")
+    p.add_argument("--calib", type=int, metavar="N",
+                   help="calibration inputs of the export (default 8 random ones for a spec, 200 training "
+                        "images for a run)")
     p.add_argument("--runtime", choices=("tinyengine", "tflm-plan"), default="tinyengine")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--check", action="store_true", help="build on the host and compare with TFLite Micro")
@@ -23,15 +37,22 @@ def add_parser(sub: Any) -> None:
                    help="cortex-m7/cortex-m4: also cross-compile (gcc-arm-none-eabi), run in QEMU (mps2-an500 / "
                         "mps2-an386, -icount shift=0) and compare with TFLite Micro; prints instructions per layer "
                         "and the ELF's Flash and RAM against the tinyengine estimates")
+    add_progress_flag(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: Any) -> int:
     import numpy as np
 
-    from atomnet.deploy import build_host, generate, run_host
+    from atomnet.deploy import build_host, generate, resolve_source, run_host
 
-    d = generate(args.source, runtime=args.runtime, out_dir=Path(args.out))
+    steps = 1 if str(args.source).lower().endswith(".tflite") else 6 if Path(args.source).is_dir() else 4
+    stages = Stages("deploy", steps, enabled=not args.no_progress)
+    src = resolve_source(args.source, Path(args.out), seed=args.seed, calib=args.calib, on_stage=stages)
+    if src.kind != "tflite":
+        print(f"exported {src.tflite} in {src.export_seconds:.1f} s; {src.describe()}")
+    stages("generating C", last=True)
+    d = generate(src.tflite, runtime=args.runtime, out_dir=Path(args.out))
     srcs = " ".join(f.name for f in d.c_files)
     (d.out_dir / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.13)\nproject(atomnet_model C)\n"
@@ -40,7 +61,9 @@ def _run(args: Any) -> int:
                                           "ATOMNET_CFLAGS = -I$(ATOMNET_DIR) -std=c99\n")
     (d.out_dir / "README.md").write_text(
         f"# atomnet generated model ({Path(d.source).name}, runtime {d.runtime})\n\n"
-        "Add the sources to your build (CMakeLists.txt: `add_subdirectory`, or `include atomnet.mk`), then:\n\n"
+        + (f"Model: {src.kind} `{src.source}` ({src.name}), exported to model.tflite: {src.weights}; calibrated "
+           f"on {src.calibration}.\n\n" if src.kind != "tflite" else "")
+        + "Add the sources to your build (CMakeLists.txt: `add_subdirectory`, or `include atomnet.mk`), then:\n\n"
         "```c\n#include \"model.h\"\nmemcpy(atomnet_input(), image, ATOMNET_INPUT_BYTES);\natomnet_invoke();\n"
         "int8_t *scores = atomnet_output();\n```\n\n"
         f"Arena: {d.arena_bytes} B (static, .bss); planner peak {d.planner_peak_bytes} B. "
@@ -49,7 +72,9 @@ def _run(args: Any) -> int:
     print(f"wrote {d.out_dir}: {len(d.layers)} layers, arena {d.arena_bytes:,} B "
           f"(planner peak {d.planner_peak_bytes:,} B)")
     if args.target != "host":
-        return _run_cortexm(args)
+        stages.done()
+        return _run_cortexm(args, src.tflite)
+    stages.done()
     if not args.check:
         return 0
     from tflite_micro.python.tflite_micro import runtime
@@ -65,10 +90,10 @@ def _run(args: Any) -> int:
     return 0 if diff == 0 else 1
 
 
-def _run_cortexm(args: Any) -> int:
+def _run_cortexm(args: Any, tflite: Path) -> int:
     from atomnet.deploy.target import cortexm_report
 
-    r = cortexm_report(args.source, target=args.target, out_dir=Path(args.out) / args.target)
+    r = cortexm_report(tflite, target=args.target, out_dir=Path(args.out) / args.target)
     s = r.sizes
     for i, n in enumerate(r.layer_instructions):
         print(f"  layer {i:3d}  {n:>13,} instructions")

@@ -1,12 +1,15 @@
-"""atomnet deploy: int8 ``.tflite`` -> generated C (model.h/model.c + C99 int8 kernels), one static arena,
-bit-exact with TFLite Micro's reference kernels on the host (:func:`build_host`, :func:`run_host`)."""
+"""atomnet deploy: int8 ``.tflite`` (or a spec, zoo name or run folder, exported first: :func:`resolve_source`)
+-> generated C (model.h/model.c + C99 int8 kernels), one static arena, bit-exact with TFLite Micro's reference
+kernels on the host (:func:`build_host`, :func:`run_host`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from atomnet.deploy._gen import SUPPORTED, DeployedModel, quantize_multiplier
 from atomnet.deploy._host import build_host, run_host
+from atomnet.deploy._source import DeploySource, resolve_source
 from atomnet.errors import InputError
 
 RUNTIMES = ("tinyengine", "tflm-plan")
@@ -22,18 +25,26 @@ def _planner_peak(path: Path, runtime: str) -> int:
     return int(get_planner("tinyengine").plan(file_graph(m, "tinyengine").graph).peak_bytes)  # arena + scratch
 
 
-def generate(source: str | Path, *, runtime: str = "tinyengine", out_dir: Path) -> DeployedModel:
-    """Write generated C for ``source`` (an int8 ``.tflite``) into ``out_dir``."""
+def generate(source: str | Path, *, runtime: str = "tinyengine", out_dir: Path, seed: int = 0,
+             calib: int | None = None, on_stage: Callable[[str], None] | None = None) -> DeployedModel:
+    """Write generated C for ``source`` into ``out_dir``: an int8 ``.tflite``, or a spec file, zoo name or training
+    run folder, first exported to ``out_dir/model.tflite`` (:func:`resolve_source`: ``seed``, ``calib``,
+    ``on_stage``)."""
     from atomnet.deploy._gen import generate_c
     if runtime not in RUNTIMES:
         raise InputError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    path = Path(source)
-    if path.suffix != ".tflite":
-        raise InputError(f"{path}: atomnet deploy reads an int8 .tflite file (export a spec first with "
-                         "`atomnet export`); specs, zoo names and run dirs are not accepted yet")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+    path = resolve_source(source, out_dir, seed=seed, calib=calib, on_stage=on_stage).tflite
     return generate_c(path, runtime, Path(out_dir), _planner_peak(path, runtime))
 
 
-__all__ = ["RUNTIMES", "SUPPORTED", "DeployedModel", "build_host", "generate", "quantize_multiplier", "run_host"]
+__all__ = [
+    "RUNTIMES",
+    "SUPPORTED",
+    "DeploySource",
+    "DeployedModel",
+    "build_host",
+    "generate",
+    "quantize_multiplier",
+    "resolve_source",
+    "run_host",
+]
