@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
                                    "fragment and a README into DIR. --check: build with the host gcc and compare "
                                    "with TFLite Micro on a random int8 input. SOURCE other than a .tflite is first "
                                    "exported to DIR/model.tflite with the int8 exporter (needs the ML stack, "
-                                   "~15-25 s): a spec file or zoo model with random weights (--seed) calibrated on "
+                                   "15-60 s): a spec file or zoo model with random weights (--seed) calibrated on "
                                    "--calib seeded random inputs, a training run with its trained weights "
                                    "calibrated on --calib of its training images. "
                                    "Example: atomnet deploy mcunet-vww0 --out deploy_out --check")
