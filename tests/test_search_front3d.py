@@ -91,6 +91,7 @@ def test_monotone_in_each_limit_and_front_flags(small_sweep) -> None:  # type: i
         assert p.on_front == (not beaten)
 
 
+@pytest.mark.slow  # ~20 s idle, about a minute on the shared machine
 def test_hybrid_points_equal_the_exact_search(setup) -> None:  # type: ignore[no-untyped-def]
     board, lm = setup
     space = get_space("hybrid")
