@@ -56,7 +56,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latency", help="latency limit, e.g. 275ms or 0.3s; a plain number is ms (default: none)")
     p.add_argument("--min-macs", metavar="MACS", help="lower MACs bound, e.g. 50e6 or 50M (default: 0)")
     p.add_argument("--max-macs", metavar="MACS", help="upper MACs bound, e.g. 300M (default: none)")
-    p.add_argument("--space", default="hybrid", help="hybrid, sep, convnext, mbconv, or a .json/.yaml space file")
+    p.add_argument("--space", default="hybrid",
+                   help="hybrid, sep, convnext, mbconv, mcunet (per-block: --strategy exact), or a .json/.yaml space "
+                        "file (a per-block one has \"kind\": \"blocks\", docs/search-exact.md)")
+    p.add_argument("--subspace", metavar="wW-rR",
+                   help="search one (width multiplier, resolution) sub-space, e.g. w0.5-r160 (the labels "
+                        "'atomnet search-space' ranks; a macro space has only w1)")
     p.add_argument("--num-classes", metavar="N",
                    help="classifier outputs; its Flash and latency count (default: the space's, 1000 for the "
                         "built-in spaces). The --out spec carries it, e.g. 10 for 'atomnet train --data "
@@ -180,9 +185,11 @@ def _strategy_options(args: argparse.Namespace) -> tuple[int | None, dict[str, A
 def _space(args: argparse.Namespace) -> Any:
     import dataclasses
 
-    from atomnet.search import get_space
+    from atomnet.search import get_any_space, restrict_to_subspace
 
-    space = get_space(args.space)
+    space = get_any_space(args.space)
+    if getattr(args, "subspace", None):
+        space = restrict_to_subspace(space, args.subspace)
     if args.num_classes is not None:
         n = parse_count(args.num_classes, "--num-classes")
         if n > 65_536:
@@ -200,9 +207,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.plot and not args.pareto:
         raise CliError("--plot draws the Pareto front: add --pareto")
+    from atomnet.search import BlockSpace
+
     board = get_board(args.board)
     space = _space(args)
     limits = _limits(args, board)
+    if isinstance(space, BlockSpace):
+        return _search_blocks(args, space, board, limits)
     seed, options = _strategy_options(args)
     if args.max_confirm is not None and args.patch is None:
         raise CliError("--max-confirm applies with --patch auto")
@@ -227,6 +238,57 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         _print(out, space, args)
     return 0 if out.found else _nothing_fits(out, args.out)
+
+
+def _search_blocks(args: argparse.Namespace, space: Any, board: Any, limits: Any) -> int:
+    """A per-block space (``mcunet`` or a ``"kind": "blocks"`` file): only the exact strategy searches it."""
+    from atomnet.cli._common import existing_db
+    from atomnet.cost import load_latency_model
+    from atomnet.search import run_block_search
+
+    if args.strategy != "exact":
+        what = "too many to enumerate" if args.strategy == "exhaustive" else "not searched by that strategy yet"
+        raise CliError(f"space {space.name} has {space.size():,} architectures ({what}): use --strategy exact "
+                       "(the exact optimum without enumeration)")
+    for flag, given in (("--pareto", args.pareto), ("--patch", args.patch), ("--journal", args.journal),
+                        ("--seed", args.seed), ("--max-confirm", args.max_confirm),
+                        ("--memory external", getattr(args, "memory", "internal") == "external"
+                         or args.max_ext_ram or args.max_ext_flash)):
+        if given:
+            raise CliError(f"{flag} does not apply to the per-block space {space.name} (--strategy exact) yet")
+    _strategy_options(args)  # strategy flags that exact does not take are errors, as for other spaces
+    db = existing_db(args)
+    out = run_block_search(space, board, load_latency_model(board, db), limits, runtime=args.runtime)
+    if args.out and out.spec is not None:
+        Path(args.out).write_text(json.dumps(out.spec.to_dict(), indent=1) + "\n")
+    if args.json:
+        print_json(out.to_dict())
+    else:
+        _print_blocks(out, space, args)
+    return 0 if out.found else _nothing_fits(out, args.out)
+
+
+def _print_blocks(out: Any, space: Any, args: argparse.Namespace) -> None:
+    lim = out.limits
+    print(f"space {space.name} ({space.num_classes} classes, per-block): {space.size():,} architectures in "
+          f"{len(space.width_multipliers) * len(space.resolutions)} sub-space(s); strategy exact; board {out.board} "
+          f"({out.runtime}); limits: SRAM {_fmt_lim(lim.peak_sram_bytes, 'B')}, Flash "
+          f"{_fmt_lim(lim.flash_bytes, 'B')}, latency {_fmt_lim(lim.latency_ms, 'ms')}")
+    print(f"decided all {out.evaluated:,} architectures exactly in {out.search_seconds:.2f} s (block tables "
+          f"{out.table_seconds:.1f} s)" + (f"; winner confirmed with the full cost model after {out.confirmed_after} "
+                                           "candidate(s)" if out.found else ""))
+    if not out.found:
+        return
+    spec = out.spec
+    print()
+    print(f"winner {spec.name}: input {spec.resolution[0]}x{spec.resolution[1]}")
+    rows = [(b.stage, b.index, b.block.type + ("+SE" if b.block.se else ""), b.block.out_channels, b.block.stride,
+             b.block.kernel, f"{b.block.expand_ratio:g}") for b in spec.iter_blocks()]
+    print(table(["stage", "block", "type", "width", "stride", "kernel", "expand"], rows))
+    print()
+    print(render_cost(out.cost, layers=False))
+    if args.out:
+        print(f"\nspec written to {args.out} (check it with: atomnet cost {args.out} --board {out.board})")
 
 
 def _search_external(args: argparse.Namespace, space: Any, board: Any, limits: Any, seed: Any, options: Any,

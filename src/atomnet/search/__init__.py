@@ -12,6 +12,7 @@ from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
 from atomnet.search._evolve_blocks import BlockEvolution, evolve_blocks
 from atomnet.search._exact import Exact
+from atomnet.search._exact_blocks import BlockSearch, exact_block_search, run_block_search, search_block_space
 from atomnet.search._external import ExternalOutcome, run_external_search
 from atomnet.search._front3d import BudgetFront, BudgetPoint, budget_sweep
 from atomnet.search._journal import Journal, JournalMismatch
@@ -30,16 +31,24 @@ from atomnet.search._run import (
 )
 from atomnet.search._space import (
     RESOLUTIONS,
+    BlockOption,
+    BlockSpace,
+    BlockStage,
     Space,
     StageChoice,
     StageConfig,
     StageDef,
     StageEntry,
+    block_space_from_dict,
+    get_any_space,
     get_block_space,
     get_space,
+    list_block_spaces,
     list_spaces,
+    load_block_space_file,
     load_space_file,
     register_space,
+    restrict_to_subspace,
     space_from_dict,
 )
 from atomnet.search._strategies import (
@@ -60,6 +69,10 @@ __all__ = [
     "QUANTILES",
     "RESOLUTIONS",
     "BlockEvolution",
+    "BlockOption",
+    "BlockSearch",
+    "BlockSpace",
+    "BlockStage",
     "BudgetFront",
     "BudgetPoint",
     "Candidate",
@@ -97,19 +110,24 @@ __all__ = [
     "Strategy",
     "SubspaceStats",
     "TableEvaluator",
+    "block_space_from_dict",
     "budget_sweep",
     "build_tables",
     "combine",
     "confirm",
     "confirm_patch",
     "evolve_blocks",
+    "exact_block_search",
     "fitting_plan",
+    "get_any_space",
     "get_block_space",
     "get_space",
     "get_strategy",
     "latency_source",
+    "list_block_spaces",
     "list_spaces",
     "list_strategies",
+    "load_block_space_file",
     "load_space_file",
     "make_strategy",
     "max_macs",
@@ -120,8 +138,11 @@ __all__ = [
     "rank_subspaces",
     "register_space",
     "register_strategy",
+    "restrict_to_subspace",
+    "run_block_search",
     "run_external_search",
     "run_search",
+    "search_block_space",
     "search_header",
     "space_from_dict",
     "subspace_table",

@@ -13,6 +13,7 @@ winner is never walked.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Sequence
@@ -35,7 +36,8 @@ from atomnet.cost import (
 )
 from atomnet.search._combine import Limits
 from atomnet.search._exact_knapsack import WalkStats, ordered_architectures
-from atomnet.search._run import meets
+from atomnet.search._records import Metrics
+from atomnet.search._run import SearchOutcome, meets
 from atomnet.search._space import BlockSpace
 from atomnet.search._tables import FLASH, MACS, SRAM, FloatArray, IntArray, ResolutionTables, StageTable
 from atomnet.spec import BlockSpec, HeadSpec, ModelSpec, StageSpec
@@ -146,7 +148,21 @@ def _rows(space: BlockSpace, pricer: Pricer, wm: int, res: int
 
 
 def _configs(stage_depths: tuple[int, ...], n_opt: int) -> list[tuple[int, ...]]:
-    return [c for d in stage_depths for c in itertools.product(range(n_opt), repeat=d)]
+    return list(_configs_cached(tuple(stage_depths), n_opt))
+
+
+@functools.lru_cache(maxsize=64)
+def _configs_cached(stage_depths: tuple[int, ...], n_opt: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(c for d in stage_depths for c in itertools.product(range(n_opt), repeat=d))
+
+
+@functools.lru_cache(maxsize=64)
+def _conf_array(n_opt: int, d: int) -> IntArray:
+    """The configurations of depth ``d`` as rows of option indices (lexicographic), later blocks sorted."""
+    conf = np.array(list(itertools.product(range(n_opt), repeat=d)), dtype=np.int64).reshape(-1, d)
+    conf[:, 1:] = np.sort(conf[:, 1:], axis=1)
+    conf.setflags(write=False)
+    return conf
 
 
 def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]) -> tuple[StageTable, FloatArray]:
@@ -159,10 +175,10 @@ def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]) 
     n_opt = len(first)
     peak_first, peak_later = first[:, SRAM] - first[:, ADD], later[:, SRAM] - later[:, ADD]
     for d in depths:
-        conf = np.array(list(itertools.product(range(n_opt), repeat=d)), dtype=np.int64).reshape(-1, d)
+        conf = _conf_array(n_opt, d)
         acc = first[conf[:, 0]].copy()
         peak = peak_first[conf[:, 0]].copy()
-        rest = np.sort(conf[:, 1:], axis=1)
+        rest = conf[:, 1:]
         for j in range(d - 1):
             acc += later[rest[:, j]]
             peak = np.maximum(peak, peak_later[rest[:, j]])
@@ -280,3 +296,43 @@ def exact_block_search(space: BlockSpace, board: Board, runtime: str | None, lat
                        limits: Limits, **options: object) -> BlockSearch:
     """:func:`search_block_space` with the argument order of the other helpers' comparisons."""
     return search_block_space(space, board, latency_model, limits, runtime, **options)  # type: ignore[arg-type]
+
+
+def _minima(built: Sequence[BlockTables]) -> Metrics:
+    """The smallest latency, Flash and SRAM bound any architecture reaches (each on its own) and the fewest MACs."""
+    best = np.full(4, np.inf)
+    for b in built:
+        t = b.tables
+        mins = np.array([s.cost[0].min(axis=0) for s in t.stages])
+        peak = max(float((s.cost[0, :, SRAM] - a).min()) for s, a in zip(t.stages, b.sram_add, strict=True))
+        add = sum(float(a.min()) for a in b.sram_add)
+        row = np.array([mins[:, 0].sum() + t.base[0], mins[:, 1].sum() + t.base[1], peak + add,
+                        mins[:, 3].sum() + t.base[3]])
+        best = np.minimum(best, row)
+    return Metrics(*(float(v) for v in best))
+
+
+def run_block_search(space: BlockSpace, board: Board, lm: LatencyModel, limits: Limits, *,
+                     runtime: str | None = None, max_confirm: int = 2000) -> SearchOutcome:
+    """``atomnet search --strategy exact`` on a per-block space: :func:`search_block_space` as a
+    :class:`~atomnet.search.SearchOutcome` (the winner's spec and full cost report; ``stage_config`` None: a
+    per-block architecture is not a stage configuration; ``evaluated`` the space's size, decided exactly)."""
+    rt = runtime or board.runtime
+    t0 = time.perf_counter()
+    res = search_block_space(space, board, lm, limits, rt, max_confirm=max_confirm)
+    reason = None
+    mins = None
+    if res.spec is None:
+        built = [block_tables(space, lm, rt, w, r) for w in range(len(space.width_multipliers))
+                 for r in range(len(space.resolutions))]
+        mins = _minima(built)
+        kb = 1024.0
+        smallest = (f"The smallest any architecture reaches: latency {mins.latency_ms:.1f} ms, Flash "
+                    f"{mins.flash_bytes / kb:.0f} KB, peak SRAM {mins.peak_sram_bytes / kb:.0f} KB (each on its own, "
+                    "SRAM a lower bound).")
+        reason = (f"none of the {res.confirmed_after:,} best architectures on the tables met the full cost model's "
+                  f"limits (stopped at max_confirm={max_confirm}: no optimum claimed). " if res.confirmed_after
+                  else "no architecture of the space meets the limits (on the tables). ") + smallest
+    return SearchOutcome(space.name, "exact", board.name, rt, limits, None, res.spec, None, res.cost, space.size(),
+                         res.confirmed_after, res.confirmed_after, res.table_seconds, res.search_seconds,
+                         time.perf_counter() - t0, mins, None, space.num_classes, reason, {})

@@ -65,7 +65,22 @@ _POOL, _ADD = 2, 4
 @dataclass
 class _Group:
     cost: FloatArray  # (n, 5) distinct rows
-    members: list[list[int]]  # configuration indices of each row, ascending
+    idx: IntArray  # configuration indices, grouped by row, ascending within a row
+    bounds: IntArray  # (n + 1,): row u's configurations are idx[bounds[u]:bounds[u + 1]]
+
+    def members(self, u: int) -> IntArray:
+        out: IntArray = self.idx[self.bounds[u]: self.bounds[u + 1]]
+        return out
+
+    def first(self, u: int) -> int:
+        return int(self.idx[self.bounds[u]])
+
+    def subset(self, keep: IntArray) -> _Group:
+        lengths = np.diff(self.bounds)
+        mask = np.zeros(len(lengths), dtype=bool)
+        mask[keep] = True
+        return _Group(self.cost[keep], self.idx[np.repeat(mask, lengths)],
+                      np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64))
 
 
 def _group(rows: FloatArray, add: FloatArray, sram: float) -> _Group:
@@ -73,13 +88,14 @@ def _group(rows: FloatArray, add: FloatArray, sram: float) -> _Group:
     full[:, _POOL] = rows[:, SRAM] - add
     ok = np.flatnonzero(rows[:, SRAM] <= sram)
     if len(ok) == 0:
-        return _Group(np.zeros((0, 5)), [])
-    uniq, inv = np.unique(full[ok], axis=0, return_inverse=True)
-    inv = np.asarray(inv).reshape(-1)
-    members: list[list[int]] = [[] for _ in range(len(uniq))]
-    for c, u in zip(ok.tolist(), inv.tolist(), strict=True):
-        members[u].append(c)
-    return _Group(uniq, members)
+        return _Group(np.zeros((0, 5)), np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    sub = full[ok]
+    order = np.lexsort(sub.T[::-1])  # stable: equal rows keep ascending configuration indices
+    srt = sub[order]
+    new = np.ones(len(srt), dtype=bool)
+    new[1:] = (srt[1:] != srt[:-1]).any(axis=1)
+    starts = np.flatnonzero(new)
+    return _Group(srt[starts], ok[order], np.append(starts, len(srt)).astype(np.int64))
 
 
 def _grid(current: float, scale: float, width: float, on: bool) -> FloatArray:
@@ -194,7 +210,7 @@ class _Sub:
                          - mins[i, _ADD] <= self.sram_lim))
                 if not ok.all():
                     keep = np.flatnonzero(ok)
-                    self.groups[i] = _Group(c[keep], [g.members[j] for j in keep.tolist()])
+                    self.groups[i] = g.subset(keep)
             self.feasible = all(len(g.cost) for g in self.groups)
         if not self.feasible:
             return
@@ -230,7 +246,7 @@ class _Sub:
             mins.append(np.array([prev[0] + m[LAT], prev[1] + m[FLASH], max(prev[2], m[_POOL]), prev[3] + m[_ADD]]))
         self.suffix_min = mins[::-1]  # suffix_min[k]: levels k.. plus the leaf
         self._multipliers()
-        grids = [_Grid.of_rows(_front(self.leaf), _LEAF_GRID)]
+        grids = [_Grid.of_rows(self.leaf, _LEAF_GRID)]
         for g in reversed(self.levels[1:]):
             grids.append(grids[-1].compose(g.cost, _GRID))
         self.grids = grids[::-1]  # grids[k]: levels k+1.. plus the leaf, the bound of level k's children
@@ -451,7 +467,8 @@ def _round(subs: Sequence[_Sub], limits: Limits, low: float, cap: float, k: int
     lat_lim, flash_lim = _slack(limits.latency_ms), limits.flash_bytes
     for si, cls in store.rows:
         sub = by_sub[si]
-        first = np.array([[0] + [sub.groups[g].members[c][0] for g, c in enumerate(row)] for row in cls.tolist()])
+        first = np.array([[0] + [sub.groups[g].first(c) for g, c in enumerate(row)]
+                          for row in cls.tolist()])
         fig = sub.tables.evaluate(first)
         fig[:, SRAM] = sub.sram_bound(first)
         for row, f in zip(cls, fig, strict=True):
@@ -459,7 +476,7 @@ def _round(subs: Sequence[_Sub], limits: Limits, low: float, cap: float, k: int
                     and limits.min_macs <= f[MACS] <= limits.max_macs and store.threshold <= f[MACS] < cap:
                 combos.append(((-float(f[MACS]), float(f[LAT]), float(f[FLASH]), float(sub.index), float(f[SRAM])),
                                sub, row))
-    combos.sort(key=lambda c: (c[0][:4], [c[1].groups[g].members[x][0] for g, x in enumerate(c[2].tolist())]))
+    combos.sort(key=lambda c: (c[0][:4], [c[1].groups[g].first(x) for g, x in enumerate(c[2].tolist())]))
     return combos, store.threshold, WalkStats(low, cap, walked, nodes, store.size)
 
 
@@ -468,7 +485,7 @@ def _members(combos: list[tuple[tuple[float, ...], _Sub, IntArray]]) -> Iterator
     (MACs, latency, Flash, sub-space) interleave by configuration indices."""
     for _, grp in itertools.groupby(combos, key=lambda c: c[0][:4]):
         items = list(grp)
-        gens = [itertools.product(*(c[1].groups[g].members[x] for g, x in enumerate(c[2].tolist())))
+        gens = [itertools.product(*(c[1].groups[g].members(x).tolist() for g, x in enumerate(c[2].tolist())))
                 for c in items]
         key = items[0][0]
         fig = (key[1], key[2], key[4], -key[0])
@@ -484,8 +501,8 @@ def ordered_architectures(tables: Sequence[ResolutionTables], limits: Limits, k:
     ``limits`` on the tables (latency with a 1e-9 relative slack), in the total order (most MACs, lowest
     latency, lowest Flash, sub-space index, configuration indices), lazily, in rounds: a round collects the
     class combinations of a MACs window [low, cap) below everything yielded so far (the ``k`` best of it once
-    ``k`` are found); an empty window widens downwards (twice as wide each time). ``stats`` collects each
-    round's work.
+    ``k`` are found); each window is twice as wide as the last (the first 0.1 % of the best bound). ``stats``
+    collects each round's work.
 
     ``sram_add`` (per sub-space, per table stage, one value per choice): the additive part of each row's SRAM
     bound; an architecture's bound is then the largest ``SRAM - add`` of its rows plus the sum of their ``add``
@@ -508,7 +525,7 @@ def ordered_architectures(tables: Sequence[ResolutionTables], limits: Limits, k:
         if not combos and low <= floor:
             return
         cap = covered  # everything in [covered, cap) is yielded (covered = low unless k capped the round)
-        step = step0 if combos else 2 * step
+        step *= 2  # windows grow geometrically: a full enumeration takes O(log) rounds
 
 
 def root_bounds(tables: Sequence[ResolutionTables], limits: Limits,

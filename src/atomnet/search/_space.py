@@ -9,13 +9,17 @@ stage) with a single block pattern after the stem.
 A SEP block with expand ratio e is a depthwise conv with channel multiplier e followed by a
 pointwise conv (the AtomNet release's ``MobileOneBlock``); the released models all use e = 1.
 
-User spaces come from a JSON or YAML file with the same fields as :meth:`Space.to_dict`.
+User spaces come from a JSON or YAML file with the same fields as :meth:`Space.to_dict`; a per-block space
+(:class:`BlockSpace`: every block picks its own option, every stage its depth) from a file with
+``"kind": "blocks"`` (:func:`block_space_from_dict`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +190,10 @@ def get_space(name_or_path: str) -> Space:
 def load_space_file(path: str | Path) -> Space:
     """A user space: ``{name, resolutions, num_classes?, stages: [{stride, act, blocks|block, widths, depths,
     expands, se, kernels?}]}`` (grid form) or ``stages: [{stride, act, choices: [...]}]`` (explicit form)."""
+    return space_from_dict(_read_space_file(path), where=str(path))
+
+
+def _read_space_file(path: str | Path) -> Any:
     p = Path(path)
     try:
         text = p.read_text()
@@ -199,7 +207,7 @@ def load_space_file(path: str | Path) -> Space:
         raise InputError(f"{p}: cannot read search space: {e}") from e
     except ImportError:
         raise InputError(f"{p}: YAML spaces need PyYAML ('pip install pyyaml'), or write the space as JSON") from None
-    return space_from_dict(data, where=str(p))
+    return data
 
 
 def space_from_dict(data: Mapping[str, object], where: str = "space") -> Space:
@@ -207,6 +215,9 @@ def space_from_dict(data: Mapping[str, object], where: str = "space") -> Space:
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: expected an object with fields name, resolutions, stages, got "
                          f"{type(data).__name__}")
+    if is_block_space_dict(data):
+        raise InputError(f"{where}: a per-block space (kind 'blocks'): search it with 'atomnet search --space FILE "
+                         "--strategy exact' (atomnet.search.get_any_space reads it)")
     allowed = {"name", "description", "resolutions", "num_classes", "stages"}
     unknown = set(data) - allowed
     if unknown:
@@ -372,3 +383,177 @@ register_block_space(BlockSpace(
     tuple(round(0.1 * i, 1) for i in range(2, 11)), tuple(range(48, 225, 16)),
     description="MCUNet TinyNAS (OFA MobileNetV2): kernel 3/5/7 x expand 3/4/6 per block, depth 2/3/4 per stage, "
                 "width multiplier 0.2-1.0, resolution 48-224"))
+
+
+# ---- per-block space files ----------------------------------------------------------------------------------------
+_BLOCK_FIELDS = {"kind", "name", "description", "stem_width", "first_width", "stages", "width_multipliers",
+                 "resolutions", "act", "num_classes"}
+_BLOCK_STAGE_FIELDS = {"width", "stride", "depths", "options", "blocks", "block", "kernels", "expands", "se"}
+_OPTION_FIELDS = {"block", "kernel", "expand", "se"}
+
+
+def is_block_space_dict(data: Mapping[str, object]) -> bool:
+    """Whether a space file's object describes a :class:`BlockSpace` (``"kind": "blocks"``)."""
+    return data.get("kind") == "blocks"
+
+
+def _int(v: object, at: str, lo: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise InputError(f"{at}: expected an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _ints(v: object, at: str, lo: int = 1) -> tuple[int, ...]:
+    if not isinstance(v, list) or not v:
+        raise InputError(f"{at}: expected a non-empty list of integers, got {v!r}")
+    out = tuple(_int(x, f"{at}[{i}]", lo) for i, x in enumerate(v))
+    if len(set(out)) != len(out):
+        raise InputError(f"{at}: values repeat: {list(out)}")
+    return out
+
+
+def _option(o: object, at: str) -> BlockOption:
+    from atomnet.spec import SpecError, canonical_block
+
+    if not isinstance(o, Mapping):
+        raise InputError(f"{at}: expected an object with fields {sorted(_OPTION_FIELDS)}, got {o!r}")
+    unknown = set(o) - _OPTION_FIELDS
+    if unknown:
+        raise InputError(f"{at}: unknown field(s) {sorted(unknown)}; expected {sorted(_OPTION_FIELDS)}")
+    try:
+        block = canonical_block(str(o.get("block", "mbconv")))
+    except (SpecError, ValueError, KeyError) as e:
+        raise InputError(f"{at}.block: {e}") from None
+    kernel = o.get("kernel", 3)
+    if kernel not in (1, 3, 5, 7) or isinstance(kernel, bool):
+        raise InputError(f"{at}.kernel: expected one of 1, 3, 5, 7, got {kernel!r}")
+    expand = o.get("expand", 6)
+    if isinstance(expand, bool) or not isinstance(expand, (int, float)) or not expand > 0:
+        raise InputError(f"{at}.expand: expected a number > 0, got {expand!r}")
+    se = o.get("se", False)
+    if not isinstance(se, bool):
+        raise InputError(f"{at}.se: expected true or false, got {se!r}")
+    return BlockOption(block, int(kernel), float(expand), se)
+
+
+def _block_stage(s: object, at: str) -> BlockStage:
+    if not isinstance(s, Mapping):
+        raise InputError(f"{at}: expected an object with fields width, stride, depths, options, got {s!r}")
+    unknown = set(s) - _BLOCK_STAGE_FIELDS
+    if unknown:
+        raise InputError(f"{at}: unknown field(s) {sorted(unknown)}; expected {sorted(_BLOCK_STAGE_FIELDS)}")
+    for f in ("width", "stride", "depths"):
+        if f not in s:
+            raise InputError(f"{at}: missing field {f!r}")
+    stride = s["stride"]
+    if stride not in (1, 2) or isinstance(stride, bool):
+        raise InputError(f"{at}.stride: expected 1 or 2, got {stride!r}")
+    if "options" in s:
+        grid = set(s) & {"blocks", "block", "kernels", "expands", "se"}
+        if grid:
+            raise InputError(f"{at}: give either 'options' or the grid fields {sorted(grid)}, not both")
+        raw = s["options"]
+        if not isinstance(raw, list) or not raw:
+            raise InputError(f"{at}.options: expected a non-empty list of block options, got {raw!r}")
+        options = tuple(_option(o, f"{at}.options[{j}]") for j, o in enumerate(raw))
+    else:  # grid form: every combination of blocks x kernels x expands
+        blocks = s.get("blocks", [s.get("block", "mbconv")])
+        kernels = s.get("kernels", [3])
+        expands = s.get("expands", [6])
+        for name, v in (("blocks", blocks), ("kernels", kernels), ("expands", expands)):
+            if not isinstance(v, list) or not v:
+                raise InputError(f"{at}.{name}: expected a non-empty list, got {v!r}")
+        options = tuple(_option({"block": b, "kernel": k, "expand": e, "se": s.get("se", False)},
+                                f"{at} (block {b!r}, kernel {k!r}, expand {e!r})")
+                        for b, k, e in itertools.product(blocks, kernels, expands))
+    if len(set(options)) != len(options):
+        raise InputError(f"{at}.options: an option repeats ({[o.label() for o in options]})")
+    return BlockStage(_int(s["width"], f"{at}.width"), int(stride), _ints(s["depths"], f"{at}.depths"), options)
+
+
+def block_space_from_dict(data: Mapping[str, object], where: str = "space") -> BlockSpace:
+    """A per-block space from its JSON form; an error names the field. Example (one stage in each form)::
+
+        {"kind": "blocks", "name": "tiny", "stem_width": 16, "first_width": 8,
+         "width_multipliers": [0.5, 1.0], "resolutions": [96, 128],
+         "stages": [{"width": 24, "stride": 2, "depths": [1, 2],
+                     "options": [{"block": "mbconv", "kernel": 3, "expand": 3},
+                                 {"block": "mbconv", "kernel": 5, "expand": 6, "se": true}]},
+                    {"width": 40, "stride": 2, "depths": [2, 3], "kernels": [3, 5, 7], "expands": [3, 6]}]}
+    """
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: expected an object, got {type(data).__name__}")
+    unknown = set(data) - _BLOCK_FIELDS
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(_BLOCK_FIELDS)}")
+    for f in ("stem_width", "first_width", "stages", "resolutions"):
+        if f not in data:
+            raise InputError(f"{where}: missing field {f!r}")
+    raw = data["stages"]
+    if not isinstance(raw, list) or not raw:
+        raise InputError(f"{where}: stages: expected a non-empty list of stages, got {raw!r}")
+    stages = tuple(_block_stage(s, f"{where}: stages[{i}]") for i, s in enumerate(raw))
+    wms = data.get("width_multipliers", [1.0])
+    if not isinstance(wms, list) or not wms or any(isinstance(w, bool) or not isinstance(w, (int, float))
+                                                   or not 0 < w <= 4 for w in wms):
+        raise InputError(f"{where}: width_multipliers: expected a non-empty list of numbers in (0, 4], got {wms!r}")
+    from atomnet.spec import ACTIVATIONS
+
+    act = data.get("act", "relu6")
+    if act not in ACTIVATIONS:
+        raise InputError(f"{where}: act: expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
+    n_cls = data.get("num_classes", 1000)
+    if isinstance(n_cls, bool) or not isinstance(n_cls, int) or not 1 <= n_cls <= 65_536:
+        raise InputError(f"{where}: num_classes: expected an integer from 1 to 65536, got {n_cls!r}")
+    name = data.get("name", Path(where).stem)
+    return BlockSpace(str(name), _int(data["stem_width"], f"{where}: stem_width"),
+                      _int(data["first_width"], f"{where}: first_width"), stages,
+                      tuple(float(w) for w in wms), _ints(data["resolutions"], f"{where}: resolutions", 8), str(act),
+                      n_cls, str(data.get("description", "")))
+
+
+def load_block_space_file(path: str | Path) -> BlockSpace:
+    """A per-block space from a JSON/YAML file (:func:`block_space_from_dict`)."""
+    data = _read_space_file(path)
+    if not isinstance(data, Mapping) or not is_block_space_dict(data):
+        raise InputError(f"{path}: not a per-block space: expected \"kind\": \"blocks\" at the top level")
+    return block_space_from_dict(data, where=str(path))
+
+
+def get_any_space(name_or_path: str) -> Space | BlockSpace:
+    """A built-in space (macro or per-block) by name, or a space file of either kind."""
+    blk = _BLOCK_SPACES.get(name_or_path)
+    if blk is not None:
+        return blk
+    p = Path(name_or_path)
+    if name_or_path not in _SPACES and p.suffix.lower() in (".json", ".yaml", ".yml"):
+        data = _read_space_file(p)
+        if isinstance(data, Mapping) and is_block_space_dict(data):
+            return block_space_from_dict(data, where=str(p))
+        return space_from_dict(data, where=str(p))
+    try:
+        return get_space(name_or_path)
+    except UnknownNameError:
+        raise UnknownNameError(f"unknown search space {name_or_path!r}; known: "
+                               f"{', '.join([*_SPACES, *_BLOCK_SPACES])} (or a .json/.yaml file)") from None
+
+
+def restrict_to_subspace(space: Space | BlockSpace, label: str) -> Space | BlockSpace:
+    """The sub-space ``w<multiplier>-r<resolution>`` of ``space`` (the labels ``atomnet search-space`` ranks):
+    a per-block space keeps that one width multiplier and resolution; a macro space (no width multiplier:
+    ``w1``) keeps that resolution."""
+    m = re.fullmatch(r"w([0-9]*\.?[0-9]+)-r([0-9]+)", label.strip())
+    if not m:
+        raise InputError(f"--subspace: expected w<width multiplier>-r<resolution> such as w0.5-r160, got {label!r}")
+    wm, res = float(m.group(1)), int(m.group(2))
+    if isinstance(space, BlockSpace):
+        wms = [w for w in space.width_multipliers if abs(w - wm) < 1e-9]
+        if not wms or res not in space.resolutions:
+            labels = ", ".join(f"w{w:g}" for w in space.width_multipliers)
+            raise InputError(f"--subspace {label}: space {space.name} has width multipliers {labels} and "
+                             f"resolutions {', '.join(map(str, space.resolutions))}")
+        return dataclasses.replace(space, width_multipliers=(wms[0],), resolutions=(res,))
+    if abs(wm - 1.0) > 1e-9 or res not in space.resolutions:
+        raise InputError(f"--subspace {label}: space {space.name} has no width multiplier (w1) and resolutions "
+                         f"{', '.join(map(str, space.resolutions))}")
+    return dataclasses.replace(space, resolutions=(res,))
