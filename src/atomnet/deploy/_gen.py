@@ -14,6 +14,9 @@ import numpy as np
 from atomnet.deploy._ops import OPS as ELTWISE_OPS
 from atomnet.deploy._ops import emit as emit_eltwise
 from atomnet.deploy._plan import DW_INPLACE, plan_deploy
+from atomnet.deploy._quant import act_range as _act_range
+from atomnet.deploy._quant import c_array as _arr
+from atomnet.deploy._quant import quantize_multiplier
 from atomnet.errors import InputError
 
 C_DIR = Path(__file__).parent / "c"
@@ -40,20 +43,6 @@ class DeployedModel:
     #: where the code departs from the planner's plan, one line per tensor placed apart (in a gap of the plan, or
     #: after the peak: then ``arena_bytes > planner_peak_bytes``) or scratch moved; empty: the plan exactly
     plan_notes: tuple[str, ...] = ()
-
-
-def quantize_multiplier(scale: float) -> tuple[int, int]:
-    """(int32 multiplier, shift) of a real scale, as TFLite's QuantizeMultiplier (frexp, round half away)."""
-    if scale == 0.0:
-        return 0, 0
-    q, shift = math.frexp(scale)
-    qf = math.floor(abs(q) * (1 << 31) + 0.5) * (1 if q >= 0 else -1)
-    if qf == (1 << 31):
-        qf //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return qf, shift
 
 
 def mean_multiplier(real: float, n: int) -> tuple[int, int]:
@@ -103,27 +92,6 @@ class _Model:
     def q(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         qp = self.g.tensors[i].quantization
         return np.asarray(qp.scale, dtype=np.float32), np.asarray(qp.zeroPoint, dtype=np.int64)
-
-
-def _arr(name: str, ctype: str, vals: np.ndarray) -> str:
-    flat = ", ".join(str(int(v)) for v in np.asarray(vals).ravel())
-    return f"const {ctype} {name}[{max(1, np.asarray(vals).size)}] = {{{flat or '0'}}};\n"
-
-
-def _act_range(act: int, scale: float, zp: int) -> tuple[int, int]:
-    lo, hi = -128, 127
-    def quant(x: float) -> int:
-        v = float(np.float32(x) / np.float32(scale))  # TFLM: float32 division, round half away from zero
-        return zp + int(math.copysign(math.floor(abs(v) + 0.5), v))
-    if act == 1:
-        lo = max(lo, quant(0.0))
-    elif act == 3:
-        lo, hi = max(lo, quant(0.0)), min(hi, quant(6.0))
-    elif act == 2:
-        lo, hi = max(lo, quant(-1.0)), min(hi, quant(1.0))
-    elif act != 0:
-        raise InputError(f"fused activation {act} is not supported")
-    return lo, hi
 
 
 def _pad(padding: int, n: int, k: int, s: int, out: int) -> int:

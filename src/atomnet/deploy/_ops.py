@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from atomnet.deploy._quant import act_range as _act_range
+from atomnet.deploy._quant import c_array as _arr
+from atomnet.deploy._quant import quantize_multiplier
 from atomnet.errors import InputError
 
 OPS = ("MUL", "HARD_SWISH", "LOGISTIC", "PAD", "PADV2")
@@ -27,7 +30,6 @@ def hard_swish_params(in_scale: float, out_scale: float) -> tuple[int, int, int,
     """(output int16 multiplier, output exponent, reluish int16 multiplier, reluish exponent) of an int8 HARD_SWISH
     as TFLite's Prepare computes them: in float32, the input on a hires scale in_scale/128 and the reluish scale
     3/32768 (so 3.0 is 2^15), each ratio quantized to int32 then cut to int16."""
-    from atomnet.deploy._gen import quantize_multiplier
     f32 = np.float32
     hires = f32(1.0 / 128.0) * f32(in_scale)
     out_m, out_e = quantize_multiplier(float(f32(hires / f32(out_scale))))
@@ -93,7 +95,6 @@ def emit(mod: Any, name: str, li: int, op: Any, path: Path) -> tuple[list[str], 
 def _emit_mul(mod: Any, li: int, op: Any, where: str) -> tuple[list[str], str]:
     """MUL with 4-D broadcasting (same shapes, a constant scalar, the SE gate); a constant operand becomes a const
     array."""
-    from atomnet.deploy._gen import _act_range, _arr, quantize_multiplier
     g = mod.g
     p = f"atomnet_w_{li}_"
     x, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
@@ -125,7 +126,6 @@ def _emit_mul(mod: Any, li: int, op: Any, where: str) -> tuple[list[str], str]:
 def _emit_pad(mod: Any, name: str, li: int, op: Any, where: str) -> tuple[list[str], str]:
     """PAD / PADV2: constant padding of a tensor of at most 4 dimensions (values copied; the pad value is the
     output zero point, or PADV2's constant)."""
-    from atomnet.deploy._gen import _arr
     g = mod.g
     x, y = op.inputs[0], op.outputs[0]
     _, yz = mod.q(y)
