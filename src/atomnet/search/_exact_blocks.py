@@ -68,8 +68,12 @@ def block_spec(space: BlockSpace, wm: int, res: int, arch: Arch, name: str = "")
                      tuple(stages), HeadSpec())
 
 
-#: the add column of the block rows (the additive part of the SRAM bound, see :func:`_additive`)
+#: columns of the block rows after (latency, Flash, SRAM bound, MACs): the additive part of the SRAM bound, then
+#: its peak parts (the largest live arena, then the planner's extra buffers per kind where they are a sum of
+#: per-kind maxima, e.g. TinyEngine's two scratch kinds), each maxed over the network on its own
 ADD = 4
+PEAKS = slice(5, 5 + 3)
+N_COLS = 8
 #: TFLM's tail of a run of layers alone overstates its share of a whole model's tail by at most the alignment
 #: of the run's few allocations, the option bytes' phase (< 8 per layer) and the shared constants it counts
 #: again (module doc of ``atomnet.tflm._parts``): this many bytes per segment, plus _TAIL_SLACK_PER_LAYER per
@@ -78,46 +82,60 @@ _TAIL_SLACK = 64
 _TAIL_SLACK_PER_LAYER = 8
 
 
-def _additive(arr: LayerArrays, mem_seg: IntArray, n: int, planner: Planner
-              ) -> tuple[FloatArray, FloatArray, float]:
-    """Per segment, the bytes of the planner's peak that add up over segments rather than peak at one: the
-    runtime's per-layer RAM where the planner's extra bytes are a sum (X-CUBE-AI's contexts, checked on this
-    network), and a lower bound of each run's share of TFLM's persistent tail. Returns (additive part, the part
-    of :meth:`LayerArrays.segments`' SRAM bound that is additive (to move out of its peak part), the constant
-    every model has once: TFLM's tail of an empty model)."""
+def _sram_parts(arr: LayerArrays, mem_seg: IntArray, seg_sram: FloatArray, planner: Planner
+                ) -> tuple[FloatArray, FloatArray]:
+    """Per segment, (additive part, peak parts (n, 3)) of a lower bound of the planner's peak; a network's bound
+    is the sum over peak columns of their maximum over segments plus the sum of the additive parts.
+
+    Additive: the runtime's per-layer RAM where the planner's extra bytes are a sum (X-CUBE-AI's contexts) and a
+    lower bound of each run's share of TFLM's persistent tail. Peak: the largest live arena (with the planner's
+    constant extra bytes), and where the extra bytes are a sum of per-kind maxima (TinyEngine) one column per
+    kind. Both structures are checked on this network (:meth:`Planner.extra_bytes` of the parts against the
+    whole); where neither holds the extras stay in the first peak column (the segment bound, still valid)."""
     mem = arr.memory
+    n = len(seg_sram)
     add = np.zeros(n)
-    moved = np.zeros(n)
+    peaks = np.zeros((n, 3))
     base = float(planner.extra_bytes([]))
-    seg_extra = np.array([planner.extra_bytes([mem.extra_bytes[i] for i in np.flatnonzero(mem_seg == s)]) - base
-                          for s in range(n)], dtype=np.float64)
+    layers = [[mem.extra_bytes[i] for i in np.flatnonzero(mem_seg == s)] for s in range(n)]
+    seg_extra = np.array([planner.extra_bytes(x) - base for x in layers], dtype=np.float64)
     total = planner.extra_bytes(list(mem.extra_bytes)) - base
-    if n and abs(total - seg_extra.sum()) < 0.5 and seg_extra.min() >= 0 and total > 0:
-        add += seg_extra
-        moved += seg_extra
-    const = 0.0
+    width = max((len(e) for e in mem.extra_bytes), default=0)
+    if n and total > 0 and abs(total - seg_extra.sum()) < 0.5 and seg_extra.min() >= 0:
+        add += seg_extra  # a sum over layers
+        peaks[:, 0] = seg_sram - seg_extra
+    elif n and total > 0 and 1 <= width <= 2:
+        comps = np.array([[planner.extra_bytes([tuple(v if i == j else 0 for i, v in enumerate(e)) for e in x]) - base
+                           for j in range(width)] for x in layers], dtype=np.float64).reshape(n, width)
+        if np.allclose(comps.sum(axis=1), seg_extra) and abs(comps.max(axis=0).sum() - total) < 0.5:
+            peaks[:, 1: 1 + width] = comps  # a sum of per-kind maxima
+            peaks[:, 0] = seg_sram - seg_extra
+        else:
+            peaks[:, 0] = seg_sram
+    else:
+        peaks[:, 0] = seg_sram
     parts = planner.persistent_parts(arr.graph_mem)
     if parts is not None:
         one = np.zeros(1, dtype=np.int64)
         t0 = float(planner.persistent_of_parts(planner.combine_parts(parts[:0])[None, :], one)[0][0])
-        layers = np.bincount(mem_seg[mem_seg >= 0], minlength=n)
+        count = np.bincount(mem_seg[mem_seg >= 0], minlength=n)
         for s in range(n):
             alone = float(planner.persistent_of_parts(planner.combine_parts(parts[mem_seg == s])[None, :], one)[0][0])
-            add[s] += max(0.0, alone - t0 - _TAIL_SLACK - _TAIL_SLACK_PER_LAYER * float(layers[s]))
-        const += t0
-    return add, moved, const
+            add[s] += max(0.0, alone - t0 - _TAIL_SLACK - _TAIL_SLACK_PER_LAYER * float(count[s]))
+        add[0] += t0  # the tail of an empty model, once (segment 0: the stem, in every network)
+    return add, peaks
 
 
 def _rows(space: BlockSpace, pricer: Pricer, wm: int, res: int
           ) -> tuple[FloatArray, list[FloatArray], list[FloatArray]]:
-    """(fixed part (5,), per stage first-block rows (n_opt, 5), per stage later-block rows (n_opt, 5)); columns
-    (latency, Flash, SRAM bound, MACs, additive SRAM) as in the stage tables. A row's SRAM bound is its peak
-    part plus its additive part; a network's bound is the largest peak part plus the sum of the additive parts
-    (the fixed part's additive part holds the runtime's constant RAM)."""
+    """(fixed part (8,), per stage first-block rows (n_opt, 8), per stage later-block rows (n_opt, 8)); columns
+    (latency, Flash, SRAM bound, MACs, additive SRAM part, three peak parts): a row's SRAM bound is the sum of
+    its parts; a network's is the sum over peak columns of their maxima plus the sum of the additive parts (the
+    fixed part's additive part holds the runtime's constant RAM)."""
     n_opt = max(len(s.options) for s in space.stages)
-    first = [np.zeros((len(s.options), 5)) for s in space.stages]
-    later = [np.zeros((len(s.options), 5)) for s in space.stages]
-    fixed = np.zeros(5)
+    first = [np.zeros((len(s.options), N_COLS)) for s in space.stages]
+    later = [np.zeros((len(s.options), N_COLS)) for s in space.stages]
+    fixed = np.zeros(N_COLS)
     for o in range(n_opt):
         arch = tuple((min(o, len(s.options) - 1),) * min(2, max(s.depths)) for s in space.stages)
         spec = block_spec(space, wm, res, arch)
@@ -129,14 +147,14 @@ def _rows(space: BlockSpace, pricer: Pricer, wm: int, res: int
         mem_seg = np.array([pos[(s, b if s < n_st else 0)] for s, b in zip(arr.stage, arr.block, strict=True)],
                            dtype=np.int64)
         seg = arr.segments(lat_seg, mem_seg, len(sites), pricer.planner)
-        add, moved, const = _additive(arr, mem_seg, len(sites), pricer.planner)
-        cols = np.concatenate([seg[:, [SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS]], add[:, None]], axis=1)
-        cols[:, SRAM] += add - moved  # peak part (the bound less its additive extras) + additive part
+        add, peaks = _sram_parts(arr, mem_seg, seg[:, SEG_SRAM], pricer.planner)
+        cols = np.concatenate([seg[:, [SEG_LATENCY, SEG_FLASH, SEG_SRAM, SEG_MACS]], add[:, None], peaks], axis=1)
+        cols[:, SRAM] = peaks.sum(axis=1) + add
         if o == 0:  # stem, first block and head: the same in every option's network
             fix = cols[[0, 1, len(sites) - 1]]
-            fixed = np.array([fix[:, 0].sum(), fix[:, 1].sum(), 0.0, fix[:, 3].sum(),
-                              fix[:, ADD].sum() + const + pricer.runtime.ram_overhead_bytes])
-            fixed[SRAM] = (fix[:, SRAM] - fix[:, ADD]).max() + fixed[ADD]
+            fixed = np.concatenate([[fix[:, 0].sum(), fix[:, 1].sum(), 0.0, fix[:, 3].sum(),
+                                     fix[:, ADD].sum() + pricer.runtime.ram_overhead_bytes], fix[:, PEAKS].max(axis=0)])
+            fixed[SRAM] = fixed[PEAKS].sum() + fixed[ADD]
         k = 2
         for i in range(len(space.stages)):
             if o < len(space.stages[i].options):
@@ -165,27 +183,29 @@ def _conf_array(n_opt: int, d: int) -> IntArray:
     return conf
 
 
-def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]) -> tuple[StageTable, FloatArray]:
+def _stage_table(first: FloatArray, later: FloatArray, depths: tuple[int, ...]
+                 ) -> tuple[StageTable, FloatArray, FloatArray]:
     """All configurations of a stage, in the order of :func:`_configs` (depth, then options lexicographically),
-    and their additive SRAM parts: latency, Flash, MACs and the additive part add over the blocks, the peak part
-    is their maximum (the SRAM column: peak part + additive part). The later blocks are summed in ascending
+    with their additive and peak SRAM parts: latency, Flash, MACs and the additive part add over the blocks, each
+    peak part is their maximum (the SRAM column: the sum of the parts). The later blocks are summed in ascending
     option order, so the permutations of a stage's later blocks (the same blocks at the same shapes) get
     bit-identical rows and the exact walk treats them as one class."""
     parts = []
     n_opt = len(first)
-    peak_first, peak_later = first[:, SRAM] - first[:, ADD], later[:, SRAM] - later[:, ADD]
     for d in depths:
         conf = _conf_array(n_opt, d)
         acc = first[conf[:, 0]].copy()
-        peak = peak_first[conf[:, 0]].copy()
         rest = conf[:, 1:]
         for j in range(d - 1):
-            acc += later[rest[:, j]]
-            peak = np.maximum(peak, peak_later[rest[:, j]])
-        acc[:, SRAM] = peak + acc[:, ADD]
+            row = later[rest[:, j]]
+            peak = np.maximum(acc[:, PEAKS], row[:, PEAKS])
+            acc += row
+            acc[:, PEAKS] = peak
+        acc[:, SRAM] = acc[:, PEAKS].sum(axis=1) + acc[:, ADD]
         parts.append(acc)
     cost = np.concatenate(parts)
-    return StageTable(np.ascontiguousarray(cost[None, :, :4]), np.zeros(len(cost), dtype=np.int64)), cost[:, ADD].copy()
+    return (StageTable(np.ascontiguousarray(cost[None, :, :4]), np.zeros(len(cost), dtype=np.int64)),
+            cost[:, ADD].copy(), np.ascontiguousarray(cost[:, PEAKS]))
 
 
 @dataclass(frozen=True)
@@ -219,17 +239,19 @@ class BlockTables:
     tables: ResolutionTables
     configs: list[list[tuple[int, ...]]]
     sram_add: tuple[FloatArray, ...]  # per table stage, shape (n_choice,)
+    sram_peaks: tuple[FloatArray, ...]  # per table stage, shape (n_choice, 3)
 
     def sram_bound(self, choices: IntArray) -> FloatArray:
-        """The SRAM lower bound of architectures given as choice indices (m, n_stages)."""
+        """The SRAM lower bound of architectures given as choice indices (m, n_stages): the sum over peak columns
+        of their maxima over stages plus the sum of the additive parts."""
         choices = np.asarray(choices, dtype=np.int64)
-        peak = np.zeros(len(choices))
+        peak = np.zeros((len(choices), 3))
         tot = np.zeros(len(choices))
-        for i, (t, a) in enumerate(zip(self.tables.stages, self.sram_add, strict=True)):
-            ad = a[choices[:, i]]
-            peak = np.maximum(peak, t.cost[0, choices[:, i], SRAM] - ad)
-            tot += ad
-        return peak + tot
+        for i, (a, p) in enumerate(zip(self.sram_add, self.sram_peaks, strict=True)):
+            peak = np.maximum(peak, p[choices[:, i]])
+            tot += a[choices[:, i]]
+        out: FloatArray = peak.sum(axis=1) + tot
+        return out
 
 
 def block_tables(space: BlockSpace, lm: LatencyModel, runtime: str, wm: int, res: int) -> BlockTables:
@@ -239,13 +261,16 @@ def block_tables(space: BlockSpace, lm: LatencyModel, runtime: str, wm: int, res
     configs = [_configs(s.depths, len(s.options)) for s in space.stages]
     stages = [StageTable(fixed[None, None, :4].copy(), np.zeros(1, dtype=np.int64))]
     adds = [np.array([fixed[ADD]])]
+    peaks = [fixed[None, PEAKS].copy()]
     for i, s in enumerate(space.stages):
-        st, ad = _stage_table(first[i], later[i], s.depths)
+        st, ad, pk = _stage_table(first[i], later[i], s.depths)
         stages.append(st)
         adds.append(ad)
+        peaks.append(pk)
     base = np.zeros(4)
     base[FLASH] = pricer.runtime.flash.code_bytes
-    return BlockTables(ResolutionTables(space.resolutions[res], tuple(stages), base), configs, tuple(adds))
+    return BlockTables(ResolutionTables(space.resolutions[res], tuple(stages), base), configs, tuple(adds),
+                       tuple(peaks))
 
 
 def tables_for(space: BlockSpace, lm: LatencyModel, runtime: str, wm: int, res: int
@@ -274,7 +299,7 @@ def search_block_space(space: BlockSpace, board: Board, lm: LatencyModel, limits
     stats: list[WalkStats] = []
     checked = 0
     for cand in ordered_architectures([b.tables for b in built], limits, k=k, stats=stats,
-                                      sram_add=[b.sram_add for b in built]):
+                                      sram_add=[b.sram_add for b in built], sram_peaks=[b.sram_peaks for b in built]):
         if checked >= max_confirm:
             break
         checked += 1
@@ -304,7 +329,7 @@ def _minima(built: Sequence[BlockTables]) -> Metrics:
     for b in built:
         t = b.tables
         mins = np.array([s.cost[0].min(axis=0) for s in t.stages])
-        peak = max(float((s.cost[0, :, SRAM] - a).min()) for s, a in zip(t.stages, b.sram_add, strict=True))
+        peak = float(np.max([p.min(axis=0) for p in b.sram_peaks], axis=0).sum())
         add = sum(float(a.min()) for a in b.sram_add)
         row = np.array([mins[:, 0].sum() + t.base[0], mins[:, 1].sum() + t.base[1], peak + add,
                         mins[:, 3].sum() + t.base[3]])

@@ -58,8 +58,10 @@ def _slack(v: float, scale: float = 1.0) -> float:
     return v + scale * (_ABS + _REL * v) if np.isfinite(v) else v
 
 
-#: columns of a group's rows: latency, Flash, peak part of the SRAM bound, MACs, additive part of the SRAM bound
-_POOL, _ADD = 2, 4
+#: columns of a group's rows: latency, Flash, (unused), MACs, additive part of the SRAM bound, then its peak parts
+#: (each maxed over the network on its own; the bound: the sum of those maxima plus the sum of the additive parts)
+_ADD = 4
+_PEAK = slice(5, None)
 
 
 @dataclass
@@ -83,12 +85,12 @@ class _Group:
                       np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64))
 
 
-def _group(rows: FloatArray, add: FloatArray, sram: float) -> _Group:
-    full = np.concatenate([rows, add[:, None]], axis=1)
-    full[:, _POOL] = rows[:, SRAM] - add
+def _group(rows: FloatArray, add: FloatArray, peaks: FloatArray, sram: float) -> _Group:
+    full = np.concatenate([rows, add[:, None], peaks], axis=1)
+    full[:, SRAM] = 0.0
     ok = np.flatnonzero(rows[:, SRAM] <= sram)
     if len(ok) == 0:
-        return _Group(np.zeros((0, 5)), np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
+        return _Group(np.zeros((0, full.shape[1])), np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
     sub = full[ok]
     order = np.lexsort(sub.T[::-1])  # stable: equal rows keep ascending configuration indices
     srt = sub[order]
@@ -182,21 +184,25 @@ class _Sub:
     multipliers and the suffix bounds (only for the sub-spaces a walk reaches)."""
 
     def __init__(self, index: int, tables: ResolutionTables, sram_add: Sequence[FloatArray] | None,
-                 limits: Limits) -> None:
+                 sram_peaks: Sequence[FloatArray] | None, limits: Limits) -> None:
         self.index, self.tables = index, tables
         adds = list(sram_add) if sram_add is not None else [np.zeros(t.n_choice) for t in tables.stages]
-        self.adds = adds
+        peaks = list(sram_peaks) if sram_peaks is not None else [
+            (t.cost[0, :, SRAM] - a)[:, None] for t, a in zip(tables.stages, adds, strict=True)]
+        self.adds, self.peaks = adds, peaks
         fixed = tables.base + tables.stages[0].cost[0, 0]
         self.fixed_lat, self.fixed_flash, self.fixed_macs = float(fixed[LAT]), float(fixed[FLASH]), float(fixed[MACS])
-        self.fixed_add = float(adds[0][0])
-        self.fixed_pool = max(float(fixed[SRAM]) - self.fixed_add, float(tables.base[SRAM]))
+        self.fixed_add = float(adds[0][0]) + float(tables.base[SRAM])
+        self.fixed_pool = peaks[0][0].astype(np.float64)
         self.lat_lim = _slack(limits.latency_ms, 2.0) if np.isfinite(limits.latency_ms) else _BIG
         self.flash_lim = float(limits.flash_bytes) if np.isfinite(limits.flash_bytes) else _BIG
         self.sram_lim = float(limits.peak_sram_bytes) if np.isfinite(limits.peak_sram_bytes) else _BIG
-        self.groups = [_group(t.cost[0], a, self.sram_lim) for t, a in zip(tables.stages[1:], adds[1:], strict=True)]
+        self.groups = [_group(t.cost[0], a, p, self.sram_lim)
+                       for t, a, p in zip(tables.stages[1:], adds[1:], peaks[1:], strict=True)]
         self.root_bound = self.quick_bound = -np.inf
         self.prepared = False
-        self.feasible = self.fixed_pool + self.fixed_add <= self.sram_lim and all(len(g.cost) for g in self.groups)
+        self.feasible = (float(self.fixed_pool.sum()) + self.fixed_add <= self.sram_lim
+                         and all(len(g.cost) for g in self.groups))
         for _ in range(2):  # drop rows that cannot fit beside the other stages' smallest rows
             if not self.feasible:
                 return
@@ -206,8 +212,8 @@ class _Sub:
                 c = g.cost
                 ok = ((c[:, LAT] + self.fixed_lat + tot[LAT] - mins[i, LAT] <= self.lat_lim)
                       & (c[:, FLASH] + self.fixed_flash + tot[FLASH] - mins[i, FLASH] <= self.flash_lim)
-                      & (np.maximum(c[:, _POOL], self.fixed_pool) + c[:, _ADD] + self.fixed_add + tot[_ADD]
-                         - mins[i, _ADD] <= self.sram_lim))
+                      & (np.maximum(c[:, _PEAK], self.fixed_pool[None, :]).sum(axis=1) + c[:, _ADD] + self.fixed_add
+                         + tot[_ADD] - mins[i, _ADD] <= self.sram_lim))
                 if not ok.all():
                     keep = np.flatnonzero(ok)
                     self.groups[i] = g.subset(keep)
@@ -225,8 +231,8 @@ class _Sub:
         n = len(self.groups)
         if n >= 2 and len(self.groups[-2].cost) * len(self.groups[-1].cost) <= _MERGE_MAX:
             a, b = self.groups[-2].cost, self.groups[-1].cost
-            leaf = (a[:, None, :] + b[None, :, :]).reshape(-1, 5)
-            leaf[:, _POOL] = np.maximum(a[:, None, _POOL], b[None, :, _POOL]).reshape(-1)
+            leaf = (a[:, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
+            leaf[:, _PEAK] = np.maximum(a[:, None, _PEAK], b[None, :, _PEAK]).reshape(len(leaf), -1)
             ia, ib = np.divmod(np.arange(len(leaf)), len(b))
             self.levels = self.groups[:-2]
             leaf_classes = np.stack([ia, ib], axis=1)
@@ -237,13 +243,15 @@ class _Sub:
         order = np.argsort(-leaf[:, MACS], kind="stable")
         self.leaf, self.leaf_classes = leaf[order], leaf_classes[order]
         self.leaf_neg_macs = -self.leaf[:, MACS]
-        # lower bounds of what the levels from k on (and the leaf) need: latency, Flash, SRAM peak part, additive
-        mins = [np.array([self.leaf[:, LAT].min(), self.leaf[:, FLASH].min(), self.leaf[:, _POOL].min(),
-                          self.leaf[:, _ADD].min()])]
+        # lower bounds of what the levels from k on (and the leaf) need: latency, Flash, additive part (summed),
+        # peak parts (maxed)
+        lm = self.leaf.min(axis=0)
+        mins = [np.concatenate([[lm[LAT], lm[FLASH], lm[_ADD]], lm[_PEAK]])]
         for g in reversed(self.levels):
             m = g.cost.min(axis=0)
             prev = mins[-1]
-            mins.append(np.array([prev[0] + m[LAT], prev[1] + m[FLASH], max(prev[2], m[_POOL]), prev[3] + m[_ADD]]))
+            mins.append(np.concatenate([[prev[0] + m[LAT], prev[1] + m[FLASH], prev[2] + m[_ADD]],
+                                        np.maximum(prev[3:], m[_PEAK])]))
         self.suffix_min = mins[::-1]  # suffix_min[k]: levels k.. plus the leaf
         self._multipliers()
         grids = [_Grid.of_rows(self.leaf, _LEAF_GRID)]
@@ -263,20 +271,21 @@ class _Sub:
         return (axis if self.lat_lim < _BIG else np.zeros(1), axis if self.flash_lim < _BIG else np.zeros(1))
 
     def sram_bound(self, choices: IntArray) -> FloatArray:
-        """The canonical SRAM bound of architectures (m, n_stages): the largest peak part plus the additive parts."""
-        peak = np.zeros(len(choices))
-        tot = np.zeros(len(choices))
-        for i, (t, a) in enumerate(zip(self.tables.stages, self.adds, strict=True)):
-            ad = a[choices[:, i]]
-            peak = np.maximum(peak, t.cost[0, choices[:, i], SRAM] - ad)
-            tot += ad
-        return peak + tot
+        """The canonical SRAM bound of architectures (m, n_stages): the sum over peak columns of their maxima
+        plus the sum of the additive parts (and the tables' base SRAM)."""
+        peak = np.zeros((len(choices), self.peaks[0].shape[1]))
+        tot = np.full(len(choices), float(self.tables.base[SRAM]))
+        for i, (a, p) in enumerate(zip(self.adds, self.peaks, strict=True)):
+            peak = np.maximum(peak, p[choices[:, i]])
+            tot += a[choices[:, i]]
+        out: FloatArray = peak.sum(axis=1) + tot
+        return out
 
     # ---- Lagrangian multipliers ------------------------------------------------------------------------------
     def _budgets(self) -> tuple[float, float, float]:
-        pool = max(float(g.cost[:, _POOL].min()) for g in self.groups)
+        pool = np.max([self.fixed_pool, *(g.cost[:, _PEAK].min(axis=0) for g in self.groups)], axis=0).sum()
         return (max(self.lat_lim - self.fixed_lat, 1e-12), max(self.flash_lim - self.fixed_flash, 1e-12),
-                max(self.sram_lim - max(self.fixed_pool, pool) - self.fixed_add, 1e-12))
+                max(self.sram_lim - float(pool) - self.fixed_add, 1e-12))
 
     def _dual(self, lam: FloatArray, mu: FloatArray, nu: FloatArray) -> FloatArray:
         """Root bound (without the fixed MACs) for every triple (λ, μ, ν) in normalized units."""
@@ -385,19 +394,20 @@ def _walk(sub: _Sub, store: _Store) -> int:
     nodes = 0
     s_lim = sub.sram_lim
 
-    def leaf(lat: float, flash: float, macs: float, pool: float, add: float) -> None:
+    def leaf(lat: float, flash: float, macs: float, pool: FloatArray, add: float) -> None:
         need = store.threshold - macs
         cnt = int(np.searchsorted(sub.leaf_neg_macs, -need, side="right"))
         if cnt == 0:
             return
         head = sub.leaf[:cnt]
         ok = np.flatnonzero((head[:, LAT] <= sub.lat_lim - lat) & (head[:, FLASH] <= sub.flash_lim - flash)
-                            & (np.maximum(head[:, _POOL], pool) + head[:, _ADD] <= s_lim - add))
+                            & (np.maximum(head[:, _PEAK], pool[None, :]).sum(axis=1) + head[:, _ADD]
+                               <= s_lim - add))
         if len(ok):
             cls = np.concatenate([np.broadcast_to(chosen, (len(ok), n_lev)), sub.leaf_classes[ok]], axis=1)
             store.add(sub.index, macs + head[ok, MACS], cls)
 
-    def dfs(k: int, lat: float, flash: float, macs: float, pool: float, add: float) -> None:
+    def dfs(k: int, lat: float, flash: float, macs: float, pool: FloatArray, add: float) -> None:
         nonlocal nodes
         nodes += 1
         if k == n_lev:
@@ -406,9 +416,9 @@ def _walk(sub: _Sub, store: _Store) -> int:
         g = levels[k].cost
         lr, fr = sub.lat_lim - lat, sub.flash_lim - flash
         nxt = sub.suffix_min[k + 1]
-        pool_c = np.maximum(g[:, _POOL], max(pool, float(nxt[2])))
+        pool_c = np.maximum(g[:, _PEAK], np.maximum(pool, nxt[3:])[None, :]).sum(axis=1)
         s_rem = s_lim - add - g[:, _ADD] - pool_c  # SRAM left for the later additive parts
-        ok = (g[:, LAT] + nxt[0] <= lr) & (g[:, FLASH] + nxt[1] <= fr) & (s_rem >= nxt[3])
+        ok = (g[:, LAT] + nxt[0] <= lr) & (g[:, FLASH] + nxt[1] <= fr) & (s_rem >= nxt[2])
         const = sub.suffix[k + 1] + sub.lam * lr + sub.mu * fr
         ub = macs + g[:, MACS] + (const[None, :] - sub.penalty[k] + s_rem[:, None] * sub.nu[None, :]
                                   + g[:, _ADD, None] * sub.nu[None, :]).min(axis=1)
@@ -424,7 +434,7 @@ def _walk(sub: _Sub, store: _Store) -> int:
             if u < store.threshold:
                 break
             chosen[k] = i
-            dfs(k + 1, lat + g[i, LAT], flash + g[i, FLASH], macs + g[i, MACS], max(pool, g[i, _POOL]),
+            dfs(k + 1, lat + g[i, LAT], flash + g[i, FLASH], macs + g[i, MACS], np.maximum(pool, g[i, _PEAK]),
                 add + g[i, _ADD])
 
     dfs(0, sub.fixed_lat, sub.fixed_flash, sub.fixed_macs, sub.fixed_pool, sub.fixed_add)
@@ -496,7 +506,8 @@ def _members(combos: list[tuple[tuple[float, ...], _Sub, IntArray]]) -> Iterator
 
 def ordered_architectures(tables: Sequence[ResolutionTables], limits: Limits, k: int = 16,
                           stats: list[WalkStats] | None = None,
-                          sram_add: Sequence[Sequence[FloatArray] | None] | None = None) -> Iterator[Candidate]:
+                          sram_add: Sequence[Sequence[FloatArray] | None] | None = None,
+                          sram_peaks: Sequence[Sequence[FloatArray] | None] | None = None) -> Iterator[Candidate]:
     """Every architecture of the sub-spaces ``tables`` (stage 0 the fixed part, one choice) that meets
     ``limits`` on the tables (latency with a 1e-9 relative slack), in the total order (most MACs, lowest
     latency, lowest Flash, sub-space index, configuration indices), lazily, in rounds: a round collects the
@@ -506,9 +517,13 @@ def ordered_architectures(tables: Sequence[ResolutionTables], limits: Limits, k:
 
     ``sram_add`` (per sub-space, per table stage, one value per choice): the additive part of each row's SRAM
     bound; an architecture's bound is then the largest ``SRAM - add`` of its rows plus the sum of their ``add``
-    (:class:`atomnet.search._exact_blocks.BlockTables`); without it the bound is the largest ``SRAM``."""
+    (:class:`atomnet.search._exact_blocks.BlockTables`); without it the bound is the largest ``SRAM``.
+    ``sram_peaks`` (per sub-space, per table stage, shape (n_choice, m)): the peak parts, each maxed over the
+    network on its own (default: one, ``SRAM - add``); the bound is then the sum of those maxima plus the sum of
+    the additive parts."""
     adds = list(sram_add) if sram_add is not None else [None] * len(tables)
-    subs = [_Sub(i, t, a, limits) for i, (t, a) in enumerate(zip(tables, adds, strict=True))]
+    peaks = list(sram_peaks) if sram_peaks is not None else [None] * len(tables)
+    subs = [_Sub(i, t, a, p, limits) for i, (t, a, p) in enumerate(zip(tables, adds, peaks, strict=True))]
     bounds = [s.quick_bound for s in subs if s.feasible]
     if not bounds:
         return
@@ -529,7 +544,9 @@ def ordered_architectures(tables: Sequence[ResolutionTables], limits: Limits, k:
 
 
 def root_bounds(tables: Sequence[ResolutionTables], limits: Limits,
-                sram_add: Sequence[Sequence[FloatArray] | None] | None = None) -> list[float]:
-    """Each sub-space's root bound on MACs (``-inf`` where nothing can fit)."""
+                sram_add: Sequence[Sequence[FloatArray] | None] | None = None,
+                sram_peaks: Sequence[Sequence[FloatArray] | None] | None = None) -> list[float]:
+    """Each sub-space's quick root bound on MACs (``-inf`` where nothing can fit)."""
     adds = list(sram_add) if sram_add is not None else [None] * len(tables)
-    return [_Sub(i, t, a, limits).root_bound for i, (t, a) in enumerate(zip(tables, adds, strict=True))]
+    peaks = list(sram_peaks) if sram_peaks is not None else [None] * len(tables)
+    return [_Sub(i, t, a, p, limits).quick_bound for i, (t, a, p) in enumerate(zip(tables, adds, peaks, strict=True))]
