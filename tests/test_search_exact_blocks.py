@@ -117,11 +117,12 @@ def _check(space: BlockSpace, lm: LatencyModel, runtime: str) -> int:
     for limits in _budgets(free):
         want = _brute(built, limits)
         assert want, limits
-        args = ([b.tables for b in built], limits)
-        sram = {"sram_add": [b.sram_add for b in built], "sram_peaks": [b.sram_peaks for b in built]}
-        assert list(ordered_architectures(*args, k=10**9, **sram)) == want  # every one, in order
+        tabs, adds, peaks = [b.tables for b in built], [b.sram_add for b in built], [b.sram_peaks for b in built]
+        got = ordered_architectures(tabs, limits, k=10**9, sram_add=adds, sram_peaks=peaks)
+        assert list(got) == want  # every one, in order
         # few per round: many rounds, each continuing below the last
-        assert list(itertools.islice(ordered_architectures(*args, k=2, **sram), 300)) == want[:300]
+        few = ordered_architectures(tabs, limits, k=2, sram_add=adds, sram_peaks=peaks)
+        assert list(itertools.islice(few, 300)) == want[:300]
         res = search_block_space(space, BOARD, lm, limits, runtime)
         win = _confirm(space, built, want, lm, runtime, limits)
         assert (None if res.arch is None else (res.wm_index, res.res_index, res.arch)) == win
