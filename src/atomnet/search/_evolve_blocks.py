@@ -10,7 +10,9 @@ clone), an infeasible candidate scores ``MACs · (1 − penalty · violation)``,
 ``sample_size`` to ``final_sample_size``, a child differs in one gene plus one more with probability
 ``extra_mutation`` (repeatedly). A gene is the width multiplier or the resolution (a step to the neighbouring
 value), a stage's depth (a block copied or dropped) or a block's option (one attribute moved, to its next value
-with probability ``local_moves``). The table-feasible candidates are confirmed with the full cost model in
+with probability ``local_moves``). At fixed points of the run the leading sub-spaces are re-optimised
+(memetic steps, :class:`EvolveOptions`); every architecture they cost counts. The table-feasible candidates
+are confirmed with the full cost model in
 decreasing MACs, as the other strategies' winners are.
 
 >>> from atomnet.search import get_block_space
@@ -31,11 +33,11 @@ import numpy as np
 from atomnet.boards import Board
 from atomnet.cost import CostReport, LatencyModel, cost_model
 from atomnet.search._combine import Limits
-from atomnet.search._exact_blocks import Arch, block_spec, block_tables
+from atomnet.search._exact_blocks import Arch, _configs, block_spec, block_tables
 from atomnet.search._records import Metrics
 from atomnet.search._run import meets
 from atomnet.search._space import BlockSpace
-from atomnet.search._tables import FLASH, LAT, MACS, SRAM, FloatArray
+from atomnet.search._tables import FLASH, LAT, MACS, SRAM, FloatArray, IntArray
 from atomnet.spec import ModelSpec
 
 Genome = tuple[int, int, Arch]  # (width multiplier index, resolution index, per stage the option of each block)
@@ -124,6 +126,11 @@ class BlockEvaluator:
             peak, tot = max(peak, stages[i][c][SRAM] - a), tot + a
         return float(peak + tot + max(0.0, g0 + slope * sum(len(a) for a in arch)))
 
+    def stage_rows(self, wm: int, res: int, stage: int) -> tuple[FloatArray, FloatArray]:
+        """A stage's table rows (one per configuration, in table order) and their additive SRAM parts."""
+        hit = self._get(wm, res)
+        return hit[1][stage], hit[2][stage + 1]
+
     def index(self, stage: int, opts: tuple[int, ...]) -> int:
         n = len(self.space.stages[stage].options)
         i = 0
@@ -182,7 +189,13 @@ class EvolveOptions:
     or the converse; ``niche``: probability, decaying to 0 at ``niche_until`` of the run, that the tournament is
     held inside one sub-space present in the population; ``rescale``: probability that a width or resolution
     step lightens (or enriches) each block with probability ``rescale_blocks``; ``swap``: probability of a move
-    that makes one block richer and another lighter). The defaults were chosen on seeds 0-9 of
+    that makes one block richer and another lighter; ``meme``: probability that a child is the best of a
+    stage re-chosen among its non-dominated configurations, see :meth:`_Evolver.meme_move`). The memetic
+    steps: at each fraction ``polish_at`` of the run, the ``polish_subs`` leading sub-spaces are re-optimised
+    within ``polish`` of the budget (a subgradient walk of ``lagrange`` Lagrangian per-stage choices, then a
+    local search of stage-pair trades over the ``meme_batch`` nearest non-dominated configurations), every
+    architecture costed counting as an evaluation, and the candidates reached join the population. The
+    defaults were chosen on seeds 0-9 of
     ``benchmarks/bench_evolution.py --space mcunet`` (seeds 10-19 held out)."""
 
     population: int = 100
@@ -197,6 +210,12 @@ class EvolveOptions:
     rescale: float = 0.0
     rescale_blocks: float = 0.3
     swap: float = 0.0
+    meme: float = 0.0
+    meme_batch: int = 100
+    polish: float = 0.05
+    lagrange: int = 300
+    polish_at: tuple[float, ...] = (0.5, 0.7, 0.9)
+    polish_subs: int = 2
 
 
 class _Evolver:
@@ -211,6 +230,79 @@ class _Evolver:
         self.history: list[BlockCandidate] = []
         self.nb = [[_option_neighbours(space, i, a) for i in range(len(space.stages))] for a in (False, True)]
         self.lighter, self.richer = _directed(space, self.nb[1], -1), _directed(space, self.nb[1], 1)
+        self.configs = [_configs(s.depths, len(s.options)) for s in space.stages]
+        self.fronts: dict[tuple[int, int, int], tuple[IntArray, FloatArray]] = {}
+
+    def front(self, wm: int, res: int, stage: int) -> tuple[IntArray, FloatArray]:
+        """The stage's non-dominated configurations in sub-space (``wm``, ``res``) (latency, Flash, peak part and
+        additive part of the SRAM bound at most, MACs at least; of identical rows the first), as configuration
+        indices sorted by their MACs, and those MACs."""
+        key = (wm, res, stage)
+        hit = self.fronts.get(key)
+        if hit is None:
+            rows, add = self.tables.stage_rows(wm, res, stage)
+            cost = np.stack([rows[:, LAT], rows[:, FLASH], rows[:, SRAM] - add, add, -rows[:, MACS]], axis=1)
+            uniq, first = np.unique(cost, axis=0, return_index=True)
+            keep = np.ones(len(uniq), dtype=bool)
+            for a in range(0, len(uniq), 256):
+                blk = uniq[a:a + 256]
+                le = (uniq[None, :, :] <= blk[:, None, :]).all(axis=2)
+                lt = (uniq[None, :, :] < blk[:, None, :]).any(axis=2)
+                keep[a:a + 256] = ~(le & lt).any(axis=1)
+            idx = first[keep]
+            order = np.argsort(rows[idx, MACS], kind="stable")
+            hit = idx[order], rows[idx[order], MACS]
+            self.fronts[key] = hit
+        return hit
+
+    def _window(self, wm: int, res: int, i: int, conf: tuple[int, ...], n: int, richer: bool) -> IntArray:
+        """The ``n`` non-dominated configurations of stage ``i`` nearest ``conf`` in stage MACs, richer or
+        lighter."""
+        idx, macs = self.front(wm, res, i)
+        cur = float(self.tables.stage_rows(wm, res, i)[0][self.tables.index(i, conf), MACS])
+        if richer:
+            pos = int(np.searchsorted(macs, cur, side="right"))
+            return idx[pos:pos + n]
+        pos = int(np.searchsorted(macs, cur, side="left"))
+        return idx[max(0, pos - n):pos]
+
+    def meme_move(self, parent: BlockCandidate) -> BlockCandidate | None:
+        """Stages of ``parent`` re-chosen among their non-dominated configurations (:meth:`front`), every
+        candidate evaluated (each counts) and the best scoring one the child. A feasible parent: one stage
+        richer and another lighter (the nearest ``k`` of each in stage MACs, k² = ``meme_batch``, a trade along
+        the binding limit); an infeasible one: one stage lighter (the nearest ``meme_batch``)."""
+        wm, res, arch = parent.genome
+        n_st = len(arch)
+        i = int(self.rng.integers(0, n_st))
+        if parent.feasible:
+            j = int(self.rng.integers(0, n_st - 1))
+            return self.trade(parent, i, j + (j >= i))
+        pairs = [(int(a), int(a)) for a in self._window(wm, res, i, arch[i], self.opts.meme_batch, False)]
+        return self._best_of(parent, i, i, pairs)
+
+    def trade(self, parent: BlockCandidate, i: int, j: int) -> BlockCandidate | None:
+        """Stage ``i`` richer and stage ``j`` lighter: the nearest ``k`` of each (k² = ``meme_batch``)."""
+        wm, res, arch = parent.genome
+        k = max(1, round(self.opts.meme_batch ** 0.5))
+        wi = self._window(wm, res, i, arch[i], k, True)
+        wj = self._window(wm, res, j, arch[j], k, False)
+        return self._best_of(parent, i, j, [(int(a), int(b)) for a in wi for b in wj])
+
+    def _best_of(self, parent: BlockCandidate, i: int, j: int, pairs: list[tuple[int, int]]
+                 ) -> BlockCandidate | None:
+        wm, res, arch = parent.genome
+        best: BlockCandidate | None = None
+        for a, b in pairs:
+            new = list(arch)
+            new[i] = self.configs[i][a]
+            new[j] = self.configs[j][b]
+            g = (wm, res, tuple(new))
+            if g == parent.genome:
+                continue
+            cand = self.evaluate(g)
+            if cand is not None and (best is None or self.score(cand) > self.score(best)):
+                best = cand
+        return best
 
     def evaluate(self, g: Genome) -> BlockCandidate | None:
         """The candidate of ``g``: from the cache, else evaluated while the budget lasts, else None."""
@@ -314,7 +406,95 @@ class _Evolver:
         while len(blocks) > depths[k]:
             blocks.pop(int(self.rng.integers(0, len(blocks))))
 
+    def best_feasible(self) -> BlockCandidate | None:
+        if self.confirm is not None:
+            return self.winner[0] if self.winner else None
+        feas = [c for c in self.history if c.feasible]
+        return max(feas, key=lambda c: c.fitness) if feas else None
+
+    def polish_run(self, n_subs: int | None = None) -> list[BlockCandidate]:
+        """The sub-spaces holding a feasible candidate, best first (the first ``n_subs``, all by default): in
+        each, :meth:`lagrange` from its best candidate (``lagrange`` evaluations), then :meth:`local` from the
+        better of the two, while the budget lasts. Returns the candidates reached."""
+        subs: dict[tuple[int, int], BlockCandidate] = {}
+        for c in self.history:
+            if c.feasible and (c.genome[:2] not in subs or c.fitness > subs[c.genome[:2]].fitness):
+                subs[c.genome[:2]] = c
+        out = []
+        for start in sorted(subs.values(), key=lambda c: -c.fitness)[:n_subs]:
+            if self.left <= 0:
+                break
+            cur = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else start
+            out.append(self.local(cur))
+        return out
+
+    def local(self, cur: BlockCandidate) -> BlockCandidate:
+        """Local search with the trades of :meth:`trade` (every stage pair in turn, in an order drawn per
+        seed): it moves to any better feasible child and stops when no pair improves it."""
+        n_st = len(cur.genome[2])
+        pairs = [(i, j) for i in range(n_st) for j in range(n_st) if i != j]
+        while self.left > 0:
+            improved = False
+            for k in self.rng.permutation(len(pairs)):
+                if self.left <= 0:
+                    break
+                child = self.trade(cur, *pairs[int(k)])
+                if child is not None and child.feasible and child.fitness > cur.fitness:
+                    cur, improved = child, True
+            if not improved:
+                break
+        return cur
+
+    def lagrange(self, cur: BlockCandidate, n: int) -> BlockCandidate:
+        """``n`` architectures of ``cur``'s sub-space, each stage's configuration the one of its non-dominated
+        configurations with the most ``MACs - a·latency - b·Flash - c·additive SRAM`` (weights drawn per try
+        around the limits' ratios; configurations whose SRAM peak part alone breaks the limit left out): one
+        evaluation each; returns the best feasible candidate met (``cur`` if none is better)."""
+        wm, res, _ = cur.genome
+        lim = self.limits
+        scale = max(cur.fitness, 1.0)
+        cols, peaks = [], []
+        for i, conf in enumerate(cur.genome[2]):
+            rows, add = self.tables.stage_rows(wm, res, i)
+            c = self.tables.index(i, conf)
+            peaks.append(rows[c, SRAM] - add[c])
+        # the SRAM beyond the largest peak part in ``cur`` (additive parts, gap line): a stage's peak part must
+        # leave room for it
+        cap = lim.peak_sram_bytes - (cur.metrics.peak_sram_bytes - max(peaks))
+        for i in range(len(cur.genome[2])):
+            idx, _ = self.front(wm, res, i)
+            rows, add = self.tables.stage_rows(wm, res, i)
+            ok = idx[(rows[idx, SRAM] - add[idx]) <= cap]
+            cols.append((ok if len(ok) else idx, rows, add))
+        best = cur
+        w = (10.0 ** self.rng.uniform(-1.0, 0.5, 3)) * scale / np.array(
+            [lim.latency_ms, lim.flash_bytes, lim.peak_sram_bytes])
+        w[2] *= 0.1
+        for t in range(n):
+            if self.left <= 0:
+                break
+            arch = []
+            for i, (ok, rows, add) in enumerate(cols):
+                val = rows[ok, MACS] - w[0] * rows[ok, LAT] - w[1] * rows[ok, FLASH] - w[2] * add[ok]
+                arch.append(self.configs[i][int(ok[int(np.argmax(val))])])
+            g = (wm, res, tuple(arch))
+            cand = self.seen.get(g) or self.evaluate(g)
+            if cand is None:
+                break
+            if cand.feasible and cand.fitness > best.fitness:
+                best = cand
+            # a subgradient step: the weight of a broken limit grows, that of a slack one shrinks
+            m = cand.metrics
+            use = np.array([m.latency_ms / lim.latency_ms, m.flash_bytes / lim.flash_bytes,
+                            m.peak_sram_bytes / lim.peak_sram_bytes])
+            step = 0.5 / (1.0 + 0.05 * t) * self.rng.uniform(0.5, 1.5)
+            w *= np.exp(step * np.clip((use - 1.0) * 20.0, -1.0, 1.0))
+        return best
+
     def run(self) -> None:
+        self.evolve()
+
+    def evolve(self) -> None:
         pop: deque[BlockCandidate] = deque()
         total = self.left
         for _ in range(min(self.opts.population, total)):
@@ -322,7 +502,18 @@ class _Evolver:
             if c is not None:
                 pop.append(c)
         repeats = 0
+        points = list(self.opts.polish_at)
         while self.left > 0 and repeats < 10 * total and pop:
+            if points and (total - self.left) >= points[0] * total:
+                # a memetic step: the leading sub-spaces re-optimised within a share of the budget, the
+                # candidates reached join the population
+                points.pop(0)
+                keep = self.left - min(self.left, int(self.opts.polish * total))
+                self.left -= keep
+                for c in self.polish_run(self.opts.polish_subs):
+                    pop.append(c)
+                    pop.popleft()
+                self.left += keep
             lo, hi = self.opts.sample_size, self.opts.final_sample_size
             k = lo + int((hi - lo) * (total - self.left) / total)
             pool: list[BlockCandidate] | deque[BlockCandidate] = pop
@@ -337,6 +528,14 @@ class _Evolver:
             picks = self.rng.choice(len(pool), size=min(max(k, 1), len(pool)), replace=False)
             parent = max((pool[int(i)] for i in picks), key=self.score)
             before = self.left
+            if self.opts.meme > 0 and self.rng.random() < self.opts.meme:
+                child = self.meme_move(parent)
+                if child is None or self.left == before:
+                    repeats += 1
+                    continue
+                pop.append(child)
+                pop.popleft()
+                continue
             g = parent.genome
             for _ in range(100):  # a move that changes nothing (a step past the end of a range) is no child
                 g = self.mutate(parent.genome)
