@@ -13,10 +13,10 @@ from atomnet.boards import get_board
 from atomnet.cost import cost_model, load_latency_model
 from atomnet.db import AtomDB
 from atomnet.search import Limits, combine, evolve_blocks, get_block_space, meets
-from atomnet.search._evolve_blocks import BlockEvaluator, EvolveOptions, genes
+from atomnet.search._evolve_blocks import BlockEvaluator, EvolveOptions, _Evolver, genes
 from atomnet.search._exact_blocks import block_spec, tables_for
 from atomnet.search._space import BlockOption, BlockSpace, BlockStage
-from atomnet.search._tables import MACS
+from atomnet.search._tables import FLASH, LAT, MACS, SRAM
 
 #: MCUNet's macro structure, four stages with 4 options per block (kernel 3/5 x expand 3/6) and depths 1-2, then
 #: the last block; width multiplier 0.5 and two resolutions: 2 x (4 + 16)^4 x 4 = 1,280,000 architectures
@@ -100,3 +100,21 @@ def test_deterministic_per_seed(setup) -> None:  # type: ignore[no-untyped-def]
     assert runs[0].best == runs[1].best and runs[0].feasible == runs[1].feasible
     assert runs[0].confirmations == runs[1].confirmations
     assert runs[2].best != runs[0].best or runs[2].feasible != runs[0].feasible
+
+
+def test_memetic_steps_prune_dominated_and_count_every_evaluation(setup) -> None:  # type: ignore[no-untyped-def]
+    board, lm = setup
+    ev = BlockEvaluator(SMALL, board, lm, "xcube-ai")
+    # a memetic step at the start with the whole budget: the Lagrangian walk and the trades must stop at it
+    evo = _Evolver(SMALL, ev, LIMITS, 300, 3, EvolveOptions(population=20, polish_at=(0.0,), polish=1.0), None)
+    evo.run()
+    assert len(evo.history) == 300 and len({c.genome for c in evo.history}) == 300
+    for i in range(len(SMALL.stages)):
+        idx, macs = evo.front(0, 1, i)
+        rows, add = ev.stage_rows(0, 1, i)
+        cost = np.stack([rows[:, LAT], rows[:, FLASH], rows[:, SRAM] - add, add, -rows[:, MACS]], axis=1)
+        assert list(macs) == sorted(macs) and len(idx) >= 2
+        for r in range(len(cost)):  # brute force: a configuration is left out iff dominated or a duplicate row
+            dominated = ((cost <= cost[r]).all(axis=1) & (cost < cost[r]).any(axis=1)).any()
+            same = (cost[idx] == cost[r]).all(axis=1).any()
+            assert (r in idx) <= (not dominated) and (dominated or same)

@@ -194,7 +194,9 @@ class EvolveOptions:
     steps: at each fraction ``polish_at`` of the run, the ``polish_subs`` leading sub-spaces are re-optimised
     within ``polish`` of the budget (a subgradient walk of ``lagrange`` Lagrangian per-stage choices, then a
     local search of stage-pair trades over the ``meme_batch`` nearest non-dominated configurations), every
-    architecture costed counting as an evaluation, and the candidates reached join the population. The
+    architecture costed counting as an evaluation, and the candidates reached join the population; ``hull``
+    (0: off; tried, no gain on seeds 0-9): that many next-best Lagrangian choices per stage tried in one or two
+    stages after the walk. The
     defaults were chosen on seeds 0-9 of
     ``benchmarks/bench_evolution.py --space mcunet`` (seeds 10-19 held out)."""
 
@@ -216,6 +218,7 @@ class EvolveOptions:
     lagrange: int = 300
     polish_at: tuple[float, ...] = (0.5, 0.7, 0.9)
     polish_subs: int = 2
+    hull: int = 0
 
 
 class _Evolver:
@@ -470,6 +473,7 @@ class _Evolver:
         w = (10.0 ** self.rng.uniform(-1.0, 0.5, 3)) * scale / np.array(
             [lim.latency_ms, lim.flash_bytes, lim.peak_sram_bytes])
         w[2] *= 0.1
+        w_best = w.copy()
         for t in range(n):
             if self.left <= 0:
                 break
@@ -482,13 +486,41 @@ class _Evolver:
             if cand is None:
                 break
             if cand.feasible and cand.fitness > best.fitness:
-                best = cand
+                best, w_best = cand, w.copy()
             # a subgradient step: the weight of a broken limit grows, that of a slack one shrinks
             m = cand.metrics
             use = np.array([m.latency_ms / lim.latency_ms, m.flash_bytes / lim.flash_bytes,
                             m.peak_sram_bytes / lim.peak_sram_bytes])
             step = 0.5 / (1.0 + 0.05 * t) * self.rng.uniform(0.5, 1.5)
             w *= np.exp(step * np.clip((use - 1.0) * 20.0, -1.0, 1.0))
+        return self._near_hull(best, cols, w_best) if self.opts.hull else best
+
+    def _near_hull(self, cur: BlockCandidate, cols: list[tuple[IntArray, FloatArray, FloatArray]],
+                   w: FloatArray) -> BlockCandidate:
+        """The architectures that replace one or two of ``cur``'s stage configurations by one of the ``hull``
+        next best ones by the Lagrangian value at weights ``w`` (near the hull, where the optimum lies between
+        its vertices): each evaluated; returns the best feasible met."""
+        wm, res, arch = cur.genome
+        alts = []
+        for i, (ok, rows, add) in enumerate(cols):
+            val = rows[ok, MACS] - w[0] * rows[ok, LAT] - w[1] * rows[ok, FLASH] - w[2] * add[ok]
+            top = [self.configs[i][int(ok[int(k)])] for k in np.argsort(-val, kind="stable")[:self.opts.hull + 1]]
+            alts.append([c for c in top if c != arch[i]][:self.opts.hull])
+        best = cur
+        n_st = len(arch)
+        for i in range(n_st):
+            for j in range(i, n_st):
+                for a in alts[i]:
+                    for b in alts[j] if j > i else [None]:
+                        if self.left <= 0:
+                            return best
+                        new = list(arch)
+                        new[i] = a
+                        if b is not None:
+                            new[j] = b
+                        cand = self.evaluate((wm, res, tuple(new)))
+                        if cand is not None and cand.feasible and cand.fitness > best.fitness:
+                            best = cand
         return best
 
     def run(self) -> None:
