@@ -5,7 +5,6 @@ hybrid-space architectures (tests/conftest.py's session exports)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ pytest.importorskip("tflite_micro")
 from atomnet.deploy import build_host, generate, run_host
 from atomnet.deploy._gen import C_DIR, _Model
 from atomnet.errors import InputError
+from keras_int8 import convert_int8
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs were expected")
 
@@ -32,26 +32,7 @@ def _tflm(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(ip.get_output(0)).ravel()
 
 
-def _convert(build: Callable[[Any], Any], shape: tuple[int, ...], lo: float, hi: float, path: Path) -> Path:
-    """A one-input keras model as a full-int8 .tflite; the representative data U(lo, hi) sets the input scale."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = pytest.importorskip("tensorflow")
-    inp = tf.keras.Input(shape, batch_size=1)
-    model = tf.keras.Model(inp, build(inp))
-
-    def rep() -> Any:
-        r = np.random.default_rng(0)
-        for _ in range(20):
-            yield [r.uniform(lo, hi, (1, *shape)).astype(np.float32)]
-
-    cv = tf.lite.TFLiteConverter.from_keras_model(model)
-    cv.optimizations = [tf.lite.Optimize.DEFAULT]
-    cv.representative_dataset = rep
-    cv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    cv.inference_input_type = tf.int8
-    cv.inference_output_type = tf.int8
-    path.write_bytes(cv.convert())
-    return path
+_convert = convert_int8
 
 
 def _every_value(shape: tuple[int, ...], seed: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from atomnet.deploy import build_host, generate, quantize_multiplier, run_host
 from atomnet.deploy._gen import C_DIR, _Model
 from atomnet.deploy._plan import DW_INPLACE, _first_clash, dw_scratch_bytes, plan_deploy
 from atomnet.export import file_graph, plan_tflm_arena, read_tflite
+from keras_int8 import convert_int8
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "tflite"
 PUBLIC = ("mlc_vww_96_int8.tflite", "tflm_person_detect.tflite")
@@ -240,26 +241,8 @@ def test_inplace_depthwise_matches_the_reference(k: int, tmp_path: Path) -> None
 
 # ---- a PAD folded into the convolution reading it -----------------------------------------------------------------
 def _convert(build: Any, shape: tuple[int, ...], path: Path) -> Path:
-    """A one-input keras model as a full-int8 .tflite (representative data U(-1, 3): a non-zero input zero point)."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = pytest.importorskip("tensorflow")
-    inp = tf.keras.Input(shape, batch_size=1)
-    model = tf.keras.Model(inp, build(inp))
-
-    def rep() -> Any:
-        r = np.random.default_rng(0)
-        for _ in range(20):
-            yield [r.uniform(-1, 3, (1, *shape)).astype(np.float32)]
-
-    cv = tf.lite.TFLiteConverter.from_keras_model(model)
-    cv.optimizations = [tf.lite.Optimize.DEFAULT]
-    cv.representative_dataset = rep
-    cv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    cv.inference_input_type = cv.inference_output_type = tf.int8
-    path.write_bytes(cv.convert())
-    return path
+    """A full-int8 model of ``build``; representative data U(-1, 3): a non-zero input zero point."""
+    return convert_int8(build, shape, -1, 3, path)
 
 
 #: name: (padding of H, W (and C), the conv (kind, k, stride), expected runs of the PAD and the conv)
