@@ -4,6 +4,8 @@ one result."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,75 @@ def test_memetic_steps_prune_dominated_and_count_every_evaluation(setup) -> None
             dominated = ((cost <= cost[r]).all(axis=1) & (cost < cost[r]).any(axis=1)).any()
             same = (cost[idx] == cost[r]).all(axis=1).any()
             assert (r in idx) <= (not dominated) and (dominated or same)
+
+
+def test_kbest_walks_the_least_lagrangian_loss_first_and_counts_each(setup) -> None:  # type: ignore[no-untyped-def]
+    """The memetic k-best step evaluates the architectures of least Lagrangian loss in increasing loss, each once
+    and each counted: checked against the loss of every architecture of the sub-space's allowed configurations
+    (brute force over the 5 stages' product)."""
+    board, lm = setup
+    ev = BlockEvaluator(SMALL, board, lm, "xcube-ai")
+    evo = _Evolver(SMALL, ev, LIMITS, 10_000, 1, EvolveOptions(), None)
+    cur = evo.evaluate((0, 1, ((0,), (1, 2), (3,), (0, 0), (2,))))
+    assert cur is not None and len(evo.history) == 1
+    _, cols, ws = evo.lagrange(cur, 0)  # no walk: the allowed configurations and the initial weights, no cost
+    assert cols is not None and ws is not None and len(ws) == 2 and len(evo.history) == 1
+    w = ws[0]
+    losses = []
+    for ok, rows, add in cols:
+        val = rows[ok, MACS] - w[0] * rows[ok, LAT] - w[1] * rows[ok, FLASH] - w[2] * add[ok]
+        losses.append(dict(zip(ok.tolist(), (val.max() - val).tolist(), strict=True)))
+    total = np.zeros(1)
+    for d in losses:
+        total = np.add.outer(total, np.array(list(d.values()))).ravel()
+    assert total.size == int(np.prod([len(ok) for ok, _, _ in cols])) > 1000
+    n = 150
+    left = evo.left
+    evo.kbest(cur, cols, w, n)
+    new = evo.history[1:]
+    assert len(new) == n == left - evo.left and len({c.genome for c in new}) == n
+    got = [sum(losses[i][ev.index(i, conf)] for i, conf in enumerate(c.genome[2])) for c in new]
+    assert all(b >= a - 1e-6 * (1 + abs(a)) for a, b in itertools.pairwise(got))  # increasing loss
+    ranked = np.sort(total)
+    assert got[0] == pytest.approx(0.0, abs=1e-6)  # the Lagrangian choice itself comes first
+    # the n taken are the n least (one more allowed: the start architecture is not counted again)
+    assert max(got) <= ranked[n] + 1e-6 * (1 + abs(ranked[n]))
+    for c in new:
+        assert c.metrics == ev.metrics(c.genome)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="kbest_weights"):
+        EvolveOptions(kbest_weights="mean")
+    with pytest.raises(ValueError, match="polish_neighbours"):
+        EvolveOptions(polish_neighbours=9)
+
+
+def test_cli_search_mcunet_evolution(public_db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``atomnet search --space mcunet --strategy evolution`` on one sub-space: a confirmed winner within the
+    limits, at most the exact optimum of that sub-space, within 1 % of it, and the evaluations counted."""
+    from atomnet.cli import main
+    from atomnet.search import restrict_to_subspace
+    from atomnet.search._exact_blocks import search_block_space
+
+    db = ["--db", str(public_db_path)]
+    args = [*db, "search", "--space", "mcunet", "--strategy", "evolution", "--subspace", "w0.3-r96", "--sram",
+            "128KB", "--flash", "512KB", "--latency", "100ms", "--runtime", "xcube-ai"]
+    assert main([*args, "--cycles", "3000", "--seed", "2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["found"] and d["strategy"] == "evolution" and d["seed"] == 2
+    assert 0 < d["evaluated"] <= 3000 and d["confirmed_after"] >= 1
+    assert d["options"] == {"cycles": 3000, "population": 100}
+    lim = Limits(100.0, 512 * 1024, 128 * 1024)
+    c = d["cost"]
+    assert c["peak_sram_bytes"] <= lim.peak_sram_bytes and c["latency_ms"] <= 100.0 and c["flash_bytes"] <= 512 * 1024
+    sp = get_block_space("mcunet")
+    assert sp is not None
+    board = get_board("stm32h743")
+    want = search_block_space(restrict_to_subspace(sp, "w0.3-r96"), board,  # type: ignore[arg-type]
+                              load_latency_model(board, AtomDB(public_db_path)), lim, "xcube-ai")
+    assert want.cost is not None and 0.99 * want.cost.macs <= c["macs"] <= want.cost.macs
+    assert main([*args, "--population", "500", "--cycles", "300"]) == 2
+    assert "--population 500 exceeds --cycles 300" in capsys.readouterr().err
+    assert main([*args, "--journal", "j.jsonl"]) == 2
+    assert "--journal" in capsys.readouterr().err

@@ -241,24 +241,39 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search_blocks(args: argparse.Namespace, space: Any, board: Any, limits: Any) -> int:
-    """A per-block space (``mcunet`` or a ``"kind": "blocks"`` file): only the exact strategy searches it."""
+    """A per-block space (``mcunet`` or a ``"kind": "blocks"`` file): the exact programme or the per-block
+    evolution searches it."""
     from atomnet.cli._common import existing_db
     from atomnet.cost import load_latency_model
-    from atomnet.search import run_block_search
+    from atomnet.search import run_block_evolution, run_block_search
 
-    if args.strategy != "exact":
+    if args.strategy not in ("exact", "evolution"):
         what = "too many to enumerate" if args.strategy == "exhaustive" else "not searched by that strategy yet"
         raise CliError(f"space {space.name} has {space.size():,} architectures ({what}): use --strategy exact "
-                       "(the exact optimum without enumeration)")
+                       "(the exact optimum without enumeration) or --strategy evolution")
     for flag, given in (("--pareto", args.pareto), ("--patch", args.patch), ("--journal", args.journal),
-                        ("--seed", args.seed), ("--max-confirm", args.max_confirm),
+                        ("--seed", args.seed if args.strategy == "exact" else None),
+                        ("--max-confirm", args.max_confirm),
                         ("--memory external", getattr(args, "memory", "internal") == "external"
                          or args.max_ext_ram or args.max_ext_flash)):
         if given:
-            raise CliError(f"{flag} does not apply to the per-block space {space.name} (--strategy exact) yet")
-    _strategy_options(args)  # strategy flags that exact does not take are errors, as for other spaces
+            raise CliError(f"{flag} does not apply to the per-block space {space.name} (--strategy "
+                           f"{args.strategy}) yet")
+    seed, given = _strategy_options(args)  # flags the strategy does not take are errors, as for other spaces
+    for name in given:
+        if name not in ("cycles", "population"):
+            raise CliError(f"--{name.replace('_', '-')} does not apply to the per-block space {space.name} yet")
     db = existing_db(args)
-    out = run_block_search(space, board, load_latency_model(board, db), limits, runtime=args.runtime)
+    lm = load_latency_model(board, db)
+    if args.strategy == "evolution":
+        try:
+            out = run_block_evolution(space, board, lm, limits, runtime=args.runtime, seed=seed or 0,
+                                      evaluations=int(given.get("cycles", 20_000)),
+                                      population=int(given["population"]) if "population" in given else None)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    else:
+        out = run_block_search(space, board, lm, limits, runtime=args.runtime)
     if args.out and out.spec is not None:
         Path(args.out).write_text(json.dumps(out.spec.to_dict(), indent=1) + "\n")
     if args.json:
@@ -271,12 +286,18 @@ def _search_blocks(args: argparse.Namespace, space: Any, board: Any, limits: Any
 def _print_blocks(out: Any, space: Any, args: argparse.Namespace) -> None:
     lim = out.limits
     print(f"space {space.name} ({space.num_classes} classes, per-block): {space.size():,} architectures in "
-          f"{len(space.width_multipliers) * len(space.resolutions)} sub-space(s); strategy exact; board {out.board} "
+          f"{len(space.width_multipliers) * len(space.resolutions)} sub-space(s); strategy {out.strategy}"
+          + (f" (seed {out.seed})" if out.seed is not None else "") + f"; board {out.board} "
           f"({out.runtime}); limits: SRAM {_fmt_lim(lim.peak_sram_bytes, 'B')}, Flash "
           f"{_fmt_lim(lim.flash_bytes, 'B')}, latency {_fmt_lim(lim.latency_ms, 'ms')}")
-    print(f"decided all {out.evaluated:,} architectures exactly in {out.search_seconds:.2f} s (block tables "
-          f"{out.table_seconds:.1f} s)" + (f"; winner confirmed with the full cost model after {out.confirmed_after} "
-                                           "candidate(s)" if out.found else ""))
+    if out.strategy == "evolution":
+        print(f"evolved {out.evaluated:,} distinct architectures ({out.feasible:,} within the limits) in "
+              f"{out.search_seconds:.1f} s, block tables included; {out.confirmed_after} full cost-model "
+              "confirmation(s)" + ("" if out.found else "; none met the limits"))
+    else:
+        print(f"decided all {out.evaluated:,} architectures exactly in {out.search_seconds:.2f} s (block tables "
+              f"{out.table_seconds:.1f} s)" + (f"; winner confirmed with the full cost model after "
+                                               f"{out.confirmed_after} candidate(s)" if out.found else ""))
     if not out.found:
         return
     spec = out.spec

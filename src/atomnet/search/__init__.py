@@ -10,7 +10,7 @@
 from atomnet.search._build import build_tables
 from atomnet.search._combine import Combined, Limits, combine, max_macs, minima
 from atomnet.search._evaluate import Evaluator, Fitness, TableEvaluator
-from atomnet.search._evolve_blocks import BlockEvolution, evolve_blocks
+from atomnet.search._evolve_blocks import BlockEvolution, evolve_blocks, run_block_evolution
 from atomnet.search._exact import Exact
 from atomnet.search._exact_blocks import BlockSearch, exact_block_search, run_block_search, search_block_space
 from atomnet.search._external import ExternalOutcome, run_external_search
@@ -139,6 +139,7 @@ __all__ = [
     "register_space",
     "register_strategy",
     "restrict_to_subspace",
+    "run_block_evolution",
     "run_block_search",
     "run_external_search",
     "run_search",

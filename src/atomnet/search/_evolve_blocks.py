@@ -23,6 +23,8 @@ decreasing MACs, as the other strategies' winners are.
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from atomnet.cost import CostReport, LatencyModel, cost_model
 from atomnet.search._combine import Limits
 from atomnet.search._exact_blocks import Arch, _configs, block_spec, block_tables
 from atomnet.search._records import Metrics
-from atomnet.search._run import meets
+from atomnet.search._run import SearchOutcome, meets
 from atomnet.search._space import BlockSpace
 from atomnet.search._tables import FLASH, LAT, MACS, SRAM, FloatArray, IntArray
 from atomnet.spec import ModelSpec
@@ -126,6 +128,10 @@ class BlockEvaluator:
             peak, tot = max(peak, stages[i][c][SRAM] - a), tot + a
         return float(peak + tot + max(0.0, g0 + slope * sum(len(a) for a in arch)))
 
+    def base(self, wm: int, res: int) -> FloatArray:
+        """The figures outside the stage rows (stem, first block, head) of sub-space (``wm``, ``res``)."""
+        return self._get(wm, res)[0]
+
     def stage_rows(self, wm: int, res: int, stage: int) -> tuple[FloatArray, FloatArray]:
         """A stage's table rows (one per configuration, in table order) and their additive SRAM parts."""
         hit = self._get(wm, res)
@@ -191,12 +197,16 @@ class EvolveOptions:
     step lightens (or enriches) each block with probability ``rescale_blocks``; ``swap``: probability of a move
     that makes one block richer and another lighter; ``meme``: probability that a child is the best of a
     stage re-chosen among its non-dominated configurations, see :meth:`_Evolver.meme_move`). The memetic
-    steps: at each fraction ``polish_at`` of the run, the ``polish_subs`` leading sub-spaces are re-optimised
-    within ``polish`` of the budget (a subgradient walk of ``lagrange`` Lagrangian per-stage choices, then a
-    local search of stage-pair trades over the ``meme_batch`` nearest non-dominated configurations), every
-    architecture costed counting as an evaluation, and the candidates reached join the population; ``hull``
-    (0: off; tried, no gain on seeds 0-9): that many next-best Lagrangian choices per stage tried in one or two
-    stages after the walk. The
+    steps: at each fraction ``polish_at`` of the run, the ``polish_subs`` leading sub-spaces and the first
+    ``polish_neighbours`` neighbours of the best one (a width or resolution step away, where the population has
+    been) are re-optimised within ``polish`` of the budget: a subgradient walk of ``lagrange`` Lagrangian
+    per-stage choices (initial weights spread by 10^U(-``lagrange_spread``, ``lagrange_spread``/2) around the
+    limits' ratios), then :meth:`_Evolver.kbest`: the ``kbest`` architectures of least Lagrangian loss (split
+    between the weights of the lowest dual bound and those of the best feasible candidate: ``kbest_weights``
+    "both", or "dual" / "best"), then (``local``) a local search of stage-pair trades over the ``meme_batch``
+    nearest non-dominated configurations; every architecture costed counts as an evaluation, and the candidates
+    reached join the population. ``hull`` (0: off; tried, no gain on seeds 0-9): that many next-best
+    Lagrangian choices per stage tried in one or two stages after the walk. The
     defaults were chosen on seeds 0-9 of
     ``benchmarks/bench_evolution.py --space mcunet`` (seeds 10-19 held out)."""
 
@@ -214,11 +224,23 @@ class EvolveOptions:
     swap: float = 0.0
     meme: float = 0.0
     meme_batch: int = 100
-    polish: float = 0.05
+    polish: float = 0.1
     lagrange: int = 300
     polish_at: tuple[float, ...] = (0.5, 0.7, 0.9)
     polish_subs: int = 2
     hull: int = 0
+    kbest: int = 400
+    kbest_weights: str = "both"
+    lagrange_spread: float = 0.3
+    polish_neighbours: int = 4
+    local: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kbest_weights not in ("both", "dual", "best"):
+            raise ValueError(f"EvolveOptions.kbest_weights: expected 'both', 'dual' or 'best', got "
+                             f"{self.kbest_weights!r}")
+        if not 0 <= self.polish_neighbours <= 6:
+            raise ValueError(f"EvolveOptions.polish_neighbours: expected 0-6, got {self.polish_neighbours}")
 
 
 class _Evolver:
@@ -416,19 +438,35 @@ class _Evolver:
         return max(feas, key=lambda c: c.fitness) if feas else None
 
     def polish_run(self, n_subs: int | None = None) -> list[BlockCandidate]:
-        """The sub-spaces holding a feasible candidate, best first (the first ``n_subs``, all by default): in
-        each, :meth:`lagrange` from its best candidate (``lagrange`` evaluations), then :meth:`local` from the
-        better of the two, while the budget lasts. Returns the candidates reached."""
+        """The sub-spaces holding a feasible candidate, best first (the first ``n_subs``, all by default), and
+        the first ``polish_neighbours`` neighbours of the best one that the run has visited: in each,
+        :meth:`lagrange` from its best candidate (``lagrange`` evaluations), :meth:`kbest` from the result (``kbest``
+        evaluations), then :meth:`local`, while the budget lasts. Returns the candidates reached."""
         subs: dict[tuple[int, int], BlockCandidate] = {}
+        anyc: dict[tuple[int, int], BlockCandidate] = {}
         for c in self.history:
             if c.feasible and (c.genome[:2] not in subs or c.fitness > subs[c.genome[:2]].fitness):
                 subs[c.genome[:2]] = c
+            if c.genome[:2] not in anyc or self.score(c) > self.score(anyc[c.genome[:2]]):
+                anyc[c.genome[:2]] = c
+        starts = sorted(subs.values(), key=lambda c: -c.fitness)[:n_subs]
+        if self.opts.polish_neighbours and starts:
+            # the leading sub-space's neighbours (one width or resolution step): the optimum's sub-space is often
+            # next to the one a population settled in
+            wm0, res0 = starts[0].genome[:2]
+            for dw, dr in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, 1), (1, -1))[:self.opts.polish_neighbours]:
+                nb = anyc.get((wm0 + dw, res0 + dr))
+                if nb is not None and nb not in starts:
+                    starts.append(nb)
         out = []
-        for start in sorted(subs.values(), key=lambda c: -c.fitness)[:n_subs]:
+        for start in starts:
             if self.left <= 0:
                 break
-            cur = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else start
-            out.append(self.local(cur))
+            cur, cols, w = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else (start, None, None)
+            if cols is not None and w is not None and self.opts.kbest:
+                for wk in w:
+                    cur = self.kbest(cur, cols, wk, self.opts.kbest // len(w))
+            out.append(self.local(cur) if self.opts.local else cur)
         return out
 
     def local(self, cur: BlockCandidate) -> BlockCandidate:
@@ -448,19 +486,23 @@ class _Evolver:
                 break
         return cur
 
-    def lagrange(self, cur: BlockCandidate, n: int) -> BlockCandidate:
+    def lagrange(self, cur: BlockCandidate, n: int
+                 ) -> tuple[BlockCandidate, list[tuple[IntArray, FloatArray, FloatArray]] | None,
+                            list[FloatArray] | None]:
         """``n`` architectures of ``cur``'s sub-space, each stage's configuration the one of its non-dominated
         configurations with the most ``MACs - a·latency - b·Flash - c·additive SRAM`` (weights drawn per try
         around the limits' ratios; configurations whose SRAM peak part alone breaks the limit left out): one
-        evaluation each; returns the best feasible candidate met (``cur`` if none is better)."""
+        evaluation each; returns the best feasible candidate met (``cur`` if none is better), the stages' allowed
+        configurations and the weights of the lowest Lagrangian bound met."""
         wm, res, _ = cur.genome
         lim = self.limits
-        scale = max(cur.fitness, 1.0)
-        cols, peaks = [], []
+        scale = max(cur.fitness, cur.metrics.macs, 1.0)
+        cols, peaks, add_sum = [], [], 0.0
         for i, conf in enumerate(cur.genome[2]):
             rows, add = self.tables.stage_rows(wm, res, i)
             c = self.tables.index(i, conf)
             peaks.append(rows[c, SRAM] - add[c])
+            add_sum += float(add[c])
         # the SRAM beyond the largest peak part in ``cur`` (additive parts, gap line): a stage's peak part must
         # leave room for it
         cap = lim.peak_sram_bytes - (cur.metrics.peak_sram_bytes - max(peaks))
@@ -470,17 +512,28 @@ class _Evolver:
             ok = idx[(rows[idx, SRAM] - add[idx]) <= cap]
             cols.append((ok if len(ok) else idx, rows, add))
         best = cur
-        w = (10.0 ** self.rng.uniform(-1.0, 0.5, 3)) * scale / np.array(
+        # what the stages may use: the limits less the figures outside the stage rows (stem, head; SRAM: all but
+        # the stages' additive parts)
+        base = self.tables.base(wm, res)
+        caps = np.array([lim.latency_ms - base[LAT], lim.flash_bytes - base[FLASH],
+                         lim.peak_sram_bytes - (cur.metrics.peak_sram_bytes - add_sum)])
+        spread = self.opts.lagrange_spread
+        w = (10.0 ** self.rng.uniform(-spread, 0.5 * spread, 3)) * scale / np.array(
             [lim.latency_ms, lim.flash_bytes, lim.peak_sram_bytes])
         w[2] *= 0.1
         w_best = w.copy()
+        w_dual, dual_best = w.copy(), np.inf
         for t in range(n):
             if self.left <= 0:
                 break
-            arch = []
+            arch, dual = [], float(w @ caps)
             for i, (ok, rows, add) in enumerate(cols):
                 val = rows[ok, MACS] - w[0] * rows[ok, LAT] - w[1] * rows[ok, FLASH] - w[2] * add[ok]
-                arch.append(self.configs[i][int(ok[int(np.argmax(val))])])
+                k = int(np.argmax(val))
+                dual += float(val[k])
+                arch.append(self.configs[i][int(ok[k])])
+            if dual < dual_best:
+                dual_best, w_dual = dual, w.copy()
             g = (wm, res, tuple(arch))
             cand = self.seen.get(g) or self.evaluate(g)
             if cand is None:
@@ -493,7 +546,45 @@ class _Evolver:
                             m.peak_sram_bytes / lim.peak_sram_bytes])
             step = 0.5 / (1.0 + 0.05 * t) * self.rng.uniform(0.5, 1.5)
             w *= np.exp(step * np.clip((use - 1.0) * 20.0, -1.0, 1.0))
-        return self._near_hull(best, cols, w_best) if self.opts.hull else best
+        if self.opts.hull:
+            best = self._near_hull(best, cols, w_best)
+        ws = {"dual": [w_dual], "best": [w_best], "both": [w_dual, w_best]}[self.opts.kbest_weights]
+        return best, cols, ws
+
+    def kbest(self, cur: BlockCandidate, cols: list[tuple[IntArray, FloatArray, FloatArray]], w: FloatArray,
+              n: int) -> BlockCandidate:
+        """The ``n`` architectures of ``cur``'s sub-space of least Lagrangian loss at weights ``w`` (per stage the
+        loss of a configuration: its value ``MACs - a·latency - b·Flash - c·additive SRAM`` below the stage's best;
+        an architecture's loss: the sum), in increasing loss (a best-first walk over the stages' sorted losses),
+        each evaluated (each counts): the optimum of a sub-space lies near the Lagrangian hull, at a small loss.
+        Returns the best feasible candidate met (``cur`` if none is better)."""
+        wm, res, _ = cur.genome
+        order, loss = [], []
+        for ok, rows, add in cols:
+            val = rows[ok, MACS] - w[0] * rows[ok, LAT] - w[1] * rows[ok, FLASH] - w[2] * add[ok]
+            o = np.argsort(-val, kind="stable")
+            order.append(ok[o])
+            loss.append(float(val[o[0]]) - val[o])
+        n_st = len(cols)
+        start = (0,) * n_st
+        heap: list[tuple[float, tuple[int, ...]]] = [(0.0, start)]
+        queued = {start}
+        best, spent = cur, 0
+        while heap and spent < n and self.left > 0:
+            lo, pos = heapq.heappop(heap)
+            g = (wm, res, tuple(self.configs[i][int(order[i][p])] for i, p in enumerate(pos)))
+            if g not in self.seen:
+                spent += 1
+            cand = self.evaluate(g)
+            if cand is not None and cand.feasible and cand.fitness > best.fitness:
+                best = cand
+            for i in range(n_st):
+                if pos[i] + 1 < len(order[i]):
+                    q = (*pos[:i], pos[i] + 1, *pos[i + 1:])
+                    if q not in queued:
+                        queued.add(q)
+                        heapq.heappush(heap, (lo - float(loss[i][pos[i]]) + float(loss[i][pos[i] + 1]), q))
+        return best
 
     def _near_hull(self, cur: BlockCandidate, cols: list[tuple[IntArray, FloatArray, FloatArray]],
                    w: FloatArray) -> BlockCandidate:
@@ -611,3 +702,29 @@ def evolve_blocks(space: BlockSpace, board: Board, runtime: str | None, latency_
         spec, rep = None, None
     return BlockEvolution(space.name, spec, rep, best, len(evo.history), n_feas, evo.confirmations,
                           time.perf_counter() - t0)
+
+
+def run_block_evolution(space: BlockSpace, board: Board, lm: LatencyModel, limits: Limits, *,
+                        runtime: str | None = None, seed: int = 0, evaluations: int = 20_000,
+                        population: int | None = None) -> SearchOutcome:
+    """``atomnet search --strategy evolution`` on a per-block space: :func:`evolve_blocks` (default
+    :class:`EvolveOptions`, ``population`` replaced when given) as a :class:`~atomnet.search.SearchOutcome`
+    (``evaluated``: the distinct architectures costed; ``confirmed_after``: the full cost-model runs)."""
+    if evaluations < 1:
+        raise ValueError(f"evaluations: expected at least 1, got {evaluations}")
+    opts = EvolveOptions() if population is None else dataclasses.replace(EvolveOptions(), population=population)
+    if opts.population > evaluations:
+        raise ValueError(f"population {opts.population} exceeds the {evaluations} evaluations (they count the "
+                         "initial population)")
+    rt = runtime or board.runtime
+    t0 = time.perf_counter()
+    tab = BlockEvaluator(space, board, lm, rt)
+    r = evolve_blocks(space, board, rt, lm, limits, evaluations=evaluations, seed=seed, options=opts, tables=tab)
+    reason = None
+    if r.spec is None:
+        reason = (f"none of the {r.evaluated:,} architectures evolved met the limits (evolution claims no "
+                  "optimum: --strategy exact decides the space)")
+    options: dict[str, int | float] = {"cycles": evaluations, "population": opts.population}
+    return SearchOutcome(space.name, "evolution", board.name, rt, limits, seed, r.spec, None, r.cost, r.evaluated,
+                         r.feasible, r.confirmations, 0.0, r.seconds, time.perf_counter() - t0, None, None,
+                         space.num_classes, reason, options)
