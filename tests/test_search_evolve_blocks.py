@@ -192,3 +192,26 @@ def test_cli_search_mcunet_evolution(public_db_path: Path, capsys: pytest.Captur
     assert "--population 500 exceeds --cycles 300" in capsys.readouterr().err
     assert main([*args, "--journal", "j.jsonl"]) == 2
     assert "--journal" in capsys.readouterr().err
+
+
+def test_scan_visits_every_subspace_and_counts_each(setup) -> None:  # type: ignore[no-untyped-def]
+    """The sub-space scan walks every (width multiplier, resolution) pair, every architecture it costs is a
+    distinct, counted evaluation, and it hands back at most ``scan_keep`` new candidates, best first."""
+    import dataclasses
+    from collections import deque
+
+    board, lm = setup
+    space = dataclasses.replace(SMALL, name="mcunet-small-6", width_multipliers=(0.4, 0.5),
+                                resolutions=(96, 128, 160))
+    ev = BlockEvaluator(space, board, lm, "xcube-ai")
+    opts = EvolveOptions(scan_walk=6, scan_keep=3)
+    evo = _Evolver(space, ev, LIMITS, 10_000, 4, opts, None)
+    pop = deque(c for c in (evo.evaluate(evo.sample()) for _ in range(30)) if c is not None)
+    n0, left0 = len(evo.history), evo.left
+    got = evo.scan_run(pop)
+    scanned = evo.history[n0:]
+    assert {c.genome[:2] for c in scanned} == {(w, r) for w in range(2) for r in range(3)}
+    assert len(scanned) == left0 - evo.left <= 6 * (1 + 6)
+    assert len({c.genome for c in evo.history}) == len(evo.history)
+    assert 1 <= len(got) <= 3 and not {c.genome for c in got} & {c.genome for c in pop}
+    assert [evo.score(c) for c in got] == sorted((evo.score(c) for c in got), reverse=True)

@@ -88,6 +88,8 @@ class BlockEvaluator:
     def __init__(self, space: BlockSpace, board: Board, lm: LatencyModel, runtime: str) -> None:
         self.space, self.board, self.lm, self.runtime = space, board, lm, runtime
         self._tables: dict[tuple[int, int], tuple[FloatArray, list[FloatArray], list[FloatArray], float, float]] = {}
+        # per (width multiplier, resolution, stage): its non-dominated configurations (:meth:`_Evolver.front`)
+        self.fronts: dict[tuple[int, int, int], tuple[IntArray, FloatArray]] = {}
         self._offsets = []
         for s in space.stages:
             n, off, acc = len(s.options), {}, 0
@@ -203,12 +205,16 @@ class EvolveOptions:
     per-stage choices (initial weights spread by 10^U(-``lagrange_spread``, ``lagrange_spread``/2) around the
     limits' ratios), then :meth:`_Evolver.kbest`: the ``kbest`` architectures of least Lagrangian loss (split
     between the weights of the lowest dual bound and those of the best feasible candidate: ``kbest_weights``
-    "both", or "dual" / "best"), then (``local``) a local search of stage-pair trades over the ``meme_batch``
-    nearest non-dominated configurations; every architecture costed counts as an evaluation, and the candidates
-    reached join the population. ``hull`` (0: off; tried, no gain on seeds 0-9): that many next-best
-    Lagrangian choices per stage tried in one or two stages after the walk. The
-    defaults were chosen on seeds 0-9 of
-    ``benchmarks/bench_evolution.py --space mcunet`` (seeds 10-19 held out)."""
+    "both", or "dual" / "best"), each sub-space an equal share of the step's budget less a reserve of
+    ``local_share``; then (``local``) from the best result a local search of stage-pair trades over the
+    ``meme_batch`` nearest non-dominated configurations, with the reserve and what the sub-spaces left. At
+    ``scan_at`` of the run (0: off) every sub-space is scanned once: the best parent's blocks moved there and a
+    walk of ``scan_walk`` Lagrangian choices, the ``scan_keep`` best results joining the population (a
+    population settled in a far sub-space meets the better ones). Every architecture costed counts as an
+    evaluation, and the candidates reached join the population. ``hull`` (0: off; tried, no gain on seeds
+    0-9): that many next-best Lagrangian choices per stage tried in one or two stages after the walk. The
+    defaults were chosen on seeds 0-9 of ``benchmarks/bench_evolution.py --space mcunet``; seeds 10-19 were seen
+    while developing the steps, 20-39 held out (docs/search-exact.md)."""
 
     population: int = 100
     sample_size: int = 5
@@ -223,8 +229,8 @@ class EvolveOptions:
     rescale_blocks: float = 0.3
     swap: float = 0.0
     meme: float = 0.0
-    meme_batch: int = 100
-    polish: float = 0.1
+    meme_batch: int = 25
+    polish: float = 0.15
     lagrange: int = 300
     polish_at: tuple[float, ...] = (0.5, 0.7, 0.9)
     polish_subs: int = 2
@@ -234,6 +240,10 @@ class EvolveOptions:
     lagrange_spread: float = 0.3
     polish_neighbours: int = 4
     local: bool = True
+    local_share: float = 0.4
+    scan_at: float = 0.3
+    scan_walk: int = 8
+    scan_keep: int = 4
 
     def __post_init__(self) -> None:
         if self.kbest_weights not in ("both", "dual", "best"):
@@ -256,7 +266,7 @@ class _Evolver:
         self.nb = [[_option_neighbours(space, i, a) for i in range(len(space.stages))] for a in (False, True)]
         self.lighter, self.richer = _directed(space, self.nb[1], -1), _directed(space, self.nb[1], 1)
         self.configs = [_configs(s.depths, len(s.options)) for s in space.stages]
-        self.fronts: dict[tuple[int, int, int], tuple[IntArray, FloatArray]] = {}
+        self.fronts = tables.fronts  # shared by the runs that share the evaluator
 
     def front(self, wm: int, res: int, stage: int) -> tuple[IntArray, FloatArray]:
         """The stage's non-dominated configurations in sub-space (``wm``, ``res``) (latency, Flash, peak part and
@@ -458,16 +468,48 @@ class _Evolver:
                 nb = anyc.get((wm0 + dw, res0 + dr))
                 if nb is not None and nb not in starts:
                     starts.append(nb)
-        out = []
-        for start in starts:
+        out: list[BlockCandidate] = []
+        # phase 1, each sub-space its share: the Lagrangian walk and the k-best step; phase 2: the local search
+        # from the best one reached, with the reserve and what phase 1 left
+        reserve = int(self.opts.local_share * self.left) if self.opts.local else 0
+        self.left -= reserve
+        for k, start in enumerate(starts):
             if self.left <= 0:
                 break
+            keep = self.left - self.left // (len(starts) - k)
+            self.left -= keep
             cur, cols, w = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else (start, None, None)
             if cols is not None and w is not None and self.opts.kbest:
                 for wk in w:
                     cur = self.kbest(cur, cols, wk, self.opts.kbest // len(w))
-            out.append(self.local(cur) if self.opts.local else cur)
+            out.append(cur)
+            self.left += keep
+        self.left += reserve
+        if self.opts.local and out:
+            k = max(range(len(out)), key=lambda i: self.score(out[i]))
+            out[k] = self.local(out[k])
         return out
+
+    def scan_run(self, pop: deque[BlockCandidate]) -> list[BlockCandidate]:
+        """Every (width multiplier, resolution) sub-space walked from the best parent's blocks moved there
+        (one evaluation) by ``scan_walk`` Lagrangian choices (:meth:`lagrange`); returns the ``scan_keep``
+        best results (by :meth:`score`), those already in the population left out."""
+        lead = max(pop, key=self.score)
+        arch = lead.genome[2]
+        got: list[BlockCandidate] = []
+        for wm in range(len(self.space.width_multipliers)):
+            for res in range(len(self.space.resolutions)):
+                if self.left <= 0:
+                    break
+                start = self.evaluate((wm, res, arch))
+                if start is None:
+                    break
+                # (over every configuration: the argmax needs no pruning, and most sub-spaces are seen once)
+                got.append(self.lagrange(start, self.opts.scan_walk, pruned=False)[0] if self.opts.scan_walk
+                           else start)
+        inside = {c.genome for c in pop}
+        fresh = {c.genome: c for c in got if c.genome not in inside}
+        return sorted(fresh.values(), key=self.score, reverse=True)[:self.opts.scan_keep]
 
     def local(self, cur: BlockCandidate) -> BlockCandidate:
         """Local search with the trades of :meth:`trade` (every stage pair in turn, in an order drawn per
@@ -486,14 +528,14 @@ class _Evolver:
                 break
         return cur
 
-    def lagrange(self, cur: BlockCandidate, n: int
+    def lagrange(self, cur: BlockCandidate, n: int, pruned: bool = True
                  ) -> tuple[BlockCandidate, list[tuple[IntArray, FloatArray, FloatArray]] | None,
                             list[FloatArray] | None]:
         """``n`` architectures of ``cur``'s sub-space, each stage's configuration the one of its non-dominated
-        configurations with the most ``MACs - a·latency - b·Flash - c·additive SRAM`` (weights drawn per try
-        around the limits' ratios; configurations whose SRAM peak part alone breaks the limit left out): one
-        evaluation each; returns the best feasible candidate met (``cur`` if none is better), the stages' allowed
-        configurations and the weights of the lowest Lagrangian bound met."""
+        configurations (all of them without ``pruned``) with the most ``MACs - a·latency - b·Flash - c·additive
+        SRAM`` (weights drawn around the limits' ratios; configurations whose SRAM peak part alone breaks the
+        limit left out): one evaluation each; returns the best feasible candidate met (``cur`` if none is
+        better), the stages' allowed configurations and the weights of the lowest Lagrangian bound met."""
         wm, res, _ = cur.genome
         lim = self.limits
         scale = max(cur.fitness, cur.metrics.macs, 1.0)
@@ -507,7 +549,7 @@ class _Evolver:
         # leave room for it
         cap = lim.peak_sram_bytes - (cur.metrics.peak_sram_bytes - max(peaks))
         for i in range(len(cur.genome[2])):
-            idx, _ = self.front(wm, res, i)
+            idx = self.front(wm, res, i)[0] if pruned else np.arange(len(self.configs[i]))
             rows, add = self.tables.stage_rows(wm, res, i)
             ok = idx[(rows[idx, SRAM] - add[idx]) <= cap]
             cols.append((ok if len(ok) else idx, rows, add))
@@ -617,6 +659,27 @@ class _Evolver:
     def run(self) -> None:
         self.evolve()
 
+    def _memetic(self, pop: deque[BlockCandidate], scan: list[float], points: list[float], total: int) -> None:
+        """The memetic steps due at this point of the run; what they reach joins the population (the oldest
+        members leave)."""
+        done = total - self.left
+        if scan and done >= scan[0] * total:
+            # a scan of every sub-space (a short Lagrangian walk each): a population settled in a far
+            # sub-space meets the better ones
+            scan.pop(0)
+            for c in self.scan_run(pop):
+                pop.append(c)
+                pop.popleft()
+        if points and done >= points[0] * total:
+            # the leading sub-spaces re-optimised within a share of the budget
+            points.pop(0)
+            keep = self.left - min(self.left, int(self.opts.polish * total))
+            self.left -= keep
+            for c in self.polish_run(self.opts.polish_subs):
+                pop.append(c)
+                pop.popleft()
+            self.left += keep
+
     def evolve(self) -> None:
         pop: deque[BlockCandidate] = deque()
         total = self.left
@@ -626,17 +689,9 @@ class _Evolver:
                 pop.append(c)
         repeats = 0
         points = list(self.opts.polish_at)
+        scan = [self.opts.scan_at] if self.opts.scan_at > 0 else []
         while self.left > 0 and repeats < 10 * total and pop:
-            if points and (total - self.left) >= points[0] * total:
-                # a memetic step: the leading sub-spaces re-optimised within a share of the budget, the
-                # candidates reached join the population
-                points.pop(0)
-                keep = self.left - min(self.left, int(self.opts.polish * total))
-                self.left -= keep
-                for c in self.polish_run(self.opts.polish_subs):
-                    pop.append(c)
-                    pop.popleft()
-                self.left += keep
+            self._memetic(pop, scan, points, total)
             lo, hi = self.opts.sample_size, self.opts.final_sample_size
             k = lo + int((hi - lo) * (total - self.left) / total)
             pool: list[BlockCandidate] | deque[BlockCandidate] = pop
