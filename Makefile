@@ -1,7 +1,7 @@
 # One command sets up and runs the main job; one sets up and runs the tests.
 #   make demo  — light install (numpy, matplotlib, tqdm + dev tools; no ML stack): cost + search on built-in defaults
 #   make test  — full install (ML stack: torch 2.13.0 CPU, onnx2tf, tflite-micro; Debian dataset and browser),
-#                then ruff, mypy and the whole test suite (about 17 minutes on a fresh machine with 2 cores)
+#                then ruff, mypy and the whole test suite (32-50 minutes on a fresh machine with 2 cores)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
