@@ -252,17 +252,13 @@ def _search_blocks(args: argparse.Namespace, space: Any, board: Any, limits: Any
         raise CliError(f"space {space.name} has {space.size():,} architectures ({what}): use --strategy exact "
                        "(the exact optimum without enumeration) or --strategy evolution")
     for flag, given in (("--pareto", args.pareto), ("--patch", args.patch), ("--journal", args.journal),
-                        ("--seed", args.seed if args.strategy == "exact" else None),
                         ("--max-confirm", args.max_confirm),
                         ("--memory external", getattr(args, "memory", "internal") == "external"
                          or args.max_ext_ram or args.max_ext_flash)):
         if given:
             raise CliError(f"{flag} does not apply to the per-block space {space.name} (--strategy "
                            f"{args.strategy}) yet")
-    seed, given = _strategy_options(args)  # flags the strategy does not take are errors, as for other spaces
-    for name in given:
-        if name not in ("cycles", "population"):
-            raise CliError(f"--{name.replace('_', '-')} does not apply to the per-block space {space.name} yet")
+    seed, given = _strategy_options(args)  # flags the strategy does not take (--seed for exact) are errors
     db = existing_db(args)
     lm = load_latency_model(board, db)
     if args.strategy == "evolution":

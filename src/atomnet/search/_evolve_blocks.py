@@ -23,11 +23,12 @@ decreasing MACs, as the other strategies' winners are.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -472,23 +473,34 @@ class _Evolver:
         # phase 1, each sub-space its share: the Lagrangian walk and the k-best step; phase 2: the local search
         # from the best one reached, with the reserve and what phase 1 left
         reserve = int(self.opts.local_share * self.left) if self.opts.local else 0
-        self.left -= reserve
-        for k, start in enumerate(starts):
-            if self.left <= 0:
-                break
-            keep = self.left - self.left // (len(starts) - k)
-            self.left -= keep
-            cur, cols, w = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else (start, None, None)
-            if cols is not None and w is not None and self.opts.kbest:
-                for wk in w:
-                    cur = self.kbest(cur, cols, wk, self.opts.kbest // len(w))
-            out.append(cur)
-            self.left += keep
-        self.left += reserve
+        with self._budget(self.left - reserve):
+            for k, start in enumerate(starts):
+                if self.left <= 0:
+                    break
+                with self._budget(self.left // (len(starts) - k)):
+                    out.append(self._polish_one(start))
         if self.opts.local and out:
             k = max(range(len(out)), key=lambda i: self.score(out[i]))
             out[k] = self.local(out[k])
         return out
+
+    def _polish_one(self, start: BlockCandidate) -> BlockCandidate:
+        """One sub-space: :meth:`lagrange` from ``start``, then :meth:`kbest` at each weight vector it returns."""
+        cur, cols, ws = self.lagrange(start, self.opts.lagrange) if self.opts.lagrange else (start, None, None)
+        if cols is not None and ws is not None and self.opts.kbest:
+            for w in ws:
+                cur = self.kbest(cur, cols, w, self.opts.kbest // len(ws))
+        return cur
+
+    @contextlib.contextmanager
+    def _budget(self, n: int) -> Iterator[None]:
+        """At most ``n`` more evaluations inside the block (what it leaves unspent stays in the budget)."""
+        keep = self.left - min(self.left, n)
+        self.left -= keep
+        try:
+            yield
+        finally:
+            self.left += keep
 
     def scan_run(self, pop: deque[BlockCandidate]) -> list[BlockCandidate]:
         """Every (width multiplier, resolution) sub-space walked from the best parent's blocks moved there
@@ -673,12 +685,11 @@ class _Evolver:
         if points and done >= points[0] * total:
             # the leading sub-spaces re-optimised within a share of the budget
             points.pop(0)
-            keep = self.left - min(self.left, int(self.opts.polish * total))
-            self.left -= keep
-            for c in self.polish_run(self.opts.polish_subs):
+            with self._budget(int(self.opts.polish * total)):
+                reached = self.polish_run(self.opts.polish_subs)
+            for c in reached:
                 pop.append(c)
                 pop.popleft()
-            self.left += keep
 
     def evolve(self) -> None:
         pop: deque[BlockCandidate] = deque()
