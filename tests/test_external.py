@@ -89,3 +89,38 @@ def test_board_file_external_validated(tmp_path) -> None:  # type: ignore[no-unt
                  '[external]\nsdram_mb_per_s=-1\n')
     with pytest.raises(InputError, match=r"sdram_mb_per_s: expected a number >= 0"):
         load_board_file(p)
+
+
+def test_tinyops_plan_by_hand() -> None:
+    """TinyOps' own plan (rows only, filter copied once or read in place). SDRAM 100 MB/s both ways (1e5 B/ms), DMA
+    setup 0.01 ms. Profile: 2,000 B per ping-pong input buffer, 1,000 B filter buffer, CPU reads SDRAM at 10 MB/s
+    (1e4 B/ms, no D-cache).
+
+    A: 3×3 conv, in/out 3,000 B over 10 rows (out 5 px/row), weights 800 B (fit the filter buffer), compute 1.0 ms.
+      parts 1: in 3,000 > 2,000; parts 2: 5 rows, 7 in rows = 2,100 > 2,000; parts 3: 4 rows, 6 in rows = 1,800 → 3.
+      filter copy 800/1e5 + 0.01 = 0.018, first fetch 1,800/1e5 + 0.01 = 0.028, later fetches hidden (0.028 < 1/3),
+      CPU stores 3,000/1e5 = 0.030 → exposed 0.076 ms; working set 2·1,800 + 800 = 4,400 B.
+    B: 1×1 conv, in 3,000 B / out 1,500 B over 10 rows (5 px/row), weights 4,000 B (> 1,000: read in place),
+      compute 0.05 ms. parts 2 (in 1,500 B each); each part has 25 px = 13 pixel pairs → 26 re-reads:
+      4,000·26/1e4 = 10.4 ms; fetch 0.025 = compute/part 0.025 (hidden); stores 0.015 → exposed 10.44 ms.
+      With a D-cache (scratch 5,000 B, buffers sized from it): 1 part (3,000 B), the 4,000 B filter does not fit the
+      2,000 B left → in place once per part at the DMA rate: 0.04 + fetch 0.04 + stores 0.015 = 0.095 ms.
+    C: dense 1,280 → 1,000 B, weights 5,000 B: in place, (5,000 + 1,280)/1e4 = 0.628 + stores 0.010 = 0.638 ms.
+    """
+    from atomnet.cost._external import Bus
+    from atomnet.cost._external_tinyops_plan import TinyOpsProfile, plan_op_tinyops
+
+    bus = Bus.of(ExternalMemory(1_000_000, 100.0, 0, 0.0, sustained_fraction=1.0, dma_setup_us=10.0))
+    nocache = TinyOpsProfile(10_000, 2_000, 1_000, 10.0, "toy")
+    a = plan_op_tinyops(ExtOp("a", 3000, 3000, 800, 10, 10, 3, 1, 1.0, 0, 5, "conv"), bus, nocache)
+    assert a is not None and (a.parts, a.working_set_bytes, a.bytes_moved) == (3, 4400, 9200)
+    assert a.exposed_ms == pytest.approx(0.076)
+    b_op = ExtOp("b", 3000, 1500, 4000, 10, 10, 1, 1, 0.05, 0, 5, "pointwise")
+    b = plan_op_tinyops(b_op, bus, nocache)
+    assert b is not None and (b.parts, b.working_set_bytes) == (2, 3000)
+    assert b.exposed_ms == pytest.approx(10.44)
+    cached = plan_op_tinyops(b_op, bus, TinyOpsProfile(5_000, None, None, None, "toy"))
+    assert cached is not None and cached.parts == 1 and cached.exposed_ms == pytest.approx(0.095)
+    c = plan_op_tinyops(ExtOp("c", 1280, 1000, 5000, 1, 1, 1, 1, 0.5, 0, 1, "dense"), bus, nocache)
+    assert c is not None and c.exposed_ms == pytest.approx(0.638)
+    assert plan_op_tinyops(ExtOp("d", 30_000, 3000, 0, 10, 1, 1, 1, 1.0, 0, 5, "pointwise"), bus, nocache) is None

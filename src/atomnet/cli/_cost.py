@@ -50,6 +50,10 @@ def add_parser(sub: Any) -> None:
                    help="external: when the model does not fit internal SRAM/Flash, plan it with the board's external "
                         "SDRAM/QSPI (TinyOps: operators split into parts, DMA fetches hidden behind compute; "
                         "docs/external.md); a model that fits keeps the internal plan")
+    p.add_argument("--external-plan", choices=("atomnet", "tinyops"), default="atomnet",
+                   help="with --memory external: atomnet's plan (weights in Flash/QSPI, channel splits for "
+                        "weight-heavy operators) or TinyOps' own (everything in SDRAM, row splits only, large "
+                        "filters read in place; stm32f469-disco, stm32f746g-disco)")
     p.add_argument("--latency-runtime", metavar="RUNTIME",
                    help="with --memory external: price compute with this runtime's transfer of the board (e.g. "
                         "cmsis-nn, TinyOps' TFLite Micro + CMSIS-NN) instead of the board's AtomDB latency")
@@ -112,13 +116,20 @@ def show_external(spec: Any, board: Any, args: argparse.Namespace) -> int:
     """``cost --memory external``: the external-memory plan's report and per-layer placement table; exit 0 when
     the plan (or the internal one, for a model that fits) is feasible."""
     from atomnet.cli._render import table
-    from atomnet.cost import external_cost
+    from atomnet.cost import TINYOPS_PROFILES, external_cost
     from atomnet.errors import InputError
 
     if board.external is None:
         raise InputError(f"--memory external: board {board.name} has no external memory (boards with one: "
                          f"stm32f469-disco, stm32f746g-disco, stm32h750b-dk, or a board file with [external])")
-    e = external_cost(spec, board, runtime=args.runtime, latency_runtime=args.latency_runtime, db=existing_db(args))
+    prof = None
+    if getattr(args, "external_plan", "atomnet") == "tinyops":
+        prof = TINYOPS_PROFILES.get(board.name)
+        if prof is None:
+            raise InputError(f"--external-plan tinyops: no TinyOps buffer profile for board {board.name} (profiles: "
+                             f"{', '.join(sorted(TINYOPS_PROFILES))})")
+    e = external_cost(spec, board, runtime=args.runtime, latency_runtime=args.latency_runtime, db=existing_db(args),
+                      tinyops=prof)
     if args.plot:
         from atomnet.report import plot_cost
 

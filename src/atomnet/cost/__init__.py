@@ -18,6 +18,8 @@ from atomnet.cost._external import (
     plan_external,
 )
 from atomnet.cost._external_cost import M4_PER_CLOCK, ExternalCost, external_cost
+from atomnet.cost._external_tinyops_plan import PROFILES as TINYOPS_PROFILES
+from atomnet.cost._external_tinyops_plan import TinyOpsProfile, plan_tinyops
 from atomnet.cost._flash import flash_breakdown, flash_bytes
 from atomnet.cost._latency import LatencyModel, embedded_predictors, load_latency_model
 from atomnet.cost._patch import PatchLayer, PatchPlan, analytic_peak, patch_graph, plan_graph, rest_graph
@@ -78,6 +80,7 @@ __all__ = [
     "SEG_PREDICTED",
     "SEG_SRAM",
     "SUSTAINED_FRACTION",
+    "TINYOPS_PROFILES",
     "XCUBE_FAMILIES",
     "BatchCost",
     "BatchCoster",
@@ -101,6 +104,7 @@ __all__ = [
     "Pricer",
     "Runtime",
     "SramPlan",
+    "TinyOpsProfile",
     "XCubeAIPlanner",
     "XCubeMemoryModel",
     "XCubeRow",
@@ -130,6 +134,7 @@ __all__ = [
     "plan_graph",
     "plan_patches",
     "plan_sram",
+    "plan_tinyops",
     "price_graph",
     "register_planner",
     "register_runtime",

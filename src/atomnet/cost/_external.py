@@ -61,6 +61,8 @@ class ExtOp:
     stride: int
     compute_ms: float
     live_sram_bytes: int  # the internal plan's live bytes at this operator (activations in SRAM)
+    out_cols: int = 1  # output width (pixels per output row)
+    kind: str = ""  # the AtomDB kind (pointwise, conv, depthwise, dense, …)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from atomnet.boards import Board, Transfer, get_board
 from atomnet.cost._external import ExternalPlan, ExtOp, plan_external
+from atomnet.cost._external_tinyops_plan import TinyOpsProfile, plan_tinyops
 from atomnet.cost._latency import LatencyModel
 from atomnet.cost._report import CostReport, cost_model
 from atomnet.db import AtomDB
@@ -54,9 +55,10 @@ def compute_factor(board: Board, runtime: str) -> tuple[float, str] | Transfer:
 
 def external_cost(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str | None = None,
                   latency_runtime: str | None = None, db: AtomDB | None = None,
-                  latency_model: LatencyModel | None = None, force: bool = False) -> ExternalCost:
+                  latency_model: LatencyModel | None = None, force: bool = False,
+                  tinyops: TinyOpsProfile | None = None) -> ExternalCost:
     """Cost ``spec`` on ``board`` with its external memory. ``force``: plan externally even when the internal plan
-    fits (to compare both)."""
+    fits (to compare both). ``tinyops``: plan as TinyOps' firmware does with these buffers (implies ``force``)."""
     b = get_board(board) if isinstance(board, str) else board
     rt = get_runtime(runtime or b.runtime)
     rep = cost_model(spec, b, runtime=rt, db=db, latency_model=latency_model)
@@ -68,7 +70,7 @@ def external_cost(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str
         layers = tuple(replace(ly, latency_ms=t, source=f"{ly.source}+{latency_runtime}")
                        for ly, t in zip(rep.layers, lat, strict=True))
         rep = replace(rep, latency_ms=float(sum(lat)), layers=layers, latency_runtime=latency_runtime)
-    if rep.feasible and not force:
+    if rep.feasible and not force and tinyops is None:
         return ExternalCost(rep, rep, None)
     ops = []
     for ly, t in zip(rep.layers, lat, strict=True):
@@ -79,11 +81,14 @@ def external_cost(spec: ModelSpec, board: Board | str, *, runtime: Runtime | str
         stride = max(1, round(h_in / h_out)) if h_out else 1
         live = rep.peak_sram_bytes if ly.live_sram_bytes is None else ly.live_sram_bytes
         ops.append(ExtOp(ly.name, c_in * h_in * w_in, c_out * h_out * w_out, ly.flash_bytes, h_out, h_in, k, stride,
-                         t, live))
+                         t, live, w_out, ly.kind))
     act_total = sum(o.out_bytes for o in ops) + (ops[0].in_bytes if ops else 0)
-    plan = plan_external(ops, b, peak_sram_bytes=rep.peak_sram_bytes, flash_bytes=rep.flash_bytes,
-                         weights_bytes=sum(o.weight_bytes for o in ops), act_total_bytes=act_total,
-                         runtime_ram_bytes=rt.ram_overhead_bytes)
+    weights = sum(o.weight_bytes for o in ops)
+    if tinyops is not None:
+        plan = plan_tinyops(ops, b, tinyops, weights_bytes=weights, arena_bytes=rep.peak_sram_bytes)
+    else:
+        plan = plan_external(ops, b, peak_sram_bytes=rep.peak_sram_bytes, flash_bytes=rep.flash_bytes,
+                             weights_bytes=weights, act_total_bytes=act_total, runtime_ram_bytes=rt.ram_overhead_bytes)
     flash_int = rep.flash_bytes - (rep.weights_bytes if plan.weights_in != "flash" else 0)
     peak = plan.peak_scratch_bytes + rt.ram_overhead_bytes if plan.activations_in == "sdram" else rep.peak_sram_bytes
     layers = tuple(replace(ly, latency_ms=p.compute_ms + p.exposed_ms)
