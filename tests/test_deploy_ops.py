@@ -179,6 +179,7 @@ def _bit_exact(exports: Mapping[str, Path], tmp_path: Path, seeds: int) -> dict[
     for name in exports:
         path = exports[name]
         d = generate(path, runtime="tinyengine", out_dir=tmp_path / name)
+        assert d.arena_bytes >= d.planner_peak_bytes, name  # equal: tests/test_deploy_plan.py
         exe = build_host(d)
         bad = tot = 0
         for seed in range(seeds):

@@ -43,9 +43,11 @@ def _offsets(out: Path) -> dict[int, int]:
     return {int(t): int(o) for t, o in re.findall(r"#define T(\d+) \(atomnet_arena \+ (\d+)\)", c)}
 
 
-def _check(path: Path, out: Path) -> dict[str, int]:
-    """Generate for both runtimes; arena and offsets vs the planners (computed here, not by deploy); bit-exact.
-    Where the tinyengine plan cannot be followed, the tensors placed after the peak are named and counted."""
+def _check(path: Path, out: Path, te_exact: bool = True) -> dict[str, int]:
+    """Generate for both runtimes; arena and offsets vs the planners (computed here, not by deploy); bit-exact
+    (``te_exact=False``: the tflm-plan code only, for the zoo exports whose tinyengine code
+    tests/test_deploy_ops.py already runs on the same inputs). Where the tinyengine plan cannot be followed, the
+    tensors placed after the peak are named and counted."""
     m = read_tflite(path)
     fg = file_graph(m, "tinyengine")
     te = get_planner("tinyengine").plan(fg.graph)
@@ -75,7 +77,7 @@ def _check(path: Path, out: Path) -> dict[str, int]:
         assert o == tf.tensor_offsets[fgt.tensor_ids[t]], t
     assert _offsets(out / "tflm") == _tflm_greedy_offsets(path)
 
-    for dm in (d, dt):
+    for dm in (d, dt) if te_exact else (dt,):
         exe = build_host(dm)
         for seed in (0, 1):
             x = np.random.default_rng(seed).integers(-128, 128, size=dm.input_shape, dtype=np.int8)
@@ -108,7 +110,7 @@ def test_public_models_follow_the_plan(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow  # the session fixture exports the zoo (minutes on 2 shared cores); the checks ~40 s
 def test_zoo_exports_follow_the_plan(zoo_int8_exports: dict[str, Path], tmp_path: Path) -> None:
-    done = {name: _check(zoo_int8_exports[name], tmp_path / name) for name in ZOO}
+    done = {name: _check(zoo_int8_exports[name], tmp_path / name, te_exact=False) for name in ZOO}
     assert {n: r["excess"] for n, r in done.items()} == dict.fromkeys(ZOO, 0)  # arena == the planner's peak
     # the published TinyEngine peaks (tests/test_sram.py) are what the generated code allocates
     assert {n: done[n]["tinyengine"] for n in ("mcunet-in2", "mcunet-vww2")} == {"mcunet-in2": 219_776,
@@ -116,7 +118,7 @@ def test_zoo_exports_follow_the_plan(zoo_int8_exports: dict[str, Path], tmp_path
     # the stress spec has a residual around a depthwise (ops 20-22, 32-40): the planner runs it in place although
     # the ADD reads its input later; the generated code keeps the input, places the output apart (first-fit over
     # the lifetimes: a gap of the plan here) and names it
-    stress = _check(zoo_int8_exports["stress"], tmp_path / "stress")
+    stress = _check(zoo_int8_exports["stress"], tmp_path / "stress", te_exact=False)
     assert stress["excess"] == 0 and stress["inplace"] == 2, stress  # the two outputs fit in gaps of the plan
 
 
